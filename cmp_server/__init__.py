@@ -1,0 +1,65 @@
+"""The consent platform's Flask application."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from cmp_server import config
+from cmp_server.extensions import db, migrate
+
+
+def create_app(
+    test_config: dict[str, Any] | None = None, instance_path: str | None = None
+) -> Flask:
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    load_config(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
+    app.config.from_mapping(config.from_environment(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+    app.config["SQLALCHEMY_DATABASE_URI"] = config.normalise_database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
+    logging.getLogger("cmp_server").setLevel(app.config["CMP_LOG_LEVEL"])
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db)
+
+
+def register_blueprints(app: Flask) -> None:
+    from cmp_server import demo, health
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(demo.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """One error shape for every JSON answer: {code, status, message, errors}."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        body = {
+            "code": error.code,
+            "status": error.name,
+            "message": error.description,
+            "errors": getattr(error, "errors", {}),
+        }
+        return jsonify(body), error.code
+
+
+def register_commands(app: Flask) -> None:
+    from cmp_server.cli import cmp
+
+    app.cli.add_command(cmp)

@@ -1,0 +1,104 @@
+"""``flask --app cmp_server cmp ...``: the operator's commands.
+
+Each command is a thin shell around a service function; bad input is reported with the
+field and reason on stderr and a non-zero exit, and changes nothing.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from flask_migrate import upgrade
+
+from cmp_server import sites, users, vendors
+from cmp_server.demo import default_origins, demo_url, ensure_demo
+from cmp_server.errors import ServiceError
+
+
+cmp = AppGroup("cmp", help="Consent platform administration.")
+
+
+def reports_service_errors(command):
+    """Turn a ServiceError into a one-line message and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ServiceError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+@cmp.command("init", help="Create the database schema, or upgrade it to the newest version.")
+def init_command():
+    upgrade()
+    click.echo(f"schema up to date ({current_app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]})")
+
+
+@cmp.command("import-vendors", help="Load the vendor catalogue into the database (idempotent).")
+@click.option(
+    "--dir", "directory", type=click.Path(exists=True, file_okay=False),
+    help="Catalogue directory (default: CMP_VENDORS_DIR or the shipped vendors/).",
+)
+def import_vendors_command(directory):
+    report = vendors.import_catalogue(directory or current_app.config["CMP_VENDORS_DIR"], "cli")
+    for line in report.lines():
+        click.echo(line)
+    if report.refused:
+        sys.exit(1)
+
+
+@cmp.command("create-site", help="Create a site; prints its key on the last line.")
+@click.option("--name", required=True)
+@click.option("--origin", "origins", multiple=True, help="Allowed origin, repeatable.")
+@click.option("--default-language", default="en", show_default=True)
+@click.option("--consent-months", type=int, default=12, show_default=True)
+@click.option("--refusal-months", type=int, default=6, show_default=True)
+@reports_service_errors
+def create_site_command(name, origins, default_language, consent_months, refusal_months):
+    site = sites.create_site({
+        "name": name,
+        "origins": list(origins),
+        "default_language": default_language,
+        "consent_lifetime_months": consent_months,
+        "refusal_lifetime_months": refusal_months,
+    }, "cli")
+    click.echo(f"created site {site.name!r} with origins: {', '.join(site.origin_list) or '(none)'}")
+    click.echo(site.key)
+
+
+@cmp.command("create-user", help="Create a console user. The password is asked for, or read "
+                                 "from standard input with --password-stdin.")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "marketer", "compliance"]))
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@reports_service_errors
+def create_user_command(email, role, password_stdin):
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    user = users.create_user({"email": email, "password": password, "role": role}, "cli")
+    click.echo(f"created {user.role} {user.email}")
+
+
+@cmp.command("demo", help="Create or reuse the demo site and publish its configuration; "
+                          "prints the demo site's key on the last line.")
+@click.option("--port", type=int, default=5000, show_default=True,
+              help="Port the demo is served on (its origins are allowed).")
+@reports_service_errors
+def demo_command(port):
+    demo = ensure_demo(default_origins(port), current_app.instance_path)
+    click.echo(f"demo page:  {demo_url(f'http://127.0.0.1:{port}')}")
+    click.echo(f"version:    {demo.version_number} published")
+    if demo.admin_password:
+        click.echo(f"admin:      {demo.admin_email} / {demo.admin_password}")
+    else:
+        click.echo(f"admin:      {demo.admin_email} (password set elsewhere)")
+    click.echo(demo.site.key)

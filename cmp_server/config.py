@@ -1,0 +1,97 @@
+"""Configuration, read from ``CMP_*`` environment variables.
+
+This is the only module that reads ``os.environ``. Every setting has a small parser so a
+wrong value fails at start-up with the variable's name, not later with a stack trace.
+
+| variable                 | default                                  |
+|--------------------------|------------------------------------------|
+| CMP_DATABASE_URL         | sqlite:///<instance>/cmp.sqlite3         |
+| CMP_SECRET_KEYS          | generated once into <instance>/secret_keys |
+| CMP_TRUSTED_PROXY_HOPS   | 0 (forwarded headers are ignored)        |
+| CMP_MAX_CONTENT_LENGTH   | 65536 bytes                              |
+| CMP_LOG_LEVEL            | INFO                                     |
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting has a value the application cannot run with."""
+
+
+def parse_int(name: str, raw: str | None, default: int, minimum: int = 0) -> int:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def parse_list(raw: str | None) -> list[str]:
+    """Comma-separated values, blanks dropped."""
+    if not raw:
+        return []
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever spelling the operator used."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load_secret_keys(raw: str | None, instance_path: str) -> list[str]:
+    """Signing keys: the first signs, all verify, so keys rotate without logging anyone out.
+
+    From CMP_SECRET_KEYS when set; otherwise from ``<instance>/secret_keys`` (one key per
+    line), which is generated with a random key on first start so the demo needs no setup.
+    """
+    keys = parse_list(raw)
+    if keys:
+        return keys
+    path = Path(instance_path) / "secret_keys"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+    keys = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not keys:
+        raise ConfigError(f"{path} holds no key; put one key per line or set CMP_SECRET_KEYS")
+    return keys
+
+
+def from_environment(instance_path: str, environ: dict[str, str] | None = None) -> dict:
+    """The Flask config mapping for this process."""
+    env = os.environ if environ is None else environ
+    database_url = env.get("CMP_DATABASE_URL") or (
+        "sqlite:///" + str(Path(instance_path) / "cmp.sqlite3")
+    )
+    keys = load_secret_keys(env.get("CMP_SECRET_KEYS"), instance_path)
+    return {
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        "SECRET_KEY": keys[0],
+        "CMP_SECRET_KEYS": keys,
+        "CMP_TRUSTED_PROXY_HOPS": parse_int(
+            "CMP_TRUSTED_PROXY_HOPS", env.get("CMP_TRUSTED_PROXY_HOPS"), 0
+        ),
+        "MAX_CONTENT_LENGTH": parse_int(
+            "CMP_MAX_CONTENT_LENGTH", env.get("CMP_MAX_CONTENT_LENGTH"), 64 * 1024, minimum=1024
+        ),
+        "CMP_LOG_LEVEL": env.get("CMP_LOG_LEVEL", "INFO").upper(),
+        "CMP_VENDORS_DIR": env.get("CMP_VENDORS_DIR") or str(default_vendors_dir()),
+    }
+
+
+def default_vendors_dir() -> Path:
+    """The catalogue shipped in the repository, beside the package."""
+    return Path(__file__).resolve().parent.parent / "vendors"

@@ -1,0 +1,175 @@
+"""A site's draft configuration and its immutable, numbered published versions.
+
+Publishing copies everything the visitor will be shown (purposes and vendors with their
+texts as they are at that moment, the site's texts, theme, rules and lifetimes) into one
+document and names it by the SHA-256 of its canonical JSON. Later catalogue edits do not
+change a published version.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from consent_logs import content_hash
+from cmp_server import audit
+from cmp_server.catalogue import retention_months
+from cmp_server.errors import NotFound, ServiceError
+from cmp_server.extensions import db
+from cmp_server.models import ConfigVersion, DraftVendor, Purpose, Site, User, Vendor
+
+SNAPSHOT_FORMAT = 1
+
+
+def set_draft_vendors(
+    site: Site, choices: Iterable[tuple[str, str | None]], actor: User | str | None = None
+) -> None:
+    """Replace the draft's vendor list with ``(vendor_id, retention_tier)`` pairs, in order.
+    A tier may only be given for a vendor with tiers, and must be one of them."""
+    choices = list(choices)
+    errors: dict[str, list[str]] = {}
+    rows = []
+    for position, (vendor_id, tier) in enumerate(choices):
+        vendor = db.session.get(Vendor, vendor_id)
+        if vendor is None:
+            errors[f"vendors[{position}]"] = [f"unknown vendor {vendor_id!r}"]
+            continue
+        tiers = [t["id"] for t in vendor.document["retention"].get("tiers", [])]
+        if tier is not None and tier not in tiers:
+            reason = (
+                f"tier must be one of: {', '.join(tiers)}" if tiers
+                else f"{vendor_id!r} has no retention tiers"
+            )
+            errors[f"vendors[{position}].retention_tier"] = [reason]
+            continue
+        rows.append(DraftVendor(vendor_id=vendor_id, position=position, retention_tier=tier))
+    if len({vendor_id for vendor_id, _ in choices}) != len(choices):
+        errors["vendors"] = ["a vendor may appear once"]
+    if errors:
+        raise ServiceError(errors)
+    draft = site.draft
+    before = [(v.vendor_id, v.retention_tier) for v in draft.vendors]
+    draft.vendors = rows
+    audit.record(
+        actor, "draft.vendors", "site", site.key,
+        before={"vendors": before}, after={"vendors": [list(c) for c in choices]},
+    )
+    db.session.commit()
+
+
+def purpose_entry(purpose: Purpose) -> dict[str, Any]:
+    doc = purpose.document
+    return {
+        "id": purpose.id,
+        "required": purpose.required,
+        "name": doc["name"],
+        "description": doc["description"],
+    }
+
+
+def vendor_entry(row: DraftVendor) -> dict[str, Any]:
+    document = row.vendor.document
+    tier = row.retention_tier
+    if tier is None and "tiers" in document["retention"]:
+        tier = next(t["id"] for t in document["retention"]["tiers"] if t["default"])
+    return {
+        **document,
+        "retention_tier": tier,
+        "retention_months": retention_months(document, tier),
+    }
+
+
+def snapshot(site: Site) -> dict[str, Any]:
+    """Everything a published version freezes, as plain JSON."""
+    draft = site.draft
+    vendors = [vendor_entry(row) for row in draft.vendors]
+    wanted = set(draft.extra_purposes) | {p for v in vendors for p in v["purposes"]}
+    purposes = db.session.execute(db.select(Purpose).order_by(Purpose.position)).scalars()
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "site": site.key,
+        "default_language": site.default_language,
+        "consent_lifetime_months": site.consent_lifetime_months,
+        "refusal_lifetime_months": site.refusal_lifetime_months,
+        "purposes": [purpose_entry(p) for p in purposes if p.required or p.id in wanted],
+        "vendors": vendors,
+        "texts": draft.texts,
+        "theme": draft.theme,
+        "region_rules": draft.region_rules,
+    }
+
+
+def consent_scope(content: dict[str, Any]) -> set[str]:
+    """The purposes and vendors a consent under this content covers."""
+    purposes = {f"purpose:{p['id']}" for p in content["purposes"] if not p["required"]}
+    vendors = {
+        f"vendor:{v['id']}" for v in content["vendors"] if v["legal_basis"] == "consent"
+    }
+    return purposes | vendors
+
+
+def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """What changed between two published contents, and whether visitors are asked again
+    (they are when the new one needs consent for a purpose or vendor the old did not)."""
+    old = old or {"purposes": [], "vendors": [], "texts": {}, "theme": {}, "region_rules": {}}
+    old_vendors = {v["id"]: v for v in old["vendors"]}
+    new_vendors = {v["id"]: v for v in new["vendors"]}
+    old_purposes = {p["id"] for p in old["purposes"]}
+    new_purposes = {p["id"] for p in new["purposes"]}
+    return {
+        "vendors_added": sorted(new_vendors.keys() - old_vendors.keys()),
+        "vendors_removed": sorted(old_vendors.keys() - new_vendors.keys()),
+        "vendors_changed": sorted(
+            v for v in new_vendors.keys() & old_vendors.keys() if new_vendors[v] != old_vendors[v]
+        ),
+        "purposes_added": sorted(new_purposes - old_purposes),
+        "purposes_removed": sorted(old_purposes - new_purposes),
+        "settings_changed": sorted(
+            key for key in ("texts", "theme", "region_rules", "default_language",
+                            "consent_lifetime_months", "refusal_lifetime_months")
+            if old.get(key) != new.get(key)
+        ),
+        "asks_again": bool(consent_scope(new) - consent_scope(old)),
+    }
+
+
+def latest_version(site: Site) -> ConfigVersion | None:
+    return db.session.execute(
+        db.select(ConfigVersion)
+        .filter_by(site_id=site.id)
+        .order_by(ConfigVersion.number.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def get_version(site: Site, number: int) -> ConfigVersion:
+    version = db.session.execute(
+        db.select(ConfigVersion).filter_by(site_id=site.id, number=number)
+    ).scalar_one_or_none()
+    if version is None:
+        raise NotFound("config_version", number)
+    return version
+
+
+def publish(site: Site, actor: User | str | None = None) -> tuple[ConfigVersion, dict[str, Any]]:
+    """Freeze the draft as the next version. Publishing an unchanged draft returns the
+    current version and an empty diff instead of a duplicate."""
+    content = snapshot(site)
+    digest = content_hash(content)
+    current = latest_version(site)
+    if current is not None and current.content_hash == digest:
+        return current, diff(current.content, content)
+    changes = diff(current.content if current else None, content)
+    version = ConfigVersion(
+        site_id=site.id,
+        number=(current.number + 1) if current else 1,
+        content=content,
+        content_hash=digest,
+        published_by_id=actor.id if isinstance(actor, User) else None,
+    )
+    db.session.add(version)
+    audit.record(
+        actor, "config.publish", "site", site.key,
+        before={"number": current.number, "hash": current.content_hash} if current else None,
+        after={"number": version.number, "hash": digest, "changes": changes},
+    )
+    db.session.commit()
+    return version, changes

@@ -1,0 +1,129 @@
+"""The demo: a site with catalogue vendors and a published configuration, and a page that
+embeds the banner the way a customer's page would.
+
+The page's gated tags are small local scripts standing in for each vendor's real script
+(this machine has no route to the vendors' hosts); each says on the page that it ran, so
+a visitor can watch consent release them.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, render_template
+
+from cmp_server import configs, users
+from cmp_server.errors import ServiceError
+from cmp_server.extensions import db
+from cmp_server.models import Role, Site, SiteOrigin, Vendor
+from cmp_server.sites import create_site, normalise_origin
+
+bp = Blueprint("demo", __name__, url_prefix="/demo")
+
+DEMO_SITE_NAME = "Demo shop"
+DEMO_ADMIN_EMAIL = "admin@demo.example"
+DEMO_PASSWORD_FILE = "demo_admin_password"
+# (vendor id, retention tier): Piwik PRO on its Enterprise tier shows the 25-month retention.
+DEMO_VENDORS = [
+    ("craft-cms", None),
+    ("google-analytics", None),
+    ("mixpanel", None),
+    ("piwik-pro", "enterprise"),
+    ("hubspot", None),
+    ("facebook", None),
+    ("youtube", None),
+]
+
+
+@dataclass
+class Demo:
+    site: Site
+    version_number: int
+    admin_email: str
+    admin_password: str | None  # None when the admin existed before and was not ours
+
+
+def find_demo_site() -> Site | None:
+    return db.session.execute(
+        db.select(Site).filter_by(name=DEMO_SITE_NAME).order_by(Site.id).limit(1)
+    ).scalar_one_or_none()
+
+
+def ensure_demo_admin(instance_path: str) -> tuple[str, str | None]:
+    """The demo admin, with a random password kept (mode 0600) in the instance folder."""
+    password_file = Path(instance_path) / DEMO_PASSWORD_FILE
+    if users.find_user(DEMO_ADMIN_EMAIL) is not None:
+        return DEMO_ADMIN_EMAIL, (
+            password_file.read_text().strip() if password_file.exists() else None
+        )
+    password = secrets.token_urlsafe(15)
+    users.create_user(
+        {"email": DEMO_ADMIN_EMAIL, "password": password, "role": Role.ADMIN.value}, "demo"
+    )
+    password_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password + "\n")
+    return DEMO_ADMIN_EMAIL, password
+
+
+def ensure_demo(origins: list[str], instance_path: str) -> Demo:
+    """Create or reuse the demo site, make sure it can be embedded from ``origins``, put the
+    demo vendors on its draft and publish (a no-op when nothing changed)."""
+    missing = [vid for vid, _ in DEMO_VENDORS if db.session.get(Vendor, vid) is None]
+    if missing:
+        raise ServiceError(
+            {"vendors": [f"not in the catalogue: {', '.join(missing)}"]},
+            "Import the catalogue first (flask --app cmp_server cmp import-vendors).",
+        )
+    site = find_demo_site()
+    if site is None:
+        site = create_site({"name": DEMO_SITE_NAME, "origins": origins}, "demo")
+    else:
+        for origin in map(normalise_origin, origins):
+            if origin not in site.origin_list:
+                site.origins.append(SiteOrigin(origin=origin))
+        db.session.commit()
+    if [(v.vendor_id, v.retention_tier) for v in site.draft.vendors] != DEMO_VENDORS:
+        configs.set_draft_vendors(site, DEMO_VENDORS, "demo")
+    version, _changes = configs.publish(site, "demo")
+    email, password = ensure_demo_admin(instance_path)
+    return Demo(site, version.number, email, password)
+
+
+@bp.get("/")
+def page():
+    site = find_demo_site()
+    if site is None:
+        abort(404, description="No demo site yet: run `flask --app cmp_server cmp demo`.")
+    version = configs.latest_version(site)
+    if version is None:
+        abort(404, description="The demo site has no published configuration.")
+    return render_template(
+        "demo.html", site=site, version=version, vendors=version.content["vendors"]
+    )
+
+
+@bp.get("/tags/<vendor_id>.js")
+def stand_in_tag(vendor_id: str):
+    """A stand-in for a vendor's script: it reports on the page that it ran."""
+    site = find_demo_site()
+    version = configs.latest_version(site) if site else None
+    names = {v["id"]: v["name"] for v in version.content["vendors"]} if version else {}
+    if vendor_id not in names:
+        abort(404, description=f"{vendor_id!r} is not on the demo site.")
+    body = render_template("demo_tag.js", vendor_id=vendor_id, vendor_name=names[vendor_id])
+    response = Response(body, mimetype="text/javascript")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def demo_url(base_url: str) -> str:
+    return base_url.rstrip("/") + "/demo/"
+
+
+def default_origins(port: int) -> list[str]:
+    return [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+

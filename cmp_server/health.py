@@ -1,0 +1,13 @@
+"""Liveness and readiness for load balancers and for ``make run``'s wait."""
+from flask import Blueprint, jsonify
+from sqlalchemy import text
+
+from cmp_server.extensions import db
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    db.session.execute(text("SELECT 1"))
+    return jsonify(status="ok")

@@ -1,0 +1,231 @@
+"""The relational model: sites, the catalogue, configurations, users and the audit trail.
+
+Consent records are not here: they belong to the ledger library, ``consent_logs``.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cmp_server.extensions import db
+
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+MAX_CONSENT_LIFETIME_MONTHS = 13  # TCF's reminder ceiling, CNIL's cap for audience measurement
+DEFAULT_CONSENT_LIFETIME_MONTHS = 12
+DEFAULT_REFUSAL_LIFETIME_MONTHS = 6  # CNIL practice: do not ask again for six months
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Role(str, enum.Enum):
+    ADMIN = "admin"
+    MARKETER = "marketer"
+    COMPLIANCE = "compliance"
+
+
+class ImmutableRowError(RuntimeError):
+    """Raised when code tries to change a row that is append-only by design."""
+
+
+class Site(db.Model):
+    __tablename__ = "sites"
+    __table_args__ = (
+        CheckConstraint(
+            f"consent_lifetime_months BETWEEN 1 AND {MAX_CONSENT_LIFETIME_MONTHS}",
+            name="consent_lifetime",
+        ),
+        CheckConstraint(
+            f"refusal_lifetime_months BETWEEN 1 AND {MAX_CONSENT_LIFETIME_MONTHS}",
+            name="refusal_lifetime",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    default_language: Mapped[str] = mapped_column(String(8), default="en")
+    consent_lifetime_months: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_CONSENT_LIFETIME_MONTHS
+    )
+    refusal_lifetime_months: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_REFUSAL_LIFETIME_MONTHS
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    origins: Mapped[list[SiteOrigin]] = relationship(
+        back_populates="site", cascade="all, delete-orphan", order_by="SiteOrigin.origin"
+    )
+    draft: Mapped[DraftConfig | None] = relationship(
+        back_populates="site", cascade="all, delete-orphan", uselist=False
+    )
+    versions: Mapped[list[ConfigVersion]] = relationship(
+        back_populates="site", order_by="ConfigVersion.number"
+    )
+
+    @property
+    def origin_list(self) -> list[str]:
+        return sorted(o.origin for o in self.origins)
+
+
+class SiteOrigin(db.Model):
+    """An origin (scheme://host[:port]) allowed to embed the banner and post consents."""
+
+    __tablename__ = "site_origins"
+    __table_args__ = (UniqueConstraint("site_id", "origin"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    origin: Mapped[str] = mapped_column(String(255))
+
+    site: Mapped[Site] = relationship(back_populates="origins")
+
+
+class Purpose(db.Model):
+    __tablename__ = "purposes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    document: Mapped[dict] = mapped_column(JSONDocument)
+    content_hash: Mapped[str] = mapped_column(String(80))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+vendor_purposes = db.Table(
+    "vendor_purposes",
+    db.Column("vendor_id", ForeignKey("vendors.id", ondelete="CASCADE"), primary_key=True),
+    db.Column("purpose_id", ForeignKey("purposes.id"), primary_key=True),
+)
+
+
+class Vendor(db.Model):
+    """A catalogue entry. ``document`` is the validated data file; the columns beside it
+    are what queries filter on."""
+
+    __tablename__ = "vendors"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    legal_basis: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16), default="catalogue")  # or "custom"
+    document: Mapped[dict] = mapped_column(JSONDocument)
+    content_hash: Mapped[str] = mapped_column(String(80))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    purposes: Mapped[list[Purpose]] = relationship(secondary=vendor_purposes)
+
+
+class DraftConfig(db.Model):
+    """What a marketer edits. Publishing freezes it into a ConfigVersion."""
+
+    __tablename__ = "draft_configs"
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Purposes shown even when no chosen vendor declares them (e.g. first-party features).
+    extra_purposes: Mapped[list] = mapped_column(JSONDocument, default=list)
+    texts: Mapped[dict] = mapped_column(JSONDocument, default=dict)  # {lang: {key: text}}
+    theme: Mapped[dict] = mapped_column(JSONDocument, default=dict)  # CSS custom properties
+    region_rules: Mapped[dict] = mapped_column(JSONDocument, default=dict)  # {region: mode}
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    site: Mapped[Site] = relationship(back_populates="draft")
+    vendors: Mapped[list[DraftVendor]] = relationship(
+        cascade="all, delete-orphan", order_by="DraftVendor.position"
+    )
+
+
+class DraftVendor(db.Model):
+    """A vendor on a site's draft, with the site's retention tier for tiered vendors."""
+
+    __tablename__ = "draft_vendors"
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("draft_configs.site_id", ondelete="CASCADE"), primary_key=True
+    )
+    vendor_id: Mapped[str] = mapped_column(ForeignKey("vendors.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    retention_tier: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    vendor: Mapped[Vendor] = relationship()
+
+
+class ConfigVersion(db.Model):
+    """A published configuration: numbered per site, frozen, identified by its hash.
+
+    ``content`` is everything the visitor is shown (texts, purposes, vendors as they were
+    at publication); receipts name the number and hash, so compliance can show exactly
+    what a visitor saw. Rows are never updated or deleted.
+    """
+
+    __tablename__ = "config_versions"
+    __table_args__ = (UniqueConstraint("site_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    content: Mapped[dict] = mapped_column(JSONDocument)
+    content_hash: Mapped[str] = mapped_column(String(80))
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+    site: Mapped[Site] = relationship(back_populates="versions")
+
+
+class User(db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'marketer', 'compliance')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEvent(db.Model):
+    """One change: who, when, what, before and after. Append-only."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(254))  # a user's e-mail, or "cli"
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    before: Mapped[dict | None] = mapped_column(JSONDocument, nullable=True)
+    after: Mapped[dict | None] = mapped_column(JSONDocument, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+def _refuse_change(_mapper, _connection, target):
+    raise ImmutableRowError(f"{type(target).__name__} rows are append-only")
+
+
+for _model in (ConfigVersion, AuditEvent):
+    event.listen(_model, "before_update", _refuse_change)
+    event.listen(_model, "before_delete", _refuse_change)

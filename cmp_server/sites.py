@@ -1,0 +1,136 @@
+"""Sites: who embeds the banner, from which origins, with which lifetimes."""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from cmp_server import audit
+from cmp_server.catalogue import CATALOGUE_LANGUAGES
+from cmp_server.errors import NotFound, ServiceError
+from cmp_server.extensions import db
+from cmp_server.models import (
+    DEFAULT_CONSENT_LIFETIME_MONTHS,
+    DEFAULT_REFUSAL_LIFETIME_MONTHS,
+    MAX_CONSENT_LIFETIME_MONTHS,
+    DraftConfig,
+    Site,
+    SiteOrigin,
+    User,
+)
+
+
+def normalise_origin(value: str) -> str:
+    """``scheme://host[:port]`` in lower case, default ports dropped; anything else (a path,
+    a query, credentials, another scheme) is refused with the reason."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https"):
+        raise ValidationError(f"{value!r}: scheme must be http or https")
+    if not parts.hostname:
+        raise ValidationError(f"{value!r}: has no host")
+    if parts.username or parts.password:
+        raise ValidationError(f"{value!r}: must not contain credentials")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValidationError(f"{value!r}: an origin has no path, query or fragment")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValidationError(f"{value!r}: invalid port") from None
+    default_port = {"http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    suffix = f":{port}" if port and port != default_port else ""
+    return f"{parts.scheme}://{host}{suffix}"
+
+
+class Origin(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        return normalise_origin(super()._deserialize(value, attr, data, **kwargs))
+
+
+class SiteSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    origins = fields.List(Origin(), load_default=list, validate=validate.Length(max=50))
+    default_language = fields.String(
+        load_default="en",
+        validate=validate.OneOf(
+            CATALOGUE_LANGUAGES, error="must be one of: " + ", ".join(CATALOGUE_LANGUAGES)
+        ),
+    )
+    consent_lifetime_months = fields.Integer(
+        strict=True,
+        load_default=DEFAULT_CONSENT_LIFETIME_MONTHS,
+        validate=validate.Range(
+            1, MAX_CONSENT_LIFETIME_MONTHS,
+            error=f"must be between 1 and {MAX_CONSENT_LIFETIME_MONTHS} months",
+        ),
+    )
+    refusal_lifetime_months = fields.Integer(
+        strict=True,
+        load_default=DEFAULT_REFUSAL_LIFETIME_MONTHS,
+        validate=validate.Range(
+            1, MAX_CONSENT_LIFETIME_MONTHS,
+            error=f"must be between 1 and {MAX_CONSENT_LIFETIME_MONTHS} months",
+        ),
+    )
+
+    @validates_schema
+    def refusal_not_longer_than_consent(self, data, **_kwargs):
+        consent = data.get("consent_lifetime_months", DEFAULT_CONSENT_LIFETIME_MONTHS)
+        if data.get("refusal_lifetime_months", 0) > consent:
+            raise ValidationError(
+                "a refusal is not remembered longer than a consent", "refusal_lifetime_months"
+            )
+
+
+def validated(schema: Schema, payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return schema.load(payload)
+    except ValidationError as error:
+        raise ServiceError(error.messages) from None
+
+
+def site_summary(site: Site) -> dict[str, Any]:
+    """The audit trail's picture of a site."""
+    return {
+        "key": site.key,
+        "name": site.name,
+        "origins": site.origin_list,
+        "default_language": site.default_language,
+        "consent_lifetime_months": site.consent_lifetime_months,
+        "refusal_lifetime_months": site.refusal_lifetime_months,
+    }
+
+
+def new_site_key() -> str:
+    """16 URL-safe characters (96 random bits): public, but not enumerable."""
+    return secrets.token_urlsafe(12)
+
+
+def create_site(payload: dict[str, Any], actor: User | str | None = None) -> Site:
+    data = validated(SiteSchema(), payload)
+    site = Site(
+        key=new_site_key(),
+        name=data["name"],
+        default_language=data["default_language"],
+        consent_lifetime_months=data["consent_lifetime_months"],
+        refusal_lifetime_months=data["refusal_lifetime_months"],
+        origins=[SiteOrigin(origin=o) for o in dict.fromkeys(data["origins"])],
+        draft=DraftConfig(extra_purposes=[], texts={}, theme={}, region_rules={}),
+    )
+    db.session.add(site)
+    db.session.flush()
+    audit.record(actor, "site.create", "site", site.key, after=site_summary(site))
+    db.session.commit()
+    return site
+
+
+def get_site(key: str) -> Site:
+    site = db.session.execute(db.select(Site).filter_by(key=key)).scalar_one_or_none()
+    if site is None:
+        raise NotFound("site", key)
+    return site

@@ -1,0 +1,95 @@
+"""The catalogue in the database: importing the data files, finding vendors."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from consent_logs import content_hash
+from cmp_server import audit
+from cmp_server.catalogue import Refusal, load_catalogue
+from cmp_server.extensions import db
+from cmp_server.models import Purpose, User, Vendor, utcnow
+
+
+@dataclass
+class ImportReport:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"added    {i}" for i in self.added]
+        out += [f"changed  {i}" for i in self.changed]
+        out += [f"refused  {r}" for r in self.refused]
+        refused_files = len({r.file for r in self.refused})
+        out.append(
+            f"{len(self.added)} added, {len(self.changed)} changed, "
+            f"{len(self.unchanged)} unchanged, {refused_files} file(s) refused"
+        )
+        return out
+
+
+def upsert_purpose(document: dict, report: ImportReport, actor) -> None:
+    digest = content_hash(document)
+    purpose = db.session.get(Purpose, document["id"])
+    label = f"purpose {document['id']}"
+    if purpose is None:
+        db.session.add(Purpose(
+            id=document["id"], required=document["required"], position=document["position"],
+            document=document, content_hash=digest,
+        ))
+        audit.record(actor, "purpose.import", "purpose", document["id"], after=document)
+        report.added.append(label)
+    elif purpose.content_hash != digest:
+        audit.record(
+            actor, "purpose.import", "purpose", purpose.id, before=purpose.document, after=document
+        )
+        purpose.required, purpose.position = document["required"], document["position"]
+        purpose.document, purpose.content_hash, purpose.updated_at = document, digest, utcnow()
+        report.changed.append(label)
+    else:
+        report.unchanged.append(label)
+
+
+def upsert_vendor(document: dict, file_name: str, report: ImportReport, actor) -> None:
+    digest = content_hash(document)
+    vendor = db.session.get(Vendor, document["id"])
+    label = f"vendor {document['id']}"
+    if vendor is not None and vendor.source != "catalogue":
+        report.refused.append(
+            Refusal(file_name, "id", f"{vendor.id!r} is taken by a custom vendor")
+        )
+        return
+    purposes = [db.session.get(Purpose, p) for p in document["purposes"]]
+    if vendor is None:
+        db.session.add(Vendor(
+            id=document["id"], name=document["name"], legal_basis=document["legal_basis"],
+            source="catalogue", document=document, content_hash=digest, purposes=purposes,
+        ))
+        audit.record(actor, "vendor.import", "vendor", document["id"], after=document)
+        report.added.append(label)
+    elif vendor.content_hash != digest:
+        audit.record(
+            actor, "vendor.import", "vendor", vendor.id, before=vendor.document, after=document
+        )
+        vendor.name, vendor.legal_basis = document["name"], document["legal_basis"]
+        vendor.document, vendor.content_hash, vendor.updated_at = document, digest, utcnow()
+        vendor.purposes = purposes
+        report.changed.append(label)
+    else:
+        report.unchanged.append(label)
+
+
+def import_catalogue(directory: str | Path, actor: User | str | None = None) -> ImportReport:
+    """Load every valid file of the catalogue into the database, in one transaction.
+    Idempotent: a second run with the same files changes nothing."""
+    catalogue = load_catalogue(directory)
+    report = ImportReport(refused=list(catalogue.refused))
+    for document in catalogue.purposes.values():
+        upsert_purpose(document, report, actor)
+    db.session.flush()
+    for document in catalogue.vendors.values():
+        upsert_vendor(document, f"{document['id']}.toml", report, actor)
+    db.session.commit()
+    return report

@@ -1,0 +1,132 @@
+"""Fixtures: every test that touches the database gets a fresh one, on SQLite and on a
+real PostgreSQL server, created from a template that the migrations built once."""
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+
+from cmp_server import create_app
+from cmp_server.config import default_vendors_dir
+from cmp_server.vendors import import_catalogue
+from tests.pg import PostgresServer
+
+ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+TEST_SECRET_KEYS = ["test-signing-key-0123456789abcdef", "older-key-still-verifies-0123"]
+
+
+def make_app(database_url: str, instance_path: Path, **extra):
+    config = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": TEST_SECRET_KEYS[0],
+        "CMP_SECRET_KEYS": TEST_SECRET_KEYS,
+        **extra,
+    }
+    return create_app(config, instance_path=str(instance_path))
+
+
+def migrate_to_head(database_url: str, instance_path: Path) -> None:
+    app = make_app(database_url, instance_path)
+    with app.app_context():
+        upgrade()
+        from cmp_server.extensions import db
+
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    server = PostgresServer().start()
+    server.wait_ready()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sqlite-template")
+    path = root / "template.sqlite3"
+    migrate_to_head(f"sqlite:///{path}", root)
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres, tmp_path_factory) -> str:
+    name = "cmp_template"
+    postgres.execute(f"CREATE DATABASE {name}")
+    migrate_to_head(postgres.url(name), tmp_path_factory.mktemp("pg-template"))
+    return name
+
+
+@pytest.fixture(params=ENGINES)
+def engine_name(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def instance_path(tmp_path) -> Path:
+    path = tmp_path / "instance"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def empty_database_url(engine_name, request, tmp_path):
+    """A database with no tables at all, for migration tests."""
+    if engine_name == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    postgres = request.getfixturevalue("postgres")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    postgres.execute(f"CREATE DATABASE {name}")
+    yield postgres.url(name)
+    postgres.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def database_url(engine_name, request, tmp_path):
+    """A fresh database at the newest schema."""
+    if engine_name == "sqlite":
+        path = tmp_path / "cmp.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    postgres = request.getfixturevalue("postgres")
+    template = request.getfixturevalue("postgres_template")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    postgres.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    yield postgres.url(name)
+    postgres.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def app(database_url, instance_path):
+    app = make_app(database_url, instance_path)
+    with app.app_context():
+        yield app
+        from cmp_server.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def catalogue(app):
+    """The shipped catalogue, imported."""
+    report = import_catalogue(default_vendors_dir(), "test")
+    assert not report.refused, [str(r) for r in report.refused]
+    return report

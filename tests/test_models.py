@@ -1,0 +1,72 @@
+"""Rules the database itself enforces, on both engines."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from cmp_server import audit, configs
+from cmp_server.extensions import db
+from cmp_server.models import AuditEvent, ConfigVersion, ImmutableRowError, Site
+from cmp_server.sites import create_site
+
+
+@pytest.fixture
+def published(app, catalogue):
+    site = create_site({"name": "Shop", "origins": ["https://shop.example"]})
+    configs.set_draft_vendors(site, [("google-analytics", None)])
+    version, _ = configs.publish(site)
+    return site, version
+
+
+def test_published_versions_refuse_change_through_the_orm(published):
+    _site, version = published
+    version.content_hash = "sha256:forged"
+    with pytest.raises(ImmutableRowError):
+        db.session.commit()
+    db.session.rollback()
+    db.session.delete(db.session.get(ConfigVersion, version.id))
+    with pytest.raises(ImmutableRowError):
+        db.session.commit()
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE config_versions SET content_hash = 'sha256:forged'",
+    "DELETE FROM config_versions",
+    "UPDATE audit_events SET actor = 'somebody else'",
+    "DELETE FROM audit_events",
+])
+def test_history_refuses_change_through_raw_sql(published, statement):
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.session.execute(text(statement))
+    db.session.rollback()
+    assert db.session.execute(text("SELECT count(*) FROM config_versions")).scalar() == 1
+
+
+def test_audit_events_refuse_change_through_the_orm(app):
+    event = audit.record("tester", "site.create", "site", "x")
+    db.session.commit()
+    event.actor = "somebody else"
+    with pytest.raises(ImmutableRowError):
+        db.session.commit()
+    db.session.rollback()
+    assert db.session.get(AuditEvent, event.id).actor == "tester"
+
+
+@pytest.mark.parametrize("column,value", [
+    ("consent_lifetime_months", 14),
+    ("consent_lifetime_months", 0),
+    ("refusal_lifetime_months", 14),
+])
+def test_lifetimes_are_bounded_in_the_database(app, column, value):
+    db.session.add(Site(key="k" * 16, name="Shop", **{column: value}))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_site_keys_are_unique(app):
+    db.session.add_all([Site(key="same-key", name="A"), Site(key="same-key", name="B")])
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
