@@ -14,7 +14,11 @@ from cmp_server.extensions import db, migrate
 def create_app(
     test_config: dict[str, Any] | None = None, instance_path: str | None = None
 ) -> Flask:
-    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app = Flask(
+        __name__,
+        instance_path=instance_path or config.instance_path(),
+        instance_relative_config=True,
+    )
     load_config(app, test_config)
     register_extensions(app)
     register_blueprints(app)

@@ -5,11 +5,13 @@ wrong value fails at start-up with the variable's name, not later with a stack t
 
 | variable                 | default                                  |
 |--------------------------|------------------------------------------|
+| CMP_INSTANCE_PATH        | Flask's instance folder (./instance)     |
 | CMP_DATABASE_URL         | sqlite:///<instance>/cmp.sqlite3         |
 | CMP_SECRET_KEYS          | generated once into <instance>/secret_keys |
 | CMP_TRUSTED_PROXY_HOPS   | 0 (forwarded headers are ignored)        |
 | CMP_MAX_CONTENT_LENGTH   | 65536 bytes                              |
 | CMP_LOG_LEVEL            | INFO                                     |
+| CMP_VENDORS_DIR          | the repository's vendors/                |
 """
 from __future__ import annotations
 
@@ -68,6 +70,12 @@ def load_secret_keys(raw: str | None, instance_path: str) -> list[str]:
     if not keys:
         raise ConfigError(f"{path} holds no key; put one key per line or set CMP_SECRET_KEYS")
     return keys
+
+
+def instance_path(environ: dict[str, str] | None = None) -> str | None:
+    """Where runtime data (SQLite file, generated secrets) lives; None: Flask's default."""
+    env = os.environ if environ is None else environ
+    return env.get("CMP_INSTANCE_PATH") or None
 
 
 def from_environment(instance_path: str, environ: dict[str, str] | None = None) -> dict:

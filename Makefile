@@ -1,0 +1,49 @@
+# The two commands of the README are `make run` and `make test`; both go through `make setup`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+FLASK  := $(VENV)/bin/flask --app cmp_server
+PORT   ?= 5000
+STAMPS := $(VENV)/.stamps
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages the project needs: Chromium for the browser tests, PostgreSQL's server
+# for the database tests. Installed only when missing, so setup stays quick.
+DEBIAN_PACKAGES := chromium postgresql
+
+.PHONY: setup system-packages run serve test clean
+
+setup: system-packages $(STAMPS)/python
+
+system-packages:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(STAMPS)/python: setup.cfg pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,postgres]'
+	@mkdir -p $(STAMPS) && touch $@
+
+run: setup serve
+
+# The embedded default: SQLite in the instance folder, the catalogue, the demo site.
+serve:
+	$(FLASK) cmp init
+	$(FLASK) cmp import-vendors
+	$(FLASK) cmp demo --port $(PORT)
+	@echo "serving on http://127.0.0.1:$(PORT)/  (Ctrl-C stops)"
+	$(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers 2 --access-logfile - wsgi:app
+
+test: setup
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info

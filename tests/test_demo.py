@@ -1,0 +1,33 @@
+"""The demo page and its stand-in tags, through the real app."""
+from __future__ import annotations
+
+import pytest
+
+from cmp_server.demo import default_origins, ensure_demo
+
+
+def test_without_a_demo_site_the_page_says_what_to_run(client):
+    response = client.get("/demo/")
+    assert response.status_code == 404
+    assert "flask --app cmp_server cmp demo" in response.json["message"]
+
+
+@pytest.fixture
+def demo(app, catalogue, instance_path):
+    return ensure_demo(default_origins(5000), str(instance_path))
+
+
+def test_the_demo_page_embeds_the_banner_and_holds_tags_back(client, demo):
+    html = client.get("/demo/").get_data(as_text=True)
+    assert f'<script src="http://localhost/banner/cmp.js" data-site="{demo.site.key}" async>' in html
+    assert '<script type="text/plain" data-cmp-vendor="mixpanel" src="/demo/tags/mixpanel.js">' in html
+    # strictly necessary vendors are not gated
+    assert 'data-cmp-vendor="craft-cms"' not in html
+    assert "data-cmp-open" in html
+
+
+def test_a_stand_in_tag_reports_its_vendor(client, demo):
+    response = client.get("/demo/tags/mixpanel.js")
+    assert response.mimetype == "text/javascript"
+    assert '"Mixpanel" + " tag ran"' in response.get_data(as_text=True)
+    assert client.get("/demo/tags/hotjar.js").status_code == 404

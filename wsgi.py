@@ -1,0 +1,3 @@
+from cmp_server import create_app
+
+app = create_app()
