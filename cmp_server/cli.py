@@ -60,15 +60,30 @@ def import_vendors_command(directory):
 @click.option("--default-language", default="en", show_default=True)
 @click.option("--consent-months", type=int, default=12, show_default=True)
 @click.option("--refusal-months", type=int, default=6, show_default=True)
+@click.option("--controller-name", help="Data controller (needed before publishing).")
+@click.option("--controller-address")
+@click.option("--controller-country", help="ISO 3166-1 alpha-2, e.g. SE.")
+@click.option("--controller-email")
+@click.option("--policy-url", help="The site's privacy policy (needed before publishing).")
 @reports_service_errors
-def create_site_command(name, origins, default_language, consent_months, refusal_months):
-    site = sites.create_site({
+def create_site_command(name, origins, default_language, consent_months, refusal_months,
+                        controller_name, controller_address, controller_country,
+                        controller_email, policy_url):
+    controller = {
+        "name": controller_name, "address": controller_address,
+        "country": controller_country, "email": controller_email,
+    }
+    payload = {
         "name": name,
         "origins": list(origins),
         "default_language": default_language,
         "consent_lifetime_months": consent_months,
         "refusal_lifetime_months": refusal_months,
-    }, "cli")
+        "privacy_policy_url": policy_url,
+    }
+    if any(controller.values()):
+        payload["controller"] = controller
+    site = sites.create_site(payload, "cli")
     click.echo(f"created site {site.name!r} with origins: {', '.join(site.origin_list) or '(none)'}")
     click.echo(site.key)
 

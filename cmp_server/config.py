@@ -12,6 +12,7 @@ wrong value fails at start-up with the variable's name, not later with a stack t
 | CMP_MAX_CONTENT_LENGTH   | 65536 bytes                              |
 | CMP_LOG_LEVEL            | INFO                                     |
 | CMP_VENDORS_DIR          | the repository's vendors/                |
+| CMP_GEOIP_DB             | GeoLite2 City file of maxminddb-geolite2 |
 """
 from __future__ import annotations
 
@@ -97,6 +98,7 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         ),
         "CMP_LOG_LEVEL": env.get("CMP_LOG_LEVEL", "INFO").upper(),
         "CMP_VENDORS_DIR": env.get("CMP_VENDORS_DIR") or str(default_vendors_dir()),
+        "CMP_GEOIP_DB": env.get("CMP_GEOIP_DB") or None,
     }
 
 

@@ -89,6 +89,8 @@ def snapshot(site: Site) -> dict[str, Any]:
         "default_language": site.default_language,
         "consent_lifetime_months": site.consent_lifetime_months,
         "refusal_lifetime_months": site.refusal_lifetime_months,
+        "controller": site.controller,
+        "policy_url": site.privacy_policy_url,
         "purposes": [purpose_entry(p) for p in purposes if p.required or p.id in wanted],
         "vendors": vendors,
         "texts": draft.texts,
@@ -124,6 +126,7 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
         "purposes_removed": sorted(old_purposes - new_purposes),
         "settings_changed": sorted(
             key for key in ("texts", "theme", "region_rules", "default_language",
+                            "controller", "policy_url",
                             "consent_lifetime_months", "refusal_lifetime_months")
             if old.get(key) != new.get(key)
         ),
@@ -152,6 +155,16 @@ def get_version(site: Site, number: int) -> ConfigVersion:
 def publish(site: Site, actor: User | str | None = None) -> tuple[ConfigVersion, dict[str, Any]]:
     """Freeze the draft as the next version. Publishing an unchanged draft returns the
     current version and an empty diff instead of a duplicate."""
+    missing = [
+        field for field, value in (("controller", site.controller),
+                                   ("privacy_policy_url", site.privacy_policy_url)) if not value
+    ]
+    if missing:
+        raise ServiceError(
+            {field: ["required before publishing: the banner must name the data controller "
+                     "and link the privacy policy"] for field in missing},
+            "The site is not ready to publish.",
+        )
     content = snapshot(site)
     digest = content_hash(content)
     current = latest_version(site)

@@ -23,6 +23,12 @@ from cmp_server.sites import create_site, normalise_origin
 bp = Blueprint("demo", __name__, url_prefix="/demo")
 
 DEMO_SITE_NAME = "Demo shop"
+DEMO_CONTROLLER = {
+    "name": "Demo Shop AB",
+    "address": "Storgatan 1, 111 22 Stockholm",
+    "country": "SE",
+    "email": "privacy@demo.example",
+}
 DEMO_ADMIN_EMAIL = "admin@demo.example"
 DEMO_PASSWORD_FILE = "demo_admin_password"
 # (vendor id, retention tier): Piwik PRO on its Enterprise tier shows the 25-month retention.
@@ -80,7 +86,12 @@ def ensure_demo(origins: list[str], instance_path: str) -> Demo:
         )
     site = find_demo_site()
     if site is None:
-        site = create_site({"name": DEMO_SITE_NAME, "origins": origins}, "demo")
+        site = create_site({
+            "name": DEMO_SITE_NAME,
+            "origins": origins,
+            "controller": DEMO_CONTROLLER,
+            "privacy_policy_url": "https://demo.example/privacy",
+        }, "demo")
     else:
         for origin in map(normalise_origin, origins):
             if origin not in site.origin_list:

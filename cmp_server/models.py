@@ -68,6 +68,10 @@ class Site(db.Model):
     refusal_lifetime_months: Mapped[int] = mapped_column(
         Integer, default=DEFAULT_REFUSAL_LIFETIME_MONTHS
     )
+    # The data controller the banner names (GDPR Art. 13): {name, address, country, email,
+    # phone}; with the privacy policy URL it is required before a version can be published.
+    controller: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    privacy_policy_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     origins: Mapped[list[SiteOrigin]] = relationship(

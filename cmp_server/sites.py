@@ -49,12 +49,30 @@ class Origin(fields.String):
         return normalise_origin(super()._deserialize(value, attr, data, **kwargs))
 
 
+class ControllerSchema(Schema):
+    """The data controller named in the banner and in every receipt."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    country = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Z]{2}$", error="must be an ISO 3166-1 alpha-2 code"),
+    )
+    email = fields.Email(required=True)
+    phone = fields.String(validate=validate.Length(max=50))
+
+
 class SiteSchema(Schema):
     class Meta:
         unknown = RAISE
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     origins = fields.List(Origin(), load_default=list, validate=validate.Length(max=50))
+    controller = fields.Nested(ControllerSchema, load_default=dict)
+    privacy_policy_url = fields.Url(schemes={"https", "http"}, load_default=None)
     default_language = fields.String(
         load_default="en",
         validate=validate.OneOf(
@@ -103,6 +121,8 @@ def site_summary(site: Site) -> dict[str, Any]:
         "default_language": site.default_language,
         "consent_lifetime_months": site.consent_lifetime_months,
         "refusal_lifetime_months": site.refusal_lifetime_months,
+        "controller": site.controller,
+        "privacy_policy_url": site.privacy_policy_url,
     }
 
 
@@ -119,6 +139,8 @@ def create_site(payload: dict[str, Any], actor: User | str | None = None) -> Sit
         default_language=data["default_language"],
         consent_lifetime_months=data["consent_lifetime_months"],
         refusal_lifetime_months=data["refusal_lifetime_months"],
+        controller=data["controller"],
+        privacy_policy_url=data["privacy_policy_url"],
         origins=[SiteOrigin(origin=o) for o in dict.fromkeys(data["origins"])],
         draft=DraftConfig(extra_purposes=[], texts={}, theme={}, region_rules={}),
     )

@@ -15,6 +15,15 @@ from cmp_server.vendors import import_catalogue
 from tests.pg import PostgresServer
 
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+SHOP = {
+    "name": "Shop",
+    "origins": ["https://shop.example"],
+    "controller": {
+        "name": "Shop AB", "address": "Storgatan 1, Stockholm", "country": "SE",
+        "email": "privacy@shop.example",
+    },
+    "privacy_policy_url": "https://shop.example/privacy",
+}
 TEST_SECRET_KEYS = ["test-signing-key-0123456789abcdef", "older-key-still-verifies-0123"]
 
 

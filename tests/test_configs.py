@@ -9,11 +9,12 @@ from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
 from cmp_server.models import AuditEvent, ConfigVersion, Vendor
 from cmp_server.sites import create_site
+from tests.conftest import SHOP
 
 
 @pytest.fixture
 def site(app, catalogue):
-    return create_site({"name": "Shop", "origins": ["https://shop.example"]})
+    return create_site(SHOP)
 
 
 def test_publishing_freezes_the_draft_under_its_hash(site):
@@ -105,3 +106,12 @@ def test_publishing_is_audited_with_its_diff(site):
     assert event.actor == "marketer@shop.example"
     assert event.after["hash"] == version.content_hash
     assert event.after["changes"]["vendors_added"] == ["mixpanel"]
+
+
+def test_a_site_without_controller_or_policy_cannot_publish(app, catalogue):
+    site = create_site({"name": "Anonymous"})
+    configs.set_draft_vendors(site, [("mixpanel", None)])
+    with pytest.raises(ServiceError) as raised:
+        configs.publish(site)
+    assert set(raised.value.errors) == {"controller", "privacy_policy_url"}
+    assert db.session.query(ConfigVersion).count() == 0

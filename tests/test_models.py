@@ -9,11 +9,12 @@ from cmp_server import audit, configs
 from cmp_server.extensions import db
 from cmp_server.models import AuditEvent, ConfigVersion, ImmutableRowError, Site
 from cmp_server.sites import create_site
+from tests.conftest import SHOP
 
 
 @pytest.fixture
 def published(app, catalogue):
-    site = create_site({"name": "Shop", "origins": ["https://shop.example"]})
+    site = create_site(SHOP)
     configs.set_draft_vendors(site, [("google-analytics", None)])
     version, _ = configs.publish(site)
     return site, version

@@ -33,6 +33,8 @@ def upgrade():
     sa.Column('default_language', sa.String(length=8), nullable=False),
     sa.Column('consent_lifetime_months', sa.Integer(), nullable=False),
     sa.Column('refusal_lifetime_months', sa.Integer(), nullable=False),
+    sa.Column('controller', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('privacy_policy_url', sa.String(length=500), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint('consent_lifetime_months BETWEEN 1 AND 13', name=op.f('ck_sites_consent_lifetime')),
     sa.CheckConstraint('refusal_lifetime_months BETWEEN 1 AND 13', name=op.f('ck_sites_refusal_lifetime')),
