@@ -6,8 +6,10 @@ from typing import Any
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
-from cmp_server import config
+from cmp_server import api_docs, config
+from cmp_server.errors import ServiceError
 from cmp_server.extensions import db, migrate
 
 
@@ -40,13 +42,16 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db)
+    api_docs.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from cmp_server import demo, health
+    from cmp_server import demo, health, public_api, wellknown
 
     app.register_blueprint(health.bp)
     app.register_blueprint(demo.bp)
+    app.register_blueprint(wellknown.bp)
+    api_docs.api.register_blueprint(public_api.blp)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -58,9 +63,20 @@ def register_errorhandlers(app: Flask) -> None:
             "code": error.code,
             "status": error.name,
             "message": error.description,
-            "errors": getattr(error, "errors", {}),
+            "errors": getattr(error, "errors", None) or getattr(error, "data", {}).get("messages", {}),
         }
         return jsonify(body), error.code
+
+    @app.errorhandler(ServiceError)
+    def service_error(error: ServiceError):
+        status = error.status
+        body = {
+            "code": status,
+            "status": HTTP_STATUS_CODES[status],
+            "message": error.message,
+            "errors": {"json": error.errors},
+        }
+        return jsonify(body), status
 
 
 def register_commands(app: Flask) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from cmp_server.errors import flatten_errors
+from cmp_server.schemas import StrictBoolean, StrictSchema
 from marshmallow import (
-    RAISE,
     Schema,
     ValidationError,
     fields,
@@ -41,11 +41,6 @@ slug_field = fields.String(
     required=True,
     validate=validate.Regexp(SLUG, error="must be a slug: a-z, 0-9 and single hyphens"),
 )
-
-
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 def text(max_length: int = 2000, **kwargs) -> fields.String:
@@ -89,7 +84,7 @@ class Lifetime(fields.Field):
 
 class PurposeSchema(StrictSchema):
     id = slug_field
-    required = fields.Boolean(load_default=False)
+    required = StrictBoolean(load_default=False)
     name = Translated()
     description = Translated()
 
@@ -127,7 +122,7 @@ class RetentionTierSchema(StrictSchema):
     months = fields.Integer(
         strict=True, required=True, validate=validate.Range(0, MAX_RETENTION_MONTHS)
     )
-    default = fields.Boolean(load_default=False)
+    default = StrictBoolean(load_default=False)
 
 
 class RetentionSchema(StrictSchema):
@@ -156,7 +151,7 @@ class HostingSchema(StrictSchema):
         required=True,
         validate=validate.Length(min=1),
     )
-    transfers_outside_eea = fields.Boolean(required=True)
+    transfers_outside_eea = StrictBoolean(required=True)
     safeguards = text(1000)
 
     @validates_schema

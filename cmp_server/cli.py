@@ -13,7 +13,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 
-from cmp_server import sites, users, vendors
+from cmp_server import retention, sealing, sites, users, vendors
 from cmp_server.demo import default_origins, demo_url, ensure_demo
 from cmp_server.errors import ServiceError
 
@@ -117,3 +117,27 @@ def demo_command(port):
     else:
         click.echo(f"admin:      {demo.admin_email} (password set elsewhere)")
     click.echo(demo.site.key)
+
+
+@cmp.command("seal", help="Seal every record not yet sealed (signed Merkle batches). "
+                          "Idempotent; safe while consents are being recorded.")
+@click.option("--batch-size", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True)
+def seal_command(batch_size):
+    seals = sealing.seal_now(batch_size)
+    for seal in seals:
+        click.echo(f"seal {seal.number}: {seal.record_count} records, root {seal.root[:16]}…")
+    total = sum(s.record_count for s in seals)
+    click.echo(f"sealed {total} records in {len(seals)} seal(s) with key {sealing.signing_key().key_id}")
+
+
+@cmp.command("purge", help="Remove records past consent end + retention, leaving tombstones.")
+@click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
+def purge_command(dry_run):
+    def progress(scanned: int, total: int) -> None:
+        click.echo(f"scanned {scanned}/{total} records", err=True)
+
+    report = retention.purge(dry_run=dry_run, progress=progress)
+    verb = "would remove" if dry_run else "removed"
+    for cause, count in sorted(report.by_cause().items()):
+        click.echo(f"{verb} {count} ({cause})")
+    click.echo(f"{verb} {len(report.removed)} of {report.scanned_total} records")

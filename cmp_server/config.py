@@ -13,6 +13,7 @@ wrong value fails at start-up with the variable's name, not later with a stack t
 | CMP_LOG_LEVEL            | INFO                                     |
 | CMP_VENDORS_DIR          | the repository's vendors/                |
 | CMP_GEOIP_DB             | GeoLite2 City file of maxminddb-geolite2 |
+| CMP_LEDGER_KEY_FILE      | <instance>/ledger_signing_key.pem (made once) |
 """
 from __future__ import annotations
 
@@ -99,6 +100,8 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         "CMP_LOG_LEVEL": env.get("CMP_LOG_LEVEL", "INFO").upper(),
         "CMP_VENDORS_DIR": env.get("CMP_VENDORS_DIR") or str(default_vendors_dir()),
         "CMP_GEOIP_DB": env.get("CMP_GEOIP_DB") or None,
+        "CMP_LEDGER_KEY_FILE": env.get("CMP_LEDGER_KEY_FILE")
+        or str(Path(instance_path) / "ledger_signing_key.pem"),
     }
 
 

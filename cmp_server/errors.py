@@ -32,6 +32,8 @@ class ServiceError(Exception):
     messages, so the API can answer ``{"errors": {"json": errors}}``.
     """
 
+    status = 422
+
     def __init__(self, errors: dict[str, list[str]], message: str = "Invalid input."):
         super().__init__(message)
         self.errors = errors
@@ -43,5 +45,7 @@ class ServiceError(Exception):
 
 
 class NotFound(ServiceError):
+    status = 404
+
     def __init__(self, what: str, ident: object):
         super().__init__({what: [f"no {what} {ident!r}"]}, message=f"Unknown {what}.")

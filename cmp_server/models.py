@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from consent_logs import Ledger, ledger_tables
 from cmp_server.extensions import db
 
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
@@ -233,3 +234,9 @@ def _refuse_change(_mapper, _connection, target):
 for _model in (ConfigVersion, AuditEvent):
     event.listen(_model, "before_update", _refuse_change)
     event.listen(_model, "before_delete", _refuse_change)
+
+
+# The consent ledger's tables live in the app's metadata, so the app's migrations create
+# them; the ledger library itself knows nothing of Flask.
+LEDGER_TABLES = ledger_tables(db.metadata)
+ledger = Ledger(LEDGER_TABLES)

@@ -5,12 +5,13 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from cmp_server import audit
 from cmp_server.catalogue import CATALOGUE_LANGUAGES
 from cmp_server.errors import NotFound, ServiceError
 from cmp_server.extensions import db
+from cmp_server.schemas import StrictSchema, validated
 from cmp_server.models import (
     DEFAULT_CONSENT_LIFETIME_MONTHS,
     DEFAULT_REFUSAL_LIFETIME_MONTHS,
@@ -49,11 +50,8 @@ class Origin(fields.String):
         return normalise_origin(super()._deserialize(value, attr, data, **kwargs))
 
 
-class ControllerSchema(Schema):
+class ControllerSchema(StrictSchema):
     """The data controller named in the banner and in every receipt."""
-
-    class Meta:
-        unknown = RAISE
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     address = fields.String(required=True, validate=validate.Length(min=1, max=500))
@@ -65,10 +63,7 @@ class ControllerSchema(Schema):
     phone = fields.String(validate=validate.Length(max=50))
 
 
-class SiteSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class SiteSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     origins = fields.List(Origin(), load_default=list, validate=validate.Length(max=50))
     controller = fields.Nested(ControllerSchema, load_default=dict)
@@ -103,13 +98,6 @@ class SiteSchema(Schema):
             raise ValidationError(
                 "a refusal is not remembered longer than a consent", "refusal_lifetime_months"
             )
-
-
-def validated(schema: Schema, payload: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return schema.load(payload)
-    except ValidationError as error:
-        raise ServiceError(error.messages) from None
 
 
 def site_summary(site: Site) -> dict[str, Any]:

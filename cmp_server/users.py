@@ -5,22 +5,19 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
 from cmp_server import audit
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
+from cmp_server.schemas import StrictSchema, validated
 from cmp_server.models import Role, User
-from cmp_server.sites import validated
 
 MIN_PASSWORD_LENGTH = 12
 password_hasher = PasswordHasher()  # Argon2id, 64 MiB, 3 passes: the library's RFC 9106 profile
 
 
-class UserSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class UserSchema(StrictSchema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(
         required=True,

@@ -1,0 +1,35 @@
+"""The OpenAPI document and its explorer, served with no third-party host: Swagger UI's
+assets come from the swagger-ui-bundle package."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import swagger_ui_bundle
+from flask import Blueprint, Flask, send_from_directory
+from flask_smorest import Api
+
+api = Api()
+ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
+assets = Blueprint("api_docs_assets", __name__)
+
+OPENAPI_SETTINGS = {
+    "API_TITLE": "Consent platform API",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "docs",
+    "OPENAPI_SWAGGER_UI_URL": "/api/docs/assets/",
+}
+
+
+@assets.get("/api/docs/assets/<path:name>")
+def asset(name: str):
+    return send_from_directory(ASSETS, name, max_age=86400)
+
+
+def init_app(app: Flask) -> None:
+    for key, value in OPENAPI_SETTINGS.items():
+        app.config.setdefault(key, value)
+    api.init_app(app)
+    app.register_blueprint(assets)

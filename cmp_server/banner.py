@@ -1,0 +1,96 @@
+"""What the banner needs for one visitor: the site's published configuration in one
+language, with the consent mode of the visitor's region. Immutable versions make the
+rendered body safe to keep per process, keyed by everything it depends on."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from cmp_server.catalogue import CATALOGUE_LANGUAGES
+from cmp_server.configs import consent_scope
+from cmp_server.extensions import db
+from cmp_server.geo import Region, mode_for
+from cmp_server.languages import localise
+from cmp_server.models import ConfigVersion, Site
+
+VENDOR_FIELDS = ("id", "name", "purposes", "legal_basis", "policy_url", "hosts",
+                 "retention_months", "hosting", "cookies")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    etag: str
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """Names a published version completely: equal refs mean equal content."""
+
+    id: int
+    number: int
+    content_hash: str
+
+
+def latest_version_ref(site_key: str) -> VersionRef | None:
+    """One indexed query per request: the newest published version of the site."""
+    row = db.session.execute(
+        db.select(ConfigVersion.id, ConfigVersion.number, ConfigVersion.content_hash)
+        .join(Site, Site.id == ConfigVersion.site_id)
+        .where(Site.key == site_key)
+        .order_by(ConfigVersion.number.desc())
+        .limit(1)
+    ).first()
+    return VersionRef(*row) if row else None
+
+
+def banner_document(content: dict[str, Any], number: int, digest: str, language: str,
+                    region: str | None, mode: str) -> dict[str, Any]:
+    default = content["default_language"]
+
+    def text(texts: dict[str, str]) -> str:
+        return localise(texts, language, default)
+
+    return {
+        "site": content["site"],
+        "version": number,
+        "hash": digest,
+        "language": language,
+        "languages": list(CATALOGUE_LANGUAGES),
+        "region": region,
+        "mode": mode,
+        "consent_lifetime_months": content["consent_lifetime_months"],
+        "refusal_lifetime_months": content["refusal_lifetime_months"],
+        "controller": content["controller"],
+        "policy_url": content["policy_url"],
+        "purposes": [
+            {"id": p["id"], "required": p["required"], "name": text(p["name"]),
+             "description": text(p["description"])}
+            for p in content["purposes"]
+        ],
+        "vendors": [
+            {**{field: v[field] for field in VENDOR_FIELDS},
+             "company": v["company"]["name"], "description": text(v["description"])}
+            for v in content["vendors"]
+        ],
+        "texts": content["texts"].get(language) or content["texts"].get(default) or {},
+        "theme": content["theme"],
+        "consent_scope": sorted(consent_scope(content)),
+    }
+
+
+@lru_cache(maxsize=4096)
+def render(ref: VersionRef, language: str | None, region: Region | None) -> Rendered:
+    """The response body and its ETag, in ``language`` or else the version's default.
+    Cached per process: a published version never changes, and the key holds everything
+    the body depends on."""
+    content = db.session.get(ConfigVersion, ref.id).content
+    language = language or content["default_language"]
+    mode = mode_for(region, content.get("region_rules") or {})
+    document = banner_document(content, ref.number, ref.content_hash, language,
+                               region.code if region else None, mode)
+    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Rendered(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')

@@ -1,0 +1,47 @@
+"""Choosing the language a visitor is shown."""
+from __future__ import annotations
+
+import re
+
+from cmp_server.catalogue import CATALOGUE_LANGUAGES
+
+# Browsers announce Norwegian as nb, no or nn; the catalogue writes Bokmål (nb).
+ALIASES = {"no": "nb", "nn": "nb"}
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+
+
+def primary(tag: str) -> str:
+    code = tag.split("-", 1)[0].strip().lower()
+    return ALIASES.get(code, code)
+
+
+def accept_language_tags(header: str | None) -> list[str]:
+    """Accept-Language entries by descending quality (q=0 excluded)."""
+    ranked = []
+    for index, part in enumerate((header or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if tag and tag != "*" and quality > 0 and LANGUAGE_TAG.match(tag):
+            ranked.append((-quality, index, tag))
+    return [tag for _, _, tag in sorted(ranked)]
+
+
+def negotiate(requested: str | None, accept_language: str | None, default: str | None,
+              available: tuple[str, ...] = CATALOGUE_LANGUAGES) -> str | None:
+    """The explicit request first, then the browser's preferences, then the site default."""
+    candidates = ([requested] if requested else []) + accept_language_tags(accept_language)
+    for tag in candidates:
+        code = primary(tag)
+        if code in available:
+            return code
+    return default
+
+
+def localise(texts: dict[str, str], language: str, default: str) -> str:
+    """One text from a {language: text} mapping, falling back to the default, then English."""
+    return texts.get(language) or texts.get(default) or texts.get("en") or next(iter(texts.values()), "")

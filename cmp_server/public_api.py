@@ -1,0 +1,152 @@
+"""The public API the banner talks to: configuration, consents, receipt verification.
+
+Every view validates with marshmallow, calls one service function and shapes the answer.
+Errors share one shape: {"code", "status", "message", "errors"}.
+"""
+from __future__ import annotations
+
+from flask import Response, abort, g, jsonify, request
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from cmp_server import banner, geo, receipts
+from cmp_server.extensions import db
+from cmp_server.languages import LANGUAGE_TAG, negotiate
+from cmp_server.models import SiteOrigin
+from cmp_server.schemas import StrictSchema
+
+blp = Blueprint("public_api", __name__, url_prefix="/api/v1",
+                description="What the banner calls: configuration, consents, verification.")
+
+BODY_LIMIT = 8 * 1024  # a consent is a few hundred bytes; 8 KiB leaves room for 500 vendors
+BANNER_MAX_AGE = 60
+
+
+class BannerQuery(StrictSchema):
+    lang = fields.String(validate=[validate.Length(max=35), validate.Regexp(
+        LANGUAGE_TAG, error="must be a language tag such as sv or nb-NO")])
+
+
+class BannerSchema(StrictSchema):
+    site = fields.String()
+    version = fields.Integer()
+    hash = fields.String()
+    language = fields.String()
+    languages = fields.List(fields.String())
+    region = fields.String(allow_none=True)
+    mode = fields.String(metadata={"enum": ["opt-in", "opt-out", "none"]})
+    consent_lifetime_months = fields.Integer()
+    refusal_lifetime_months = fields.Integer()
+    controller = fields.Dict()
+    policy_url = fields.String()
+    purposes = fields.List(fields.Dict())
+    vendors = fields.List(fields.Dict())
+    texts = fields.Dict()
+    theme = fields.Dict()
+    consent_scope = fields.List(fields.String())
+
+
+class RecordedSchema(StrictSchema):
+    receipt = fields.Dict(metadata={"description": "The receipt as recorded in the ledger."})
+    token = fields.String(metadata={"description": "Signed receipt token for the cmp_consent cookie."})
+
+
+class VerifyRequest(StrictSchema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+
+
+class VerifyAnswer(StrictSchema):
+    valid = fields.Boolean()
+    status = fields.String(metadata={"enum": ["active", "expired", "superseded", "withdrawn"]})
+    reason = fields.String()
+    receipt = fields.Dict()
+
+
+@blp.before_request
+def limit_body():
+    if request.method == "POST":
+        request.max_content_length = BODY_LIMIT
+        if request.content_length is not None and request.content_length > BODY_LIMIT:
+            abort(413, description=f"The body is larger than {BODY_LIMIT} bytes.")
+        if request.mimetype != "application/json":
+            abort(415, description="Send the body as application/json.")
+
+
+@blp.after_request
+def cors(response: Response) -> Response:
+    """Allow exactly the origins registered for the site in question; for a preflight or a
+    call that names no site, any origin registered for some site."""
+    origin = request.headers.get("Origin")
+    response.vary.add("Origin")
+    if origin and origin_allowed(origin, getattr(g, "cors_site", None)):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type, If-None-Match"
+            response.headers["Access-Control-Max-Age"] = "86400"
+        response.headers["Access-Control-Expose-Headers"] = "ETag"
+    return response
+
+
+def origin_allowed(origin: str, site_key: str | None) -> bool:
+    query = db.select(SiteOrigin.id).where(SiteOrigin.origin == origin)
+    if site_key:
+        from cmp_server.models import Site
+
+        query = query.join(Site, Site.id == SiteOrigin.site_id).where(Site.key == site_key)
+    return db.session.execute(query.limit(1)).first() is not None
+
+
+@blp.route("/sites/<site_key>/banner")
+@blp.arguments(BannerQuery, location="query", as_kwargs=True)
+@blp.response(200, BannerSchema)
+@blp.alt_response(304, description="Not modified: the ETag still matches.")
+@blp.alt_response(404, description="Unknown site, or nothing published yet.")
+def banner_config(site_key: str, lang: str | None = None):
+    """The published configuration for this visitor's language and region.
+
+    Cacheable: strong ETag (304 on If-None-Match), Cache-Control, Vary. The region comes
+    from the client address, which is looked up and never stored.
+    """
+    g.cors_site = site_key
+    ref = banner.latest_version_ref(site_key)
+    if ref is None:
+        abort(404, description=f"Site {site_key!r} is unknown or has no published configuration.")
+    language = negotiate(lang, request.headers.get("Accept-Language"), default=None)
+    rendered = banner.render(ref, language, geo.region_for_request(request))
+    if rendered.etag in request.headers.get("If-None-Match", ""):
+        response = Response(status=304)
+    else:
+        response = Response(rendered.body, mimetype="application/json")
+    response.headers["ETag"] = rendered.etag
+    response.headers["Cache-Control"] = f"private, max-age={BANNER_MAX_AGE}"
+    response.vary.add("Accept-Language")
+    return response
+
+
+@blp.route("/consents", methods=["POST"])
+@blp.arguments(receipts.ConsentSchema)
+@blp.response(201, RecordedSchema)
+@blp.alt_response(403, description="The request's Origin is not registered for the site.")
+@blp.alt_response(413, description="Body over 8 KiB.")
+@blp.alt_response(415, description="Body not application/json.")
+def record_consent(data):
+    """Record a visitor's choice; answered only once the record is durable.
+
+    On a first visit omit subject_id and token: the server creates the subject id. Later
+    choices send the current token, which links the new receipt to the one it replaces.
+    Withdrawal is action "withdraw" with the current token.
+    """
+    g.cors_site = data["site"]
+    recorded = receipts.record_validated(
+        data, geo.region_for_request(request), request.headers.get("Origin")
+    )
+    return {"receipt": recorded.receipt, "token": recorded.token}
+
+
+@blp.route("/receipts/verify", methods=["POST"])
+@blp.arguments(VerifyRequest)
+@blp.response(200, VerifyAnswer)
+def verify_receipt(data):
+    """Whether a receipt token is genuine, and whether its consent is still active."""
+    return receipts.verify_token(data["token"])

@@ -1,0 +1,303 @@
+"""Consent receipts: turning a visitor's choice into a signed, durable record.
+
+A receipt is a plain JSON document (fields as in DESIGN.md). It is appended to the ledger
+and committed before the caller answers; the visitor's browser gets it as an
+itsdangerous-signed token. Tokens carry what the banner needs to apply the choice without
+asking the server (receipt id, subject, site, version, expiry, grants); the ledger stays
+the authority on whether a receipt is still active.
+"""
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadData, BadSignature, URLSafeSerializer
+from marshmallow import fields, validate
+
+from consent_logs.timeutil import add_months, parse_utc, utc_iso
+from cmp_server.configs import get_version
+from cmp_server.errors import ServiceError
+from cmp_server.extensions import db
+from cmp_server.geo import Region
+from cmp_server.languages import LANGUAGE_TAG
+from cmp_server.models import ConfigVersion, Site, ledger
+from cmp_server.schemas import StrictBoolean, StrictSchema, validated
+
+RECORD_FORMAT = 1
+TOKEN_SALT = "cmp-receipt-v1"
+LEGAL_BASIS_CONSENT = "GDPR Art. 6(1)(a)"
+ACTIONS = ("accept_all", "reject_all", "custom", "withdraw", "gpc")
+COLLECTION_METHODS = ("first_layer", "settings_layer", "gpc_signal", "api")
+DEFAULT_METHOD = {
+    "accept_all": "first_layer", "reject_all": "first_layer", "custom": "settings_layer",
+    "withdraw": "settings_layer", "gpc": "gpc_signal",
+}
+SUBJECT_ID = r"^[A-Za-z0-9_-]{16,64}$"
+
+
+class ConsentSchema(StrictSchema):
+    """The body of POST /api/v1/consents."""
+
+    site = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    config_version = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    subject_id = fields.String(validate=validate.Regexp(
+        SUBJECT_ID, error="must be 16 to 64 URL-safe characters, as the server issued it"))
+    action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
+    purposes = fields.Dict(keys=fields.String(validate=validate.Length(max=64)),
+                           values=StrictBoolean(), validate=validate.Length(max=50))
+    vendors = fields.Dict(keys=fields.String(validate=validate.Length(max=64)),
+                          values=StrictBoolean(), validate=validate.Length(max=500))
+    language = fields.String(required=True, validate=[
+        validate.Length(max=35), validate.Regexp(LANGUAGE_TAG, error="must be a language tag such as sv or nb-NO")])
+    gpc = StrictBoolean(load_default=False)
+    collection_method = fields.String(validate=validate.OneOf(COLLECTION_METHODS))
+    token = fields.String(validate=validate.Length(min=1, max=4096))
+
+
+class OriginRefused(ServiceError):
+    status = 403
+
+
+@dataclass
+class Recorded:
+    receipt: dict[str, Any]
+    token: str
+
+
+# --- time --------------------------------------------------------------------------------
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+def serializer() -> URLSafeSerializer:
+    # itsdangerous signs with the last key of the list and verifies with all of them;
+    # CMP_SECRET_KEYS lists the signing key first.
+    keys = list(reversed(current_app.config["CMP_SECRET_KEYS"]))
+    return URLSafeSerializer(keys, salt=TOKEN_SALT)
+
+
+def token_for(receipt: dict[str, Any]) -> str:
+    expires = parse_utc(receipt["expires_at"])
+    return serializer().dumps({
+        "r": receipt["receipt_id"],
+        "s": receipt["subject_id"],
+        "k": receipt["site"],
+        "v": receipt["config_version"],
+        "st": receipt["state"],
+        "e": int(expires.timestamp()),
+        "p": sorted(p for p, granted in receipt["purposes"].items() if granted),
+        "g": sorted(v for v, granted in receipt["vendors"].items() if granted),
+    })
+
+
+class InvalidToken(Exception):
+    """Why a token cannot be trusted, in words for the caller."""
+
+
+def read_token(token: str) -> dict[str, Any]:
+    try:
+        claims = serializer().loads(token)
+    except BadSignature as error:
+        if getattr(error, "payload", None) is None and "." not in token:
+            raise InvalidToken("malformed: not a receipt token") from None
+        raise InvalidToken("signature does not match any of this server's keys") from None
+    except BadData:
+        raise InvalidToken("malformed: the token is truncated or not a receipt token") from None
+    if not isinstance(claims, dict) or not isinstance(claims.get("r"), str):
+        raise InvalidToken("malformed: the token carries no receipt id")
+    return claims
+
+
+# --- recording ----------------------------------------------------------------------------
+
+def check_origin(site: Site, origin: str | None) -> None:
+    """Browsers send Origin on cross-site POSTs; it must be one the site registered. Calls
+    without one (server-side API clients) are not browsers and pass."""
+    if origin is not None and origin not in site.origin_list:
+        raise OriginRefused(
+            {"origin": [f"{origin!r} is not registered for site {site.key!r}"]},
+            "Origin not allowed.",
+        )
+
+
+def find_site(key: str) -> Site:
+    site = db.session.execute(db.select(Site).filter_by(key=key)).scalar_one_or_none()
+    if site is None:
+        raise ServiceError({"site": [f"unknown site {key!r}"]})
+    return site
+
+
+def find_version(site: Site, number: int) -> ConfigVersion:
+    try:
+        return get_version(site, number)
+    except ServiceError:
+        raise ServiceError(
+            {"config_version": [f"version {number} was never published for this site"]}
+        ) from None
+
+
+def granted_maps(action: str, data: dict[str, Any], content: dict[str, Any]):
+    """purposes and vendors, each id -> granted, for the whole published version."""
+    purposes = {p["id"]: p for p in content["purposes"]}
+    vendors = {v["id"]: v for v in content["vendors"]}
+    if action != "custom":
+        for field in ("purposes", "vendors"):
+            if field in data:
+                raise ServiceError({field: [f"not allowed with action {action!r}: the action decides"]})
+        everything = action == "accept_all"
+        return (
+            {pid: everything or p["required"] for pid, p in purposes.items()},
+            {vid: everything or v["legal_basis"] != "consent" for vid, v in vendors.items()},
+        )
+    errors: dict[str, list[str]] = {}
+    chosen_p, chosen_v = data.get("purposes", {}), data.get("vendors", {})
+    for pid, granted in chosen_p.items():
+        if pid not in purposes:
+            errors[f"purposes.{pid}"] = [f"unknown purpose {pid!r} in this version"]
+        elif purposes[pid]["required"] and not granted:
+            errors[f"purposes.{pid}"] = ["a strictly necessary purpose cannot be refused"]
+    for vid, granted in chosen_v.items():
+        if vid not in vendors:
+            errors[f"vendors.{vid}"] = [f"unknown vendor {vid!r} in this version"]
+        elif vendors[vid]["legal_basis"] != "consent" and not granted:
+            errors[f"vendors.{vid}"] = ["a strictly necessary vendor cannot be refused"]
+    if errors:
+        raise ServiceError(errors)
+    purpose_grants = {pid: p["required"] or chosen_p.get(pid, False) for pid, p in purposes.items()}
+    vendor_grants = {}
+    for vid, vendor in vendors.items():
+        if vendor["legal_basis"] != "consent":
+            vendor_grants[vid] = True
+            continue
+        granted = chosen_v.get(vid, False)
+        if granted and not any(purpose_grants.get(p) for p in vendor["purposes"]):
+            errors[f"vendors.{vid}"] = [
+                f"granted, but none of its purposes ({', '.join(vendor['purposes'])}) is"
+            ]
+        vendor_grants[vid] = granted
+    if errors:
+        raise ServiceError(errors)
+    return purpose_grants, vendor_grants
+
+
+def state_for(action: str, purposes: dict[str, bool], content: dict[str, Any]) -> str:
+    if action == "withdraw":
+        return "withdrawn"
+    optional = [p["id"] for p in content["purposes"] if not p["required"]]
+    return "given" if any(purposes[p] for p in optional) else "refused"
+
+
+def continuity(data: dict[str, Any], site: Site) -> tuple[str, str | None]:
+    """The visitor's subject id and the receipt this one replaces. A valid token proves
+    both; without one, a subject id the browser kept is taken at its word (it is random
+    and only ever read back from the visitor's own cookie)."""
+    token = data.get("token")
+    if token:
+        try:
+            claims = read_token(token)
+        except InvalidToken as error:
+            raise ServiceError({"token": [str(error)]}) from None
+        if claims.get("k") != site.key:
+            raise ServiceError({"token": ["belongs to another site"]})
+        if data.get("subject_id") and data["subject_id"] != claims["s"]:
+            raise ServiceError({"subject_id": ["does not match the token"]})
+        return claims["s"], claims["r"]
+    if data["action"] == "withdraw":
+        raise ServiceError({"token": ["required to withdraw: it names the consent withdrawn"]})
+    subject = data.get("subject_id") or secrets.token_urlsafe(16)
+    return subject, None
+
+
+def retention_for(receipt: dict[str, Any]) -> int:
+    """How long this record must be kept after its consent ends: the longest retention of
+    the vendors it justifies. A withdrawal proves the end of the consent it replaces, so it
+    inherits that consent's retention."""
+    months = list(receipt["vendor_retention_months"].values())
+    if receipt["state"] == "withdrawn" and receipt["previous_receipt_id"]:
+        previous = ledger.get(db.session.connection(), receipt["previous_receipt_id"])
+        if previous:
+            months += list(previous["vendor_retention_months"].values())
+    return max(months, default=0)
+
+
+def record_consent(payload: dict[str, Any], region: Region | None,
+                   origin: str | None) -> Recorded:
+    return record_validated(validated(ConsentSchema(), payload), region, origin)
+
+
+def record_validated(data: dict[str, Any], region: Region | None,
+                     origin: str | None) -> Recorded:
+    """Record a choice already loaded by ConsentSchema."""
+    site = find_site(data["site"])
+    check_origin(site, origin)
+    version = find_version(site, data["config_version"])
+    content = version.content
+    if data["action"] == "gpc" and not data["gpc"]:
+        raise ServiceError({"gpc": ["must be true for action 'gpc'"]})
+    subject_id, previous_id = continuity(data, site)
+    purposes, vendors = granted_maps(data["action"], data, content)
+    state = state_for(data["action"], purposes, content)
+    if state == "withdrawn":
+        purposes = {pid: p["required"] for pid, p in ((p["id"], p) for p in content["purposes"])}
+        vendors = {v["id"]: v["legal_basis"] != "consent" for v in content["vendors"]}
+    issued = now_utc()
+    lifetime = site.consent_lifetime_months if state == "given" else site.refusal_lifetime_months
+    receipt = {
+        "record_format": RECORD_FORMAT,
+        "receipt_id": str(uuid.uuid4()),
+        "subject_id": subject_id,
+        "site": site.key,
+        "config_version": version.number,
+        "config_hash": version.content_hash,
+        "issued_at": utc_iso(issued),
+        "expires_at": utc_iso(add_months(issued, lifetime)),
+        "action": data["action"],
+        "state": state,
+        "purposes": purposes,
+        "vendors": vendors,
+        "vendor_retention_months": {
+            v["id"]: v["retention_months"] for v in content["vendors"]
+            if vendors[v["id"]] and v["legal_basis"] == "consent"
+        },
+        "legal_basis": LEGAL_BASIS_CONSENT,
+        "language": data["language"].lower(),
+        "region": region.code if region else None,
+        "gpc": data["gpc"],
+        "previous_receipt_id": previous_id,
+        "collection_method": data.get("collection_method") or DEFAULT_METHOD[data["action"]],
+    }
+    ledger.append(db.session.connection(), receipt, retention_for(receipt))
+    db.session.commit()  # durable (synchronous commit) before anyone is told 201
+    return Recorded(receipt, token_for(receipt))
+
+
+# --- verification -------------------------------------------------------------------------
+
+def status_of(receipt: dict[str, Any], now: datetime | None = None) -> str:
+    """active, expired, superseded or withdrawn (ISO/IEC TS 27560 lifecycle)."""
+    if receipt["state"] == "withdrawn":
+        return "withdrawn"
+    later = ledger.later_record(db.session.connection(), receipt)
+    if later is not None:
+        return "withdrawn" if later["state"] == "withdrawn" else "superseded"
+    expires = parse_utc(receipt["expires_at"])
+    return "expired" if expires <= (now or datetime.now(timezone.utc)) else "active"
+
+
+def verify_token(token: str) -> dict[str, Any]:
+    """The answer of POST /api/v1/receipts/verify."""
+    try:
+        claims = read_token(token)
+    except InvalidToken as error:
+        return {"valid": False, "reason": str(error)}
+    receipt = ledger.get(db.session.connection(), claims["r"])
+    if receipt is None:
+        return {"valid": False, "reason": "no such receipt in the ledger (never recorded, or purged)"}
+    return {"valid": True, "status": status_of(receipt), "receipt": receipt}

@@ -1,0 +1,330 @@
+"""The consent ledger: append records, seal them in signed Merkle batches, check seals.
+
+Appending is one INSERT in the caller's transaction: no lock, no counter to update, so
+writers scale on a database server. Sealing is a batch job. A seal takes the records not
+yet in any seal, in ledger order, and lists them as its members; ``record_seq`` is unique
+among members and ``number`` among seals, so two sealers racing each other (or a sealer
+racing writers) can never put a record in two seals or fork the chain: the loser's
+transaction fails on a constraint and it tries again. A record that commits while a seal
+is being made simply goes into the next seal.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy import Connection, Engine, exists, func, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from consent_logs.canonical import canonical_json
+from consent_logs.keys import ALGORITHM, PublicKey, SigningKey
+from consent_logs.merkle import leaf_hash, merkle_root
+from consent_logs.schema import LedgerTables
+from consent_logs.timeutil import add_months, as_utc, parse_utc, utc_iso
+
+SEAL_FORMAT = 1
+DEFAULT_BATCH = 10_000
+SEAL_ATTEMPTS = 8
+
+
+class VerificationError(Exception):
+    """The first thing that does not verify, named (``where``) and explained."""
+
+    def __init__(self, where: str, why: str):
+        super().__init__(f"{where}: {why}")
+        self.where, self.why = where, why
+
+
+@dataclass(frozen=True)
+class Seal:
+    number: int
+    record_count: int
+    root: str
+    previous_root: str | None
+    key_id: str
+    body: str
+    signature: str
+
+
+def record_leaf(data: bytes) -> str:
+    return leaf_hash(data).hex()
+
+
+def seal_body(number: int, count: int, root: str, previous_root: str | None,
+              sealed_at: datetime, key_id: str) -> dict[str, Any]:
+    return {
+        "format": SEAL_FORMAT,
+        "seal": number,
+        "record_count": count,
+        "root": root,
+        "previous_root": previous_root,
+        "sealed_at": utc_iso(sealed_at),
+        "key_id": key_id,
+        "algorithm": ALGORITHM,
+    }
+
+
+def check_seal(seal: Seal, leaves: list[str], keys: dict[str, PublicKey],
+               previous_root: str | None) -> None:
+    """Raise VerificationError unless the seal's signature, its chain link and its root over
+    ``leaves`` (hex leaf hashes in seal order) all hold. Pure: usable offline."""
+    where = f"seal {seal.number}"
+    key = keys.get(seal.key_id)
+    if key is None:
+        raise VerificationError(where, f"signed by unknown key {seal.key_id!r}")
+    if not key.verify(seal.signature, seal.body.encode("utf-8")):
+        raise VerificationError(where, "signature does not verify")
+    body = parse_body(seal.body, where)
+    expected = {"seal": seal.number, "record_count": len(leaves), "key_id": seal.key_id,
+                "previous_root": previous_root}
+    for field, value in expected.items():
+        if body.get(field) != value:
+            raise VerificationError(where, f"{field} is {body.get(field)!r}, expected {value!r}")
+    root = merkle_root([bytes.fromhex(leaf) for leaf in leaves]).hex()
+    if body.get("root") != root:
+        raise VerificationError(where, f"root {body.get('root')} does not match its records ({root})")
+
+
+def parse_body(text: str, where: str) -> dict[str, Any]:
+    try:
+        body = json.loads(text)
+    except ValueError as error:
+        raise VerificationError(where, f"body is not JSON: {error}") from None
+    if canonical_json(body).decode("utf-8") != text:
+        raise VerificationError(where, "body is not in canonical form")
+    return body
+
+
+@dataclass(frozen=True)
+class Expired:
+    """A sealed record whose consent ended longer ago than the retention it justifies."""
+
+    seq: int
+    receipt_id: str
+    leaf_hash: str
+    reason: str
+
+
+def consent_end(row) -> tuple[datetime, str]:
+    """When the consent a record stands for ended, and why."""
+    issued, expires = as_utc(row.issued_at), as_utc(row.expires_at)
+    if row.state == "withdrawn":
+        return issued, "withdrawn"
+    if row.next_issued is not None and as_utc(row.next_issued) < expires:
+        return as_utc(row.next_issued), "superseded"
+    return expires, "expired"
+
+
+class Ledger:
+    def __init__(self, tables: LedgerTables):
+        self.t = tables
+
+    # --- writing ----------------------------------------------------------------------
+
+    def append(self, conn: Connection, record: dict[str, Any], retention_months: int) -> int:
+        """Insert one record in the caller's transaction; the caller commits, and only then
+        may it acknowledge the record. Returns the record's ledger sequence number."""
+        data = canonical_json(record)
+        result = conn.execute(insert(self.t.records).values(
+            receipt_id=record["receipt_id"],
+            site=record["site"],
+            subject_id=record["subject_id"],
+            issued_at=parse_utc(record["issued_at"]),
+            expires_at=parse_utc(record["expires_at"]),
+            state=record["state"],
+            previous_receipt_id=record.get("previous_receipt_id"),
+            retention_months=retention_months,
+            data=data.decode("utf-8"),
+            leaf_hash=record_leaf(data),
+        ))
+        return result.inserted_primary_key[0]
+
+    def seal(self, engine: Engine, key: SigningKey, batch_size: int = DEFAULT_BATCH,
+             now: datetime | None = None) -> list[Seal]:
+        """Seal every record not yet sealed, in batches of at most ``batch_size``.
+        Idempotent: with nothing new it makes no seal."""
+        made = []
+        while True:
+            seal = self._seal_one_batch(engine, key, batch_size, now)
+            if seal is None:
+                return made
+            made.append(seal)
+
+    def _seal_one_batch(self, engine, key, batch_size, now) -> Seal | None:
+        for attempt in range(SEAL_ATTEMPTS):
+            try:
+                with engine.begin() as conn:
+                    return self._write_seal(conn, key, batch_size, now)
+            except (IntegrityError, OperationalError):
+                # another sealer took these records or this seal number, or SQLite's
+                # snapshot went stale under a concurrent writer: look again
+                if attempt == SEAL_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        return None
+
+    def _write_seal(self, conn: Connection, key: SigningKey, batch_size: int,
+                    now: datetime | None) -> Seal | None:
+        members = self.t.seal_members
+        records = self.t.records
+        rows = conn.execute(
+            select(records.c.seq, records.c.leaf_hash)
+            .where(~exists().where(members.c.record_seq == records.c.seq))
+            .order_by(records.c.seq)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return None
+        self._register_key(conn, key)
+        last = conn.execute(
+            select(self.t.seals.c.number, self.t.seals.c.root)
+            .order_by(self.t.seals.c.number.desc()).limit(1)
+        ).first()
+        number = last.number + 1 if last else 1
+        previous_root = last.root if last else None
+        root = merkle_root([bytes.fromhex(r.leaf_hash) for r in rows]).hex()
+        sealed_at = now or datetime.now(timezone.utc)
+        body = canonical_json(
+            seal_body(number, len(rows), root, previous_root, sealed_at, key.key_id)
+        ).decode("utf-8")
+        seal = Seal(number, len(rows), root, previous_root, key.key_id, body,
+                    key.sign(body.encode("utf-8")))
+        conn.execute(insert(self.t.seals).values(
+            number=number, record_count=seal.record_count, root=root,
+            previous_root=previous_root, sealed_at=sealed_at, key_id=key.key_id,
+            body=body, signature=seal.signature,
+        ))
+        conn.execute(insert(members), [
+            {"seal_number": number, "position": i, "record_seq": r.seq}
+            for i, r in enumerate(rows)
+        ])
+        return seal
+
+    def _register_key(self, conn: Connection, key: SigningKey) -> None:
+        known = conn.execute(
+            select(self.t.keys.c.key_id).where(self.t.keys.c.key_id == key.key_id)
+        ).first()
+        if known is None:
+            conn.execute(insert(self.t.keys).values(
+                key_id=key.key_id, algorithm=ALGORITHM, public_key=key.public.public_key,
+                created_at=datetime.now(timezone.utc),
+            ))
+
+    # --- retention ------------------------------------------------------------------
+
+    def _purge_scan(self, conn: Connection, after_seq: int, batch: int):
+        r, m = self.t.records, self.t.seal_members
+        later = r.alias("later")
+        next_issued = (
+            select(func.min(later.c.issued_at))
+            .where(later.c.site == r.c.site, later.c.subject_id == r.c.subject_id,
+                   later.c.issued_at > r.c.issued_at)
+            .scalar_subquery()
+        )
+        return conn.execute(
+            select(r.c.seq, r.c.receipt_id, r.c.leaf_hash, r.c.state, r.c.issued_at,
+                   r.c.expires_at, r.c.retention_months, next_issued.label("next_issued"))
+            .where(r.c.seq > after_seq, exists().where(m.c.record_seq == r.c.seq))
+            .order_by(r.c.seq).limit(batch)
+        ).all()
+
+
+    def expired_records(self, conn: Connection, now: datetime, batch: int = 1000,
+                        progress=None) -> Iterator[Expired]:
+        """Sealed records past ``consent end + retention``. Unsealed records are never
+        purged: their leaf hash must be in a seal before the record can go."""
+        after, scanned = 0, 0
+        while True:
+            rows = self._purge_scan(conn, after, batch)
+            if not rows:
+                return
+            for row in rows:
+                ended, cause = consent_end(row)
+                keep_until = add_months(ended, row.retention_months)
+                if keep_until <= now:
+                    yield Expired(row.seq, row.receipt_id, row.leaf_hash,
+                                  f"retention: {cause} {ended:%Y-%m-%d}, "
+                                  f"kept {row.retention_months} months after")
+            after, scanned = rows[-1].seq, scanned + len(rows)
+            if progress:
+                progress(scanned)
+
+
+    def replace_by_tombstones(self, conn: Connection, expired: list[Expired],
+                              now: datetime) -> None:
+        """Delete records, keeping each one's leaf hash and the reason, so seals verify."""
+        if not expired:
+            return
+        conn.execute(insert(self.t.tombstones), [
+            {"record_seq": e.seq, "receipt_id": e.receipt_id, "leaf_hash": e.leaf_hash,
+             "reason": e.reason, "removed_at": now} for e in expired
+        ])
+        conn.execute(self.t.records.delete().where(self.t.records.c.seq.in_([e.seq for e in expired])))
+
+    # --- reading ----------------------------------------------------------------------
+
+    def public_keys(self, conn: Connection) -> list[PublicKey]:
+        rows = conn.execute(select(self.t.keys).order_by(self.t.keys.c.created_at)).all()
+        return [PublicKey(r.key_id, r.public_key) for r in rows]
+
+    def seals(self, conn: Connection) -> Iterator[Seal]:
+        rows = conn.execute(select(self.t.seals).order_by(self.t.seals.c.number))
+        for r in rows:
+            yield Seal(r.number, r.record_count, r.root, r.previous_root, r.key_id, r.body,
+                       r.signature)
+
+    def seal_leaves(self, conn: Connection, number: int) -> list[str]:
+        """The leaf hashes of a seal's members, recomputed from each record's stored bytes
+        (or taken from its tombstone once the record was removed)."""
+        m, r, tomb = self.t.seal_members, self.t.records, self.t.tombstones
+        rows = conn.execute(
+            select(m.c.record_seq, r.c.data, tomb.c.leaf_hash)
+            .select_from(m.outerjoin(r, r.c.seq == m.c.record_seq)
+                         .outerjoin(tomb, tomb.c.record_seq == m.c.record_seq))
+            .where(m.c.seal_number == number)
+            .order_by(m.c.position)
+        ).all()
+        leaves = []
+        for row in rows:
+            if row.data is not None:
+                leaves.append(record_leaf(row.data.encode("utf-8")))
+            elif row.leaf_hash is not None:
+                leaves.append(row.leaf_hash)
+            else:
+                raise VerificationError(f"record {row.record_seq}", "missing, and no tombstone")
+        return leaves
+
+    def verify(self, conn: Connection, keys: Iterable[PublicKey] | None = None) -> int:
+        """Check every seal against the stored records; returns how many records the seals
+        cover. Raises VerificationError naming the first failure."""
+        known = {k.key_id: k for k in (keys if keys is not None else self.public_keys(conn))}
+        previous_root, covered = None, 0
+        for seal in self.seals(conn):
+            leaves = self.seal_leaves(conn, seal.number)
+            check_seal(seal, leaves, known, previous_root)
+            previous_root, covered = seal.root, covered + len(leaves)
+        return covered
+
+    def get(self, conn: Connection, receipt_id: str) -> dict[str, Any] | None:
+        row = conn.execute(
+            select(self.t.records.c.data).where(self.t.records.c.receipt_id == receipt_id)
+        ).first()
+        return json.loads(row.data) if row else None
+
+    def later_record(self, conn: Connection, record: dict[str, Any]) -> dict[str, Any] | None:
+        """The newest record of the same visitor on the same site issued after ``record``."""
+        r = self.t.records
+        row = conn.execute(
+            select(r.c.data)
+            .where(r.c.site == record["site"], r.c.subject_id == record["subject_id"],
+                   r.c.issued_at > parse_utc(record["issued_at"]))
+            .order_by(r.c.issued_at.desc(), r.c.seq.desc()).limit(1)
+        ).first()
+        return json.loads(row.data) if row else None
+
+    def count(self, conn: Connection) -> int:
+        return conn.execute(select(func.count()).select_from(self.t.records)).scalar_one()
+

@@ -1,0 +1,85 @@
+"""The ledger's tables, defined on whichever SQLAlchemy MetaData the caller owns (the
+Flask app passes its own so one set of migrations creates everything).
+
+Only INSERTs touch ``consent_records``, ``ledger_seals``, ``ledger_seal_members`` and
+``ledger_keys``; the purge is the one exception, replacing a record by its tombstone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit sequence.
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+
+@dataclass(frozen=True)
+class LedgerTables:
+    records: Table
+    seals: Table
+    seal_members: Table
+    keys: Table
+    tombstones: Table
+
+
+def ledger_tables(metadata: MetaData) -> LedgerTables:
+    records = Table(
+        "consent_records", metadata,
+        Column("seq", Seq, primary_key=True, autoincrement=True),
+        Column("receipt_id", String(36), nullable=False, unique=True),
+        Column("site", String(32), nullable=False, index=True),
+        Column("subject_id", String(64), nullable=False, index=True),
+        Column("issued_at", DateTime(timezone=True), nullable=False, index=True),
+        Column("expires_at", DateTime(timezone=True), nullable=False),
+        Column("state", String(16), nullable=False),
+        Column("previous_receipt_id", String(36), nullable=True),
+        # The longest data retention among the vendors this record justifies (months).
+        Column("retention_months", Integer, nullable=False),
+        Column("data", Text, nullable=False),  # canonical JSON: the exact hashed bytes
+        Column("leaf_hash", String(64), nullable=False),
+    )
+    keys = Table(
+        "ledger_keys", metadata,
+        Column("key_id", String(16), primary_key=True),
+        Column("algorithm", String(16), nullable=False),
+        Column("public_key", String(64), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    seals = Table(
+        "ledger_seals", metadata,
+        Column("number", Integer, primary_key=True, autoincrement=False),
+        Column("record_count", Integer, nullable=False),
+        Column("root", String(64), nullable=False),
+        Column("previous_root", String(64), nullable=True),
+        Column("sealed_at", DateTime(timezone=True), nullable=False),
+        Column("key_id", ForeignKey("ledger_keys.key_id"), nullable=False),
+        Column("body", Text, nullable=False),  # canonical JSON that was signed
+        Column("signature", String(128), nullable=False),
+    )
+    seal_members = Table(
+        "ledger_seal_members", metadata,
+        Column("seal_number", ForeignKey("ledger_seals.number"), primary_key=True),
+        Column("position", Integer, primary_key=True, autoincrement=False),
+        # unique: a record is in one seal only, which is what makes concurrent sealers safe
+        Column("record_seq", Seq, nullable=False, unique=True),
+    )
+    tombstones = Table(
+        "ledger_tombstones", metadata,
+        Column("record_seq", Seq, primary_key=True, autoincrement=False),
+        Column("receipt_id", String(36), nullable=False, unique=True),
+        Column("leaf_hash", String(64), nullable=False),
+        Column("reason", String(200), nullable=False),
+        Column("removed_at", DateTime(timezone=True), nullable=False),
+    )
+    return LedgerTables(records, seals, seal_members, keys, tombstones)
