@@ -315,13 +315,16 @@ class Ledger:
         return json.loads(row.data) if row else None
 
     def later_record(self, conn: Connection, record: dict[str, Any]) -> dict[str, Any] | None:
-        """The newest record of the same visitor on the same site issued after ``record``."""
+        """The newest record of the same visitor on the same site appended after ``record``
+        (ledger order: timestamps have one-second precision, sequence numbers do not tie)."""
         r = self.t.records
+        own_seq = (select(r.c.seq).where(r.c.receipt_id == record["receipt_id"])
+                   .scalar_subquery())
         row = conn.execute(
             select(r.c.data)
             .where(r.c.site == record["site"], r.c.subject_id == record["subject_id"],
-                   r.c.issued_at > parse_utc(record["issued_at"]))
-            .order_by(r.c.issued_at.desc(), r.c.seq.desc()).limit(1)
+                   r.c.seq > own_seq)
+            .order_by(r.c.seq.desc()).limit(1)
         ).first()
         return json.loads(row.data) if row else None
 

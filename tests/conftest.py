@@ -3,6 +3,7 @@ real PostgreSQL server, created from a template that the migrations built once."
 from __future__ import annotations
 
 import shutil
+import threading
 import uuid
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 from flask_migrate import upgrade
 
 from cmp_server import create_app
+from cmp_server import configs
 from cmp_server.config import default_vendors_dir
+from cmp_server.sites import create_site
 from cmp_server.vendors import import_catalogue
 from tests.pg import PostgresServer
 
@@ -139,3 +142,30 @@ def catalogue(app):
     report = import_catalogue(default_vendors_dir(), "test")
     assert not report.refused, [str(r) for r in report.refused]
     return report
+
+
+@pytest.fixture
+def live_server(app):
+    """The app behind a real HTTP server on loopback (threaded werkzeug), same database."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+
+
+SHOP_VENDORS = [("craft-cms", None), ("google-analytics", None), ("mixpanel", None),
+                ("piwik-pro", "enterprise"), ("facebook", None)]
+
+
+@pytest.fixture
+def shop(app, catalogue):
+    """A site with five vendors and one published version."""
+    site = create_site(SHOP)
+    configs.set_draft_vendors(site, SHOP_VENDORS)
+    version, _ = configs.publish(site)
+    return site, version

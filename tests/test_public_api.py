@@ -1,0 +1,352 @@
+"""The public API over real HTTP: banner configuration, recording, verification, CORS."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import text
+
+from cmp_server import configs
+from cmp_server.extensions import db
+from cmp_server.models import ledger
+from tests.http import call
+
+ORIGIN = {"Origin": "https://shop.example"}
+
+
+def consent(site, version, **fields):
+    return {"site": site.key, "config_version": version.number, "language": "sv", **fields}
+
+
+def records() -> int:
+    return ledger.count(db.session.connection())
+
+
+# --- banner configuration ---------------------------------------------------------------
+
+def test_banner_config_in_the_requested_language(live_server, shop):
+    site, version = shop
+    answer = call("GET", f"{live_server}/api/v1/sites/{site.key}/banner?lang=sv", headers=ORIGIN)
+    assert answer.status == 200
+    body = answer.json
+    assert (body["version"], body["hash"], body["language"]) == (1, version.content_hash, "sv")
+    assert [p["name"] for p in body["purposes"]] == ["Nödvändiga", "Statistik", "Marknadsföring"]
+    assert body["mode"] == "opt-in"  # loopback has no region: fail safe
+    assert (body["consent_lifetime_months"], body["refusal_lifetime_months"]) == (12, 6)
+    piwik = next(v for v in body["vendors"] if v["id"] == "piwik-pro")
+    assert piwik["retention_months"] == 25 and piwik["company"] == "Piwik PRO SA"
+    assert answer.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+
+
+@pytest.mark.parametrize("query,accept,expected", [
+    ("", "nb-NO,nb;q=0.9,en;q=0.5", "nb"),
+    ("", "no", "nb"),
+    ("", "fr-FR, de;q=0.8", "de"),
+    ("", "fr-FR", "en"),  # the site's default
+    ("?lang=nl", "de", "nl"),
+])
+def test_banner_language_negotiation(live_server, shop, query, accept, expected):
+    site, _ = shop
+    answer = call("GET", f"{live_server}/api/v1/sites/{site.key}/banner{query}",
+                  headers={"Accept-Language": accept})
+    assert answer.json["language"] == expected
+
+
+def test_banner_is_cacheable_with_a_strong_etag(live_server, shop):
+    site, _ = shop
+    url = f"{live_server}/api/v1/sites/{site.key}/banner?lang=de"
+    first = call("GET", url)
+    etag = first.headers["ETag"]
+    assert etag.startswith('"') and not etag.startswith('W/')
+    assert "max-age=" in first.headers["Cache-Control"]
+    assert "Accept-Language" in first.headers["Vary"]
+    again = call("GET", url, headers={"If-None-Match": etag})
+    assert (again.status, again.body) == (304, b"")
+    other_language = call("GET", f"{live_server}/api/v1/sites/{site.key}/banner?lang=nl")
+    assert other_language.headers["ETag"] != etag
+
+
+def test_publishing_changes_the_banner_and_its_etag(live_server, shop):
+    site, _ = shop
+    url = f"{live_server}/api/v1/sites/{site.key}/banner?lang=en"
+    before = call("GET", url)
+    configs.set_draft_vendors(site, [("mixpanel", None)])
+    configs.publish(site)
+    after = call("GET", url, headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status == 200 and after.json["version"] == 2
+    assert [v["id"] for v in after.json["vendors"]] == ["mixpanel"]
+
+
+def test_banner_for_unknown_site_or_bad_language(live_server, shop):
+    site, _ = shop
+    missing = call("GET", f"{live_server}/api/v1/sites/nope/banner")
+    assert missing.status == 404 and missing.json["code"] == 404
+    bad = call("GET", f"{live_server}/api/v1/sites/{site.key}/banner?lang=<script>")
+    assert bad.status == 422 and "lang" in bad.json["errors"]["query"]
+
+
+# --- recording ------------------------------------------------------------------------------
+
+def test_accept_all_records_a_complete_receipt(live_server, shop):
+    site, version = shop
+    answer = call("POST", f"{live_server}/api/v1/consents",
+                  consent(site, version, action="accept_all"), headers=ORIGIN)
+    assert answer.status == 201, answer.json
+    receipt = answer.json["receipt"]
+    assert receipt["state"] == "given" and receipt["action"] == "accept_all"
+    assert (receipt["site"], receipt["config_version"], receipt["config_hash"]) == (
+        site.key, 1, version.content_hash)
+    assert receipt["purposes"] == {"necessary": True, "analytics": True, "marketing": True}
+    assert all(receipt["vendors"].values())
+    assert receipt["vendor_retention_months"]["piwik-pro"] == 25
+    assert "craft-cms" not in receipt["vendor_retention_months"]  # not a consent vendor
+    assert receipt["legal_basis"] == "GDPR Art. 6(1)(a)"
+    assert receipt["collection_method"] == "first_layer"
+    assert len(receipt["subject_id"]) >= 16 and receipt["previous_receipt_id"] is None
+    assert receipt["issued_at"][:4] != receipt["expires_at"][:4]  # twelve months later
+    # durable before the answer: the ledger holds exactly this record
+    assert ledger.get(db.session.connection(), receipt["receipt_id"]) == receipt
+    assert answer.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+
+
+def test_custom_choice_and_reject_all(live_server, shop):
+    site, version = shop
+    custom = call("POST", f"{live_server}/api/v1/consents", consent(
+        site, version, action="custom", purposes={"analytics": True},
+        vendors={"mixpanel": True, "google-analytics": False}))
+    receipt = custom.json["receipt"]
+    assert custom.status == 201 and receipt["state"] == "given"
+    assert receipt["purposes"] == {"necessary": True, "analytics": True, "marketing": False}
+    assert receipt["vendors"]["mixpanel"] and not receipt["vendors"]["google-analytics"]
+    assert receipt["vendors"]["craft-cms"]  # strictly necessary
+    assert receipt["vendor_retention_months"] == {"mixpanel": 24}
+    refused = call("POST", f"{live_server}/api/v1/consents",
+                   consent(site, version, action="reject_all"))
+    assert refused.json["receipt"]["state"] == "refused"
+    assert refused.json["receipt"]["vendor_retention_months"] == {}
+    issued, expires = refused.json["receipt"]["issued_at"], refused.json["receipt"]["expires_at"]
+    months = (int(expires[:4]) - int(issued[:4])) * 12 + int(expires[5:7]) - int(issued[5:7])
+    assert months == 6
+
+
+BAD_CONSENTS = [
+    # (change to a valid accept_all body, status, error location and field, words)
+    ({"colour": "red"}, 422, "colour", "Unknown field"),
+    ({"action": "custom", "purposes": {"tracking": True}}, 422, "purposes.tracking", "unknown purpose"),
+    ({"action": "custom", "vendors": {"hotjar": True}}, 422, "vendors.hotjar", "unknown vendor"),
+    ({"action": "custom", "purposes": {"necessary": False}}, 422, "purposes.necessary",
+     "cannot be refused"),
+    ({"action": "custom", "vendors": {"mixpanel": True}}, 422, "vendors.mixpanel",
+     "none of its purposes"),
+    ({"config_version": 9}, 422, "config_version", "never published"),
+    ({"config_version": "1"}, 422, "config_version", "Not a valid integer"),
+    ({"gpc": "yes"}, 422, "gpc", "Not a valid boolean"),
+    ({"action": "maybe"}, 422, "action", "Must be one of"),
+    ({"site": "unknown-site"}, 422, "site", "unknown site"),
+    ({"action": "withdraw"}, 422, "token", "required to withdraw"),
+    ({"token": "garbage"}, 422, "token", "malformed"),
+    ({"purposes": {"analytics": True}}, 422, "purposes", "not allowed with action 'accept_all'"),
+    ({"subject_id": "short"}, 422, "subject_id", "16 to 64 URL-safe characters"),
+]
+
+
+@pytest.mark.parametrize("change,status,field,words", BAD_CONSENTS)
+def test_bad_consents_are_refused_naming_the_field_and_store_nothing(
+    live_server, shop, change, status, field, words
+):
+    site, version = shop
+    body = {**consent(site, version, action="accept_all"), **change}
+    answer = call("POST", f"{live_server}/api/v1/consents", body)
+    assert answer.status == status, answer.json
+    assert words in json.dumps(answer.json["errors"]["json"][field])
+    assert answer.json["code"] == status and answer.json["message"]
+    assert records() == 0
+
+
+def test_missing_fields_are_all_named(live_server, shop):
+    answer = call("POST", f"{live_server}/api/v1/consents", {})
+    assert answer.status == 422
+    assert set(answer.json["errors"]["json"]) == {"site", "config_version", "action", "language"}
+
+
+@pytest.mark.parametrize("raw,content_type,status", [
+    (b"{" + b" " * 9000 + b"}", "application/json", 413),
+    (b"site=x", "application/x-www-form-urlencoded", 415),
+    (b"{not json", "application/json", 400),
+])
+def test_oversized_wrong_type_and_malformed_bodies(live_server, shop, raw, content_type, status):
+    answer = call("POST", f"{live_server}/api/v1/consents", raw=raw, content_type=content_type)
+    assert answer.status == status
+    assert answer.json["code"] == status and answer.json["message"]
+    assert records() == 0
+
+
+def test_an_unregistered_origin_is_refused(live_server, shop):
+    site, version = shop
+    answer = call("POST", f"{live_server}/api/v1/consents",
+                  consent(site, version, action="accept_all"),
+                  headers={"Origin": "https://evil.example"})
+    assert answer.status == 403
+    assert "not registered" in answer.json["errors"]["json"]["origin"][0]
+    assert "Access-Control-Allow-Origin" not in answer.headers
+    assert records() == 0
+
+
+def test_cors_preflight_allows_exactly_registered_origins(live_server, shop):
+    url = f"{live_server}/api/v1/consents"
+    preflight = {"Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type"}
+    allowed = call("OPTIONS", url, headers={**ORIGIN, **preflight})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert "POST" in allowed.headers["Access-Control-Allow-Methods"]
+    assert "Content-Type" in allowed.headers["Access-Control-Allow-Headers"]
+    other = call("OPTIONS", url, headers={"Origin": "https://evil.example", **preflight})
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+# --- continuity, withdrawal, verification ---------------------------------------------------
+
+def post(live_server, body):
+    answer = call("POST", f"{live_server}/api/v1/consents", body)
+    assert answer.status == 201, answer.json
+    return answer.json
+
+
+def verify(live_server, token):
+    answer = call("POST", f"{live_server}/api/v1/receipts/verify", {"token": token})
+    assert answer.status == 200, answer.json
+    return answer.json
+
+
+def test_a_new_choice_supersedes_and_withdrawal_ends_consent(live_server, shop):
+    site, version = shop
+    first = post(live_server, consent(site, version, action="accept_all"))
+    assert verify(live_server, first["token"])["status"] == "active"
+
+    second = post(live_server, consent(site, version, action="custom",
+                                       purposes={"analytics": True}, token=first["token"]))
+    assert second["receipt"]["subject_id"] == first["receipt"]["subject_id"]
+    assert second["receipt"]["previous_receipt_id"] == first["receipt"]["receipt_id"]
+    assert verify(live_server, first["token"])["status"] == "superseded"
+
+    withdrawn = post(live_server, consent(site, version, action="withdraw", token=second["token"]))
+    receipt = withdrawn["receipt"]
+    assert receipt["state"] == "withdrawn" and receipt["action"] == "withdraw"
+    assert receipt["previous_receipt_id"] == second["receipt"]["receipt_id"]
+    assert not any(v for k, v in receipt["purposes"].items() if k != "necessary")
+    assert verify(live_server, second["token"])["status"] == "withdrawn"
+    assert verify(live_server, withdrawn["token"])["status"] == "withdrawn"
+    assert records() == 3  # a withdrawal is a new record, never an update
+
+
+def test_a_token_from_another_site_is_refused(live_server, shop, catalogue):
+    from cmp_server.sites import create_site
+    from tests.conftest import SHOP
+
+    site, version = shop
+    other = create_site({**SHOP, "name": "Other"})
+    configs.set_draft_vendors(other, [("mixpanel", None)])
+    other_version, _ = configs.publish(other)
+    foreign = post(live_server, consent(other, other_version, action="accept_all"))
+    answer = call("POST", f"{live_server}/api/v1/consents",
+                  consent(site, version, action="withdraw", token=foreign["token"]))
+    assert answer.status == 422
+    assert answer.json["errors"]["json"]["token"] == ["belongs to another site"]
+
+
+def tamper(token: str) -> str:
+    payload, signature = token.rsplit(".", 1)
+    flipped = "A" if signature[0] != "A" else "B"
+    return f"{payload}.{flipped}{signature[1:]}"
+
+
+def test_tampered_truncated_and_foreign_tokens_are_invalid(live_server, shop, app):
+    site, version = shop
+    token = post(live_server, consent(site, version, action="accept_all"))["token"]
+    payload, signature = token.rsplit(".", 1)
+    forged_payload = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB")
+    with app.app_context():
+        app.config["CMP_SECRET_KEYS"] = ["somebody-elses-key"]
+        from cmp_server.receipts import serializer
+
+        foreign = serializer().dumps({"r": "x", "s": "y", "k": site.key})
+        app.config["CMP_SECRET_KEYS"] = ["test-signing-key-0123456789abcdef"]
+    for bad in (tamper(token), token[: len(token) // 2], f"{forged_payload}.{signature}", foreign):
+        answer = verify(live_server, bad)
+        assert answer["valid"] is False and answer["reason"], bad
+    assert "signature" in verify(live_server, tamper(token))["reason"]
+    assert verify(live_server, "no-dot-at-all")["reason"].startswith("malformed")
+
+
+def test_rotated_keys_still_verify_old_tokens(live_server, shop, app):
+    site, version = shop
+    old_token = post(live_server, consent(site, version, action="accept_all"))["token"]
+    app.config["CMP_SECRET_KEYS"] = ["brand-new-signing-key", "test-signing-key-0123456789abcdef"]
+    assert verify(live_server, old_token)["valid"] is True
+    new_token = post(live_server, consent(site, version, action="reject_all"))["token"]
+    assert verify(live_server, new_token)["valid"] is True
+    app.config["CMP_SECRET_KEYS"] = ["brand-new-signing-key"]  # the old key retired
+    assert verify(live_server, old_token)["valid"] is False
+    assert verify(live_server, new_token)["valid"] is True
+
+
+def test_an_expired_receipt_reports_expired(live_server, shop):
+    from datetime import datetime, timedelta, timezone
+
+    from cmp_server.receipts import token_for
+
+    site, version = shop
+    receipt = post(live_server, consent(site, version, action="reject_all"))["receipt"]
+    old = {**receipt, "receipt_id": "00000000-0000-4000-8000-000000000001",
+           "subject_id": "another-visitor-0001",
+           "issued_at": "2020-01-01T00:00:00Z", "expires_at": "2020-07-01T00:00:00Z"}
+    ledger.append(db.session.connection(), old, 0)
+    db.session.commit()
+    answer = verify(live_server, token_for(old))
+    assert (answer["valid"], answer["status"]) == (True, "expired")
+
+
+# --- regions and the raw IP -------------------------------------------------------------------
+
+@pytest.fixture
+def behind_one_proxy(app):
+    app.config["CMP_TRUSTED_PROXY_HOPS"] = 1
+
+
+def test_region_rules_decide_the_mode(live_server, shop, behind_one_proxy):
+    site, _ = shop
+    site.draft.region_rules = {"US-CA": "opt-out", "US": "none", "default": "opt-in"}
+    db.session.commit()
+    configs.publish(site)
+    url = f"{live_server}/api/v1/sites/{site.key}/banner"
+    for address, region, mode in [("128.32.0.1", "US-CA", "opt-out"), ("8.8.8.8", "US", "none"),
+                                  ("130.237.0.1", "SE-AB", "opt-in")]:
+        answer = call("GET", url, headers={"X-Forwarded-For": address})
+        assert (answer.json["region"], answer.json["mode"]) == (region, mode), address
+
+
+def test_forwarded_headers_are_ignored_by_default(live_server, shop):
+    site, version = shop
+    answer = call("POST", f"{live_server}/api/v1/consents",
+                  consent(site, version, action="accept_all"),
+                  headers={"X-Forwarded-For": "130.237.0.1"})
+    assert answer.json["receipt"]["region"] is None
+
+
+def test_the_raw_ip_is_never_stored_or_logged(live_server, shop, behind_one_proxy, caplog):
+    site, version = shop
+    answer = call("POST", f"{live_server}/api/v1/consents",
+                  consent(site, version, action="accept_all"),
+                  headers={"X-Forwarded-For": "130.237.0.1"})
+    assert answer.json["receipt"]["region"] == "SE-AB"
+    stored = db.session.execute(text("SELECT data FROM consent_records")).scalars().all()
+    assert stored and not any("130.237" in row for row in stored)
+    assert "130.237" not in caplog.text
+    url = str(db.engine.url)
+    if url.startswith("sqlite"):  # not in any page of the database file or its WAL
+        from pathlib import Path
+
+        path = Path(url.split("///", 1)[1])
+        for part in (path, path.with_name(path.name + "-wal")):
+            if part.exists():
+                assert b"130.237" not in part.read_bytes()

@@ -1,0 +1,97 @@
+"""The ledger's clock: records go when consent end + retention has passed, leaving
+tombstones so the seals still verify."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import select
+
+from cmp_server.extensions import db
+from cmp_server.models import LEDGER_TABLES, ledger
+from cmp_server.retention import purge
+from cmp_server.sealing import seal_now
+
+NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
+
+
+def append(subject: str, issued: str, expires: str, state: str, retention: dict[str, int],
+           previous: str | None = None) -> str:
+    receipt_id = str(uuid.uuid4())
+    receipt = {
+        "record_format": 1, "receipt_id": receipt_id, "subject_id": subject, "site": "site-key",
+        "config_version": 1, "config_hash": "sha256:x", "issued_at": issued,
+        "expires_at": expires, "action": "custom", "state": state, "purposes": {},
+        "vendors": {}, "vendor_retention_months": retention, "legal_basis": "GDPR Art. 6(1)(a)",
+        "language": "en", "region": None, "gpc": False, "previous_receipt_id": previous,
+        "collection_method": "api",
+    }
+    ledger.append(db.session.connection(), receipt, max(retention.values(), default=0))
+    db.session.commit()
+    return receipt_id
+
+
+@pytest.fixture
+def history(app):
+    ids = {
+        # expired 2025-01-01, Piwik PRO Enterprise keeps 25 months: until 2027-02-01
+        "kept_enterprise": append("visitor-a-000000001", "2024-01-01T00:00:00Z",
+                                  "2025-01-01T00:00:00Z", "given", {"piwik-pro": 25}),
+        # expired 2025-01-01, Core tier 14 months: until 2026-03-01, so gone
+        "gone_core": append("visitor-b-000000001", "2024-01-01T00:00:00Z",
+                            "2025-01-01T00:00:00Z", "given", {"piwik-pro": 14}),
+        # a refusal justifies no data: gone once its six months are over
+        "gone_refusal": append("visitor-c-000000001", "2025-01-01T00:00:00Z",
+                               "2025-07-01T00:00:00Z", "refused", {}),
+        # given for 12 months from 2025-06, so still running
+        "kept_active": append("visitor-d-000000001", "2025-06-01T00:00:00Z",
+                              "2026-06-01T00:00:00Z", "given", {"mixpanel": 24}),
+    }
+    # superseded early: consent ended 2024-03-01 when the visitor changed their mind,
+    # 14 months later (2025-05-01) it is gone although it would have run until 2025-02
+    ids["gone_superseded"] = append("visitor-e-000000001", "2024-02-01T00:00:00Z",
+                                    "2025-02-01T00:00:00Z", "given", {"piwik-pro": 14})
+    ids["kept_successor"] = append("visitor-e-000000001", "2024-03-01T00:00:00Z",
+                                   "2025-03-01T00:00:00Z", "given", {"piwik-pro": 25})
+    seal_now(batch_size=100)
+    # not sealed yet: never purged, whatever its age
+    ids["kept_unsealed"] = append("visitor-f-000000001", "2020-01-01T00:00:00Z",
+                                  "2020-07-01T00:00:00Z", "refused", {})
+    return ids
+
+
+def remaining() -> set[str]:
+    return set(db.session.execute(select(LEDGER_TABLES.records.c.receipt_id)).scalars())
+
+
+def test_purge_removes_exactly_what_the_rules_say(history):
+    report = purge(now=NOW)
+    gone = {k for k in history if k.startswith("gone")}
+    assert {e.receipt_id for e in report.removed} == {history[k] for k in gone}
+    assert remaining() == {history[k] for k in history if k.startswith("kept")}
+    assert report.by_cause() == {"expired": 2, "superseded": 1}
+    reasons = {e.receipt_id: e.reason for e in report.removed}
+    assert reasons[history["gone_core"]] == "retention: expired 2025-01-01, kept 14 months after"
+    # seals still verify: the tombstones keep the leaf hashes
+    assert ledger.verify(db.session.connection()) == 6
+    tombstones = db.session.execute(select(LEDGER_TABLES.tombstones)).all()
+    assert {t.receipt_id for t in tombstones} == {history[k] for k in gone}
+    assert purge(now=NOW).removed == []  # idempotent
+
+
+def test_dry_run_changes_nothing(history):
+    before = remaining()
+    report = purge(now=NOW, dry_run=True)
+    assert len(report.removed) == 3
+    assert remaining() == before
+
+
+def test_purge_command_shows_progress_and_summary(runner, history):
+    dry = runner.invoke(args=["cmp", "purge", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "scanned 6/7 records" in dry.output
+    assert "would remove 3 of 7 records" in dry.output
+    done = runner.invoke(args=["cmp", "purge"])
+    assert "removed 2 (expired)" in done.output and "removed 1 (superseded)" in done.output
+    assert len(remaining()) == 4
