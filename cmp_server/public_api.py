@@ -5,6 +5,8 @@ Errors share one shape: {"code", "status", "message", "errors"}.
 """
 from __future__ import annotations
 
+import re
+
 from flask import Response, abort, g, jsonify, request
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -14,6 +16,8 @@ from cmp_server.extensions import db
 from cmp_server.languages import LANGUAGE_TAG, negotiate
 from cmp_server.models import SiteOrigin
 from cmp_server.schemas import StrictSchema
+
+SITE_KEY = re.compile(receipts.SITE_KEY)
 
 blp = Blueprint("public_api", __name__, url_prefix="/api/v1",
                 description="What the banner calls: configuration, consents, verification.")
@@ -53,6 +57,7 @@ class RecordedSchema(StrictSchema):
 
 class VerifyRequest(StrictSchema):
     token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    # any string is accepted here: a malformed token is an answer ("valid": false), not an error
 
 
 class VerifyAnswer(StrictSchema):
@@ -60,6 +65,9 @@ class VerifyAnswer(StrictSchema):
     status = fields.String(metadata={"enum": ["active", "expired", "superseded", "withdrawn"]})
     reason = fields.String()
     receipt = fields.Dict()
+    kantara = fields.Dict(metadata={
+        "description": "The receipt as a Kantara Consent Receipt v1.1 document, with the "
+                       "ISO/IEC TS 27560 additions under iso27560."})
 
 
 @blp.before_request
@@ -109,7 +117,7 @@ def banner_config(site_key: str, lang: str | None = None):
     from the client address, which is looked up and never stored.
     """
     g.cors_site = site_key
-    ref = banner.latest_version_ref(site_key)
+    ref = banner.latest_version_ref(site_key) if SITE_KEY.match(site_key) else None
     if ref is None:
         abort(404, description=f"Site {site_key!r} is unknown or has no published configuration.")
     language = negotiate(lang, request.headers.get("Accept-Language"), default=None)

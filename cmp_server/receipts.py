@@ -8,6 +8,7 @@ the authority on whether a receipt is still active.
 """
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from itsdangerous import BadData, BadSignature, URLSafeSerializer
 from marshmallow import fields, validate
 
 from consent_logs.timeutil import add_months, parse_utc, utc_iso
+from cmp_server import kantara
 from cmp_server.configs import get_version
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
@@ -37,13 +39,18 @@ DEFAULT_METHOD = {
     "withdraw": "settings_layer", "gpc": "gpc_signal",
 }
 SUBJECT_ID = r"^[A-Za-z0-9_-]{16,64}$"
+SITE_KEY = r"^[A-Za-z0-9_-]{1,32}$"
+TOKEN = r"^[A-Za-z0-9_.-]{1,4096}$"  # URL-safe base64 parts joined by dots
+MAX_VERSION = 2**31 - 1
 
 
 class ConsentSchema(StrictSchema):
     """The body of POST /api/v1/consents."""
 
-    site = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    config_version = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    site = fields.String(required=True, validate=validate.Regexp(
+        SITE_KEY, error="must be a site key: 1 to 32 URL-safe characters"))
+    config_version = fields.Integer(strict=True, required=True,
+                                    validate=validate.Range(min=1, max=MAX_VERSION))
     subject_id = fields.String(validate=validate.Regexp(
         SUBJECT_ID, error="must be 16 to 64 URL-safe characters, as the server issued it"))
     action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
@@ -55,7 +62,7 @@ class ConsentSchema(StrictSchema):
         validate.Length(max=35), validate.Regexp(LANGUAGE_TAG, error="must be a language tag such as sv or nb-NO")])
     gpc = StrictBoolean(load_default=False)
     collection_method = fields.String(validate=validate.OneOf(COLLECTION_METHODS))
-    token = fields.String(validate=validate.Length(min=1, max=4096))
+    token = fields.String(validate=validate.Regexp(TOKEN, error="malformed: not a receipt token"))
 
 
 class OriginRefused(ServiceError):
@@ -102,6 +109,8 @@ class InvalidToken(Exception):
 
 
 def read_token(token: str) -> dict[str, Any]:
+    if not re.match(TOKEN, token):
+        raise InvalidToken("malformed: not a receipt token")
     try:
         claims = serializer().loads(token)
     except BadSignature as error:
@@ -300,4 +309,10 @@ def verify_token(token: str) -> dict[str, Any]:
     receipt = ledger.get(db.session.connection(), claims["r"])
     if receipt is None:
         return {"valid": False, "reason": "no such receipt in the ledger (never recorded, or purged)"}
-    return {"valid": True, "status": status_of(receipt), "receipt": receipt}
+    return {"valid": True, "status": status_of(receipt), "receipt": receipt,
+            "kantara": kantara.render(receipt, notice_for(receipt))}
+
+
+def notice_for(receipt: dict[str, Any]) -> dict[str, Any]:
+    """The published configuration the visitor was shown when they chose."""
+    return find_version(find_site(receipt["site"]), receipt["config_version"]).content

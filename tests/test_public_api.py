@@ -145,6 +145,9 @@ BAD_CONSENTS = [
     ({"site": "unknown-site"}, 422, "site", "unknown site"),
     ({"action": "withdraw"}, 422, "token", "required to withdraw"),
     ({"token": "garbage"}, 422, "token", "malformed"),
+    ({"token": "bad token!"}, 422, "token", "malformed"),
+    ({"config_version": 2**70}, 422, "config_version", "less than or equal to"),
+    ({"site": "bad\udb66key"}, 422, "site", "URL-safe"),
     ({"purposes": {"analytics": True}}, 422, "purposes", "not allowed with action 'accept_all'"),
     ({"subject_id": "short"}, 422, "subject_id", "16 to 64 URL-safe characters"),
 ]
@@ -350,3 +353,21 @@ def test_the_raw_ip_is_never_stored_or_logged(live_server, shop, behind_one_prox
         for part in (path, path.with_name(path.name + "-wal")):
             if part.exists():
                 assert b"130.237" not in part.read_bytes()
+
+
+def test_verification_renders_a_valid_kantara_receipt(live_server, shop):
+    from tests.test_kantara import load_schema
+    import jsonschema
+
+    site, version = shop
+    recorded = post(live_server, consent(site, version, action="custom",
+                                         purposes={"analytics": True}, vendors={"mixpanel": True}))
+    document = verify(live_server, recorded["token"])["kantara"]
+    jsonschema.Draft4Validator(load_schema()).validate(document)
+    assert document["version"] == "KI-CR-v1.1.0"
+    assert document["consentReceiptID"] == recorded["receipt"]["receipt_id"]
+    assert document["piiControllers"][0]["piiController"] == "Shop AB"
+    assert document["policyUrl"] == "https://shop.example/privacy"
+    consented = {s["service"] for s in document["services"]}
+    assert "Mixpanel" in consented and "Facebook / Meta Pixel" not in consented
+    assert document["iso27560"]["noticeHash"] == version.content_hash
