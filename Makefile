@@ -12,7 +12,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # for the database tests. Installed only when missing, so setup stays quick.
 DEBIAN_PACKAGES := chromium postgresql
 
-.PHONY: setup system-packages run serve test clean
+.PHONY: setup system-packages run serve test bench clean
 
 setup: system-packages $(STAMPS)/python
 
@@ -40,10 +40,16 @@ serve:
 	$(FLASK) cmp import-vendors
 	$(FLASK) cmp demo --port $(PORT)
 	@echo "serving on http://127.0.0.1:$(PORT)/  (Ctrl-C stops)"
-	$(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers 2 --access-logfile - wsgi:app
+	$(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) wsgi:app
 
 test: setup
 	$(PY) -m pytest
+
+# Benchmarks against a baseline measured in the same run; wrk drives the load.
+bench: setup
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk; }
+	$(PY) -m bench.api
 
 clean:
 	rm -rf $(VENV) build *.egg-info

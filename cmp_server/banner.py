@@ -10,11 +10,9 @@ from functools import lru_cache
 from typing import Any
 
 from cmp_server.catalogue import CATALOGUE_LANGUAGES
-from cmp_server.configs import consent_scope
-from cmp_server.extensions import db
+from cmp_server.configs import VersionRef, consent_scope, published_content
 from cmp_server.geo import Region, mode_for
 from cmp_server.languages import localise
-from cmp_server.models import ConfigVersion, Site
 
 VENDOR_FIELDS = ("id", "name", "purposes", "legal_basis", "policy_url", "hosts",
                  "retention_months", "hosting", "cookies")
@@ -24,27 +22,6 @@ VENDOR_FIELDS = ("id", "name", "purposes", "legal_basis", "policy_url", "hosts",
 class Rendered:
     body: bytes
     etag: str
-
-
-@dataclass(frozen=True)
-class VersionRef:
-    """Names a published version completely: equal refs mean equal content."""
-
-    id: int
-    number: int
-    content_hash: str
-
-
-def latest_version_ref(site_key: str) -> VersionRef | None:
-    """One indexed query per request: the newest published version of the site."""
-    row = db.session.execute(
-        db.select(ConfigVersion.id, ConfigVersion.number, ConfigVersion.content_hash)
-        .join(Site, Site.id == ConfigVersion.site_id)
-        .where(Site.key == site_key)
-        .order_by(ConfigVersion.number.desc())
-        .limit(1)
-    ).first()
-    return VersionRef(*row) if row else None
 
 
 def banner_document(content: dict[str, Any], number: int, digest: str, language: str,
@@ -87,7 +64,7 @@ def render(ref: VersionRef, language: str | None, region: Region | None) -> Rend
     """The response body and its ETag, in ``language`` or else the version's default.
     Cached per process: a published version never changes, and the key holds everything
     the body depends on."""
-    content = db.session.get(ConfigVersion, ref.id).content
+    content = published_content(ref)
     language = language or content["default_language"]
     mode = mode_for(region, content.get("region_rules") or {})
     document = banner_document(content, ref.number, ref.content_hash, language,

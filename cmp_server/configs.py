@@ -7,7 +7,11 @@ change a published version.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterable
+
+from sqlalchemy import bindparam, select
 
 from consent_logs import content_hash
 from cmp_server import audit
@@ -132,6 +136,42 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
         ),
         "asks_again": bool(consent_scope(new) - consent_scope(old)),
     }
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """Names a published version completely: equal refs mean equal content."""
+
+    id: int
+    number: int
+    content_hash: str
+
+
+_REF_COLUMNS = (ConfigVersion.id, ConfigVersion.number, ConfigVersion.content_hash)
+_SITE_VERSIONS = select(*_REF_COLUMNS).join(Site, Site.id == ConfigVersion.site_id)
+_LATEST = (_SITE_VERSIONS.where(Site.key == bindparam("key"))
+           .order_by(ConfigVersion.number.desc()).limit(1))
+_NUMBERED = _SITE_VERSIONS.where(Site.key == bindparam("key"),
+                                 ConfigVersion.number == bindparam("number"))
+_CONTENT = select(ConfigVersion.content).where(ConfigVersion.id == bindparam("id"))
+
+
+def published_ref(site_key: str, number: int | None = None) -> VersionRef | None:
+    """The site's newest published version, or the numbered one: one indexed query on the
+    request path (statements built once, run on the Core connection)."""
+    conn = db.session.connection()
+    if number is None:
+        row = conn.execute(_LATEST, {"key": site_key}).first()
+    else:
+        row = conn.execute(_NUMBERED, {"key": site_key, "number": number}).first()
+    return VersionRef(*row) if row else None
+
+
+@lru_cache(maxsize=1024)
+def published_content(ref: VersionRef) -> dict[str, Any]:
+    """A published version's content. Versions never change, so each process keeps the
+    ones it has read; callers must treat the result as read-only."""
+    return db.session.connection().execute(_CONTENT, {"id": ref.id}).scalar_one()
 
 
 def latest_version(site: Site) -> ConfigVersion | None:

@@ -11,10 +11,8 @@ from flask import Response, abort, g, jsonify, request
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from cmp_server import banner, geo, receipts
-from cmp_server.extensions import db
+from cmp_server import banner, configs, geo, receipts, sites
 from cmp_server.languages import LANGUAGE_TAG, negotiate
-from cmp_server.models import SiteOrigin
 from cmp_server.schemas import StrictSchema
 
 SITE_KEY = re.compile(receipts.SITE_KEY)
@@ -86,7 +84,7 @@ def cors(response: Response) -> Response:
     call that names no site, any origin registered for some site."""
     origin = request.headers.get("Origin")
     response.vary.add("Origin")
-    if origin and origin_allowed(origin, getattr(g, "cors_site", None)):
+    if origin and sites.origin_allowed(origin, getattr(g, "cors_site", None)):
         response.headers["Access-Control-Allow-Origin"] = origin
         if request.method == "OPTIONS":
             response.headers["Access-Control-Allow-Methods"] = "GET, POST"
@@ -94,15 +92,6 @@ def cors(response: Response) -> Response:
             response.headers["Access-Control-Max-Age"] = "86400"
         response.headers["Access-Control-Expose-Headers"] = "ETag"
     return response
-
-
-def origin_allowed(origin: str, site_key: str | None) -> bool:
-    query = db.select(SiteOrigin.id).where(SiteOrigin.origin == origin)
-    if site_key:
-        from cmp_server.models import Site
-
-        query = query.join(Site, Site.id == SiteOrigin.site_id).where(Site.key == site_key)
-    return db.session.execute(query.limit(1)).first() is not None
 
 
 @blp.route("/sites/<site_key>/banner")
@@ -117,7 +106,7 @@ def banner_config(site_key: str, lang: str | None = None):
     from the client address, which is looked up and never stored.
     """
     g.cors_site = site_key
-    ref = banner.latest_version_ref(site_key) if SITE_KEY.match(site_key) else None
+    ref = configs.published_ref(site_key) if SITE_KEY.match(site_key) else None
     if ref is None:
         abort(404, description=f"Site {site_key!r} is unknown or has no published configuration.")
     language = negotiate(lang, request.headers.get("Accept-Language"), default=None)

@@ -21,12 +21,13 @@ from marshmallow import fields, validate
 
 from consent_logs.timeutil import add_months, parse_utc, utc_iso
 from cmp_server import kantara
-from cmp_server.configs import get_version
+from cmp_server.configs import VersionRef, published_content, published_ref
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
 from cmp_server.geo import Region
 from cmp_server.languages import LANGUAGE_TAG
-from cmp_server.models import ConfigVersion, Site, ledger
+from cmp_server.models import Site, ledger
+from cmp_server.sites import origin_allowed
 from cmp_server.schemas import StrictBoolean, StrictSchema, validated
 
 RECORD_FORMAT = 1
@@ -126,30 +127,24 @@ def read_token(token: str) -> dict[str, Any]:
 
 # --- recording ----------------------------------------------------------------------------
 
-def check_origin(site: Site, origin: str | None) -> None:
+def check_origin(site_key: str, origin: str | None) -> None:
     """Browsers send Origin on cross-site POSTs; it must be one the site registered. Calls
     without one (server-side API clients) are not browsers and pass."""
-    if origin is not None and origin not in site.origin_list:
+    if origin is not None and not origin_allowed(origin, site_key):
         raise OriginRefused(
-            {"origin": [f"{origin!r} is not registered for site {site.key!r}"]},
+            {"origin": [f"{origin!r} is not registered for site {site_key!r}"]},
             "Origin not allowed.",
         )
 
 
-def find_site(key: str) -> Site:
-    site = db.session.execute(db.select(Site).filter_by(key=key)).scalar_one_or_none()
-    if site is None:
-        raise ServiceError({"site": [f"unknown site {key!r}"]})
-    return site
-
-
-def find_version(site: Site, number: int) -> ConfigVersion:
-    try:
-        return get_version(site, number)
-    except ServiceError:
-        raise ServiceError(
-            {"config_version": [f"version {number} was never published for this site"]}
-        ) from None
+def find_published(site_key: str, number: int) -> VersionRef:
+    """The version the visitor was shown; the error names the field that is wrong."""
+    ref = published_ref(site_key, number)
+    if ref is not None:
+        return ref
+    if db.session.execute(db.select(Site.id).filter_by(key=site_key)).first() is None:
+        raise ServiceError({"site": [f"unknown site {site_key!r}"]})
+    raise ServiceError({"config_version": [f"version {number} was never published for this site"]})
 
 
 def granted_maps(action: str, data: dict[str, Any], content: dict[str, Any]):
@@ -203,7 +198,7 @@ def state_for(action: str, purposes: dict[str, bool], content: dict[str, Any]) -
     return "given" if any(purposes[p] for p in optional) else "refused"
 
 
-def continuity(data: dict[str, Any], site: Site) -> tuple[str, str | None]:
+def continuity(data: dict[str, Any], site_key: str) -> tuple[str, str | None]:
     """The visitor's subject id and the receipt this one replaces. A valid token proves
     both; without one, a subject id the browser kept is taken at its word (it is random
     and only ever read back from the visitor's own cookie)."""
@@ -213,7 +208,7 @@ def continuity(data: dict[str, Any], site: Site) -> tuple[str, str | None]:
             claims = read_token(token)
         except InvalidToken as error:
             raise ServiceError({"token": [str(error)]}) from None
-        if claims.get("k") != site.key:
+        if claims.get("k") != site_key:
             raise ServiceError({"token": ["belongs to another site"]})
         if data.get("subject_id") and data["subject_id"] != claims["s"]:
             raise ServiceError({"subject_id": ["does not match the token"]})
@@ -244,25 +239,26 @@ def record_consent(payload: dict[str, Any], region: Region | None,
 def record_validated(data: dict[str, Any], region: Region | None,
                      origin: str | None) -> Recorded:
     """Record a choice already loaded by ConsentSchema."""
-    site = find_site(data["site"])
-    check_origin(site, origin)
-    version = find_version(site, data["config_version"])
-    content = version.content
+    site_key = data["site"]
+    version = find_published(site_key, data["config_version"])
+    check_origin(site_key, origin)
+    content = published_content(version)
     if data["action"] == "gpc" and not data["gpc"]:
         raise ServiceError({"gpc": ["must be true for action 'gpc'"]})
-    subject_id, previous_id = continuity(data, site)
+    subject_id, previous_id = continuity(data, site_key)
     purposes, vendors = granted_maps(data["action"], data, content)
     state = state_for(data["action"], purposes, content)
     if state == "withdrawn":
         purposes = {pid: p["required"] for pid, p in ((p["id"], p) for p in content["purposes"])}
         vendors = {v["id"]: v["legal_basis"] != "consent" for v in content["vendors"]}
     issued = now_utc()
-    lifetime = site.consent_lifetime_months if state == "given" else site.refusal_lifetime_months
+    # the lifetimes the visitor was told, frozen in the version they saw
+    lifetime = content["consent_lifetime_months" if state == "given" else "refusal_lifetime_months"]
     receipt = {
         "record_format": RECORD_FORMAT,
         "receipt_id": str(uuid.uuid4()),
         "subject_id": subject_id,
-        "site": site.key,
+        "site": site_key,
         "config_version": version.number,
         "config_hash": version.content_hash,
         "issued_at": utc_iso(issued),
@@ -315,4 +311,4 @@ def verify_token(token: str) -> dict[str, Any]:
 
 def notice_for(receipt: dict[str, Any]) -> dict[str, Any]:
     """The published configuration the visitor was shown when they chose."""
-    return find_version(find_site(receipt["site"]), receipt["config_version"]).content
+    return published_content(find_published(receipt["site"], receipt["config_version"]))

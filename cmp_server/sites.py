@@ -144,3 +144,12 @@ def get_site(key: str) -> Site:
     if site is None:
         raise NotFound("site", key)
     return site
+
+
+def origin_allowed(origin: str, site_key: str | None) -> bool:
+    """Whether ``origin`` is registered for the site, or for any site when none is named
+    (a CORS preflight does not say which site it is for)."""
+    query = db.select(SiteOrigin.id).where(SiteOrigin.origin == origin)
+    if site_key:
+        query = query.join(Site, Site.id == SiteOrigin.site_id).where(Site.key == site_key)
+    return db.session.execute(query.limit(1)).first() is not None

@@ -34,7 +34,8 @@ def free_port() -> int:
 class PostgresServer:
     """Runs as the ``postgres`` system user when the tests run as root (initdb refuses root)."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable  # fsync on for benchmarks; off makes tests faster
         self.bindir = server_bindir()
         self.root = Path(tempfile.mkdtemp(prefix="cmp-pg-"))
         self.datadir = self.root / "data"
@@ -52,8 +53,10 @@ class PostgresServer:
             shutil.chown(self.root, "postgres", "postgres")
         self.run("initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+        # (--no-sync only skips syncing the freshly made data directory)
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port} "
-                   f"-c unix_socket_directories={self.root} -c fsync=off")
+                   f"-c unix_socket_directories={self.root} -c max_connections=200 "
+                   f"-c fsync={'on' if self.durable else 'off'}")
         self.run("pg_ctl", "-D", str(self.datadir), "-o", options, "-w", "-t", "60",
                  "-l", str(self.root / "server.log"), "start")
         return self

@@ -58,3 +58,12 @@ def test_only_the_config_module_reads_the_environment():
         if "os.environ" in path.read_text() or "os.getenv" in path.read_text()
     ]
     assert readers == ["cmp_server/config.py"]
+
+
+def test_a_new_instance_folder_is_created_for_the_database(tmp_path):
+    from cmp_server import create_app
+
+    instance = tmp_path / "does" / "not" / "exist"
+    app = create_app({"CMP_SECRET_KEYS": ["k"]}, instance_path=str(instance))
+    assert instance.is_dir()
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance / 'cmp.sqlite3'}"
