@@ -11,6 +11,7 @@ wrong value fails at start-up with the variable's name, not later with a stack t
 | CMP_TRUSTED_PROXY_HOPS   | 0 (forwarded headers are ignored)        |
 | CMP_MAX_CONTENT_LENGTH   | 65536 bytes                              |
 | CMP_LOG_LEVEL            | INFO                                     |
+| CMP_CACHE_SECONDS        | 5 (how soon a publication reaches every worker) |
 | CMP_VENDORS_DIR          | the repository's vendors/                |
 | CMP_GEOIP_DB             | GeoLite2 City file of maxminddb-geolite2 |
 | CMP_LEDGER_KEY_FILE      | <instance>/ledger_signing_key.pem (made once) |
@@ -98,6 +99,7 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
             "CMP_MAX_CONTENT_LENGTH", env.get("CMP_MAX_CONTENT_LENGTH"), 64 * 1024, minimum=1024
         ),
         "CMP_LOG_LEVEL": env.get("CMP_LOG_LEVEL", "INFO").upper(),
+        "CMP_CACHE_SECONDS": parse_int("CMP_CACHE_SECONDS", env.get("CMP_CACHE_SECONDS"), 5),
         "CMP_VENDORS_DIR": env.get("CMP_VENDORS_DIR") or str(default_vendors_dir()),
         "CMP_GEOIP_DB": env.get("CMP_GEOIP_DB") or None,
         "CMP_LEDGER_KEY_FILE": env.get("CMP_LEDGER_KEY_FILE")

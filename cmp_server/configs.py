@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select
 
 from consent_logs import content_hash
 from cmp_server import audit
+from cmp_server.cache import app_cache
 from cmp_server.catalogue import retention_months
 from cmp_server.errors import NotFound, ServiceError
 from cmp_server.extensions import db
@@ -157,13 +158,16 @@ _CONTENT = select(ConfigVersion.content).where(ConfigVersion.id == bindparam("id
 
 
 def published_ref(site_key: str, number: int | None = None) -> VersionRef | None:
-    """The site's newest published version, or the numbered one: one indexed query on the
-    request path (statements built once, run on the Core connection)."""
-    conn = db.session.connection()
+    """The site's newest published version (cached for CMP_CACHE_SECONDS), or the numbered
+    one (cached once found: a published version never goes away)."""
     if number is None:
-        row = conn.execute(_LATEST, {"key": site_key}).first()
-    else:
-        row = conn.execute(_NUMBERED, {"key": site_key, "number": number}).first()
+        return app_cache("latest_version").get(site_key, lambda: _query_ref(_LATEST, site_key))
+    return app_cache("numbered_version", float("inf")).get(
+        (site_key, number), lambda: _query_ref(_NUMBERED, site_key, number), keep_none=False)
+
+
+def _query_ref(statement, site_key: str, number: int | None = None) -> VersionRef | None:
+    row = db.session.connection().execute(statement, {"key": site_key, "number": number}).first()
     return VersionRef(*row) if row else None
 
 

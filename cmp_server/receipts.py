@@ -85,10 +85,14 @@ def now_utc() -> datetime:
 # --- tokens --------------------------------------------------------------------------------
 
 def serializer() -> URLSafeSerializer:
-    # itsdangerous signs with the last key of the list and verifies with all of them;
-    # CMP_SECRET_KEYS lists the signing key first.
-    keys = list(reversed(current_app.config["CMP_SECRET_KEYS"]))
-    return URLSafeSerializer(keys, salt=TOKEN_SALT)
+    """One serializer per key list (building one derives keys: not per request)."""
+    keys = tuple(current_app.config["CMP_SECRET_KEYS"])
+    cache = current_app.extensions.setdefault("cmp_token_serializers", {})
+    if keys not in cache:
+        # itsdangerous signs with the last key of the list and verifies with all of them;
+        # CMP_SECRET_KEYS lists the signing key first.
+        cache[keys] = URLSafeSerializer(list(reversed(keys)), salt=TOKEN_SALT)
+    return cache[keys]
 
 
 def token_for(receipt: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from cmp_server import audit
+from cmp_server.cache import app_cache
 from cmp_server.catalogue import CATALOGUE_LANGUAGES
 from cmp_server.errors import NotFound, ServiceError
 from cmp_server.extensions import db
@@ -148,7 +149,11 @@ def get_site(key: str) -> Site:
 
 def origin_allowed(origin: str, site_key: str | None) -> bool:
     """Whether ``origin`` is registered for the site, or for any site when none is named
-    (a CORS preflight does not say which site it is for)."""
+    (a CORS preflight does not say which site it is for). Cached for CMP_CACHE_SECONDS."""
+    return app_cache("origins").get((origin, site_key), lambda: _origin_registered(origin, site_key))
+
+
+def _origin_registered(origin: str, site_key: str | None) -> bool:
     query = db.select(SiteOrigin.id).where(SiteOrigin.origin == origin)
     if site_key:
         query = query.join(Site, Site.id == SiteOrigin.site_id).where(Site.key == site_key)

@@ -121,6 +121,7 @@ def consent_end(row) -> tuple[datetime, str]:
 class Ledger:
     def __init__(self, tables: LedgerTables):
         self.t = tables
+        self._insert_record = insert(tables.records)  # built once: appends are the hot path
 
     # --- writing ----------------------------------------------------------------------
 
@@ -128,18 +129,18 @@ class Ledger:
         """Insert one record in the caller's transaction; the caller commits, and only then
         may it acknowledge the record. Returns the record's ledger sequence number."""
         data = canonical_json(record)
-        result = conn.execute(insert(self.t.records).values(
-            receipt_id=record["receipt_id"],
-            site=record["site"],
-            subject_id=record["subject_id"],
-            issued_at=parse_utc(record["issued_at"]),
-            expires_at=parse_utc(record["expires_at"]),
-            state=record["state"],
-            previous_receipt_id=record.get("previous_receipt_id"),
-            retention_months=retention_months,
-            data=data.decode("utf-8"),
-            leaf_hash=record_leaf(data),
-        ))
+        result = conn.execute(self._insert_record, {
+            "receipt_id": record["receipt_id"],
+            "site": record["site"],
+            "subject_id": record["subject_id"],
+            "issued_at": parse_utc(record["issued_at"]),
+            "expires_at": parse_utc(record["expires_at"]),
+            "state": record["state"],
+            "previous_receipt_id": record.get("previous_receipt_id"),
+            "retention_months": retention_months,
+            "data": data.decode("utf-8"),
+            "leaf_hash": record_leaf(data),
+        })
         return result.inserted_primary_key[0]
 
     def seal(self, engine: Engine, key: SigningKey, batch_size: int = DEFAULT_BATCH,

@@ -36,6 +36,7 @@ def make_app(database_url: str, instance_path: Path, **extra):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": TEST_SECRET_KEYS[0],
         "CMP_SECRET_KEYS": TEST_SECRET_KEYS,
+        "CMP_CACHE_SECONDS": 0,  # tests see every change at once; test_cache.py covers caching
         **extra,
     }
     return create_app(config, instance_path=str(instance_path))
