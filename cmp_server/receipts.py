@@ -17,11 +17,12 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadData, BadSignature, URLSafeSerializer
+from itsdangerous.encoding import base64_encode
 from marshmallow import fields, validate
 
 from consent_logs.timeutil import add_months, parse_utc, utc_iso
 from cmp_server import kantara
-from cmp_server.configs import VersionRef, published_content, published_ref
+from cmp_server.configs import VersionRef, consent_scope, published_content, published_ref
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
 from cmp_server.geo import Region
@@ -84,6 +85,14 @@ def now_utc() -> datetime:
 
 # --- tokens --------------------------------------------------------------------------------
 
+class TokenSerializer(URLSafeSerializer):
+    """base64url(JSON claims) "." base64url(signature), never compressed, so the banner can
+    read its own cookie with atob() and JSON.parse() (the server still verifies)."""
+
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(self.serializer.dumps(obj, **self.serializer_kwargs).encode("utf-8"))
+
+
 def serializer() -> URLSafeSerializer:
     """One serializer per key list (building one derives keys: not per request)."""
     keys = tuple(current_app.config["CMP_SECRET_KEYS"])
@@ -91,11 +100,16 @@ def serializer() -> URLSafeSerializer:
     if keys not in cache:
         # itsdangerous signs with the last key of the list and verifies with all of them;
         # CMP_SECRET_KEYS lists the signing key first.
-        cache[keys] = URLSafeSerializer(list(reversed(keys)), salt=TOKEN_SALT)
+        cache[keys] = TokenSerializer(list(reversed(keys)), salt=TOKEN_SALT,
+                                      serializer_kwargs={"separators": (",", ":")})
     return cache[keys]
 
 
-def token_for(receipt: dict[str, Any]) -> str:
+def token_for(receipt: dict[str, Any], scope: list[str] | None = None) -> str:
+    """The cookie token. Claims: r receipt id, s subject id, k site key, v config version,
+    st state, e expiry (epoch seconds), p granted purposes, g granted vendors, q the consent
+    scope of that version ("purpose:x", "vendor:y"), so the banner can tell when a newer
+    version needs consent for something this choice never covered."""
     expires = parse_utc(receipt["expires_at"])
     return serializer().dumps({
         "r": receipt["receipt_id"],
@@ -106,6 +120,7 @@ def token_for(receipt: dict[str, Any]) -> str:
         "e": int(expires.timestamp()),
         "p": sorted(p for p, granted in receipt["purposes"].items() if granted),
         "g": sorted(v for v, granted in receipt["vendors"].items() if granted),
+        "q": scope or [],
     })
 
 
@@ -284,7 +299,7 @@ def record_validated(data: dict[str, Any], region: Region | None,
     }
     ledger.append(db.session.connection(), receipt, retention_for(receipt))
     db.session.commit()  # durable (synchronous commit) before anyone is told 201
-    return Recorded(receipt, token_for(receipt))
+    return Recorded(receipt, token_for(receipt, sorted(consent_scope(content))))
 
 
 # --- verification -------------------------------------------------------------------------

@@ -371,3 +371,18 @@ def test_verification_renders_a_valid_kantara_receipt(live_server, shop):
     consented = {s["service"] for s in document["services"]}
     assert "Mixpanel" in consented and "Facebook / Meta Pixel" not in consented
     assert document["iso27560"]["noticeHash"] == version.content_hash
+
+
+def test_the_banner_can_read_its_own_token(live_server, shop):
+    import base64
+
+    site, version = shop
+    recorded = post(live_server, consent(site, version, action="custom",
+                                         purposes={"analytics": True}, vendors={"mixpanel": True}))
+    payload = recorded["token"].split(".")[0]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["r"] == recorded["receipt"]["receipt_id"]
+    assert claims["p"] == ["analytics", "necessary"]
+    assert claims["g"] == ["craft-cms", "mixpanel"]
+    assert "vendor:facebook" in claims["q"] and "purpose:marketing" in claims["q"]
+    assert claims["e"] > 1_700_000_000
