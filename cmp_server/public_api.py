@@ -5,6 +5,7 @@ Errors share one shape: {"code", "status", "message", "errors"}.
 """
 from __future__ import annotations
 
+import json
 import re
 
 from flask import Response, abort, g, jsonify, request
@@ -157,7 +158,10 @@ def record_consent(data):
     recorded = receipts.record_validated(
         data, geo.region_for_request(request), request.headers.get("Origin")
     )
-    return {"receipt": recorded.receipt, "token": recorded.token}
+    # serialised here rather than through RecordedSchema: the receipt is already plain JSON
+    body = json.dumps({"receipt": recorded.receipt, "token": recorded.token},
+                      ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status=201, mimetype="application/json")
 
 
 @blp.route("/receipts/verify", methods=["POST"])

@@ -297,8 +297,11 @@ def record_validated(data: dict[str, Any], region: Region | None,
         "previous_receipt_id": previous_id,
         "collection_method": data.get("collection_method") or DEFAULT_METHOD[data["action"]],
     }
-    ledger.append(db.session.connection(), receipt, retention_for(receipt))
-    db.session.commit()  # durable (synchronous commit) before anyone is told 201
+    retention = retention_for(receipt)
+    # One short Core transaction, committed (durably: synchronous commit) before the
+    # caller may answer 201.
+    with db.engine.begin() as conn:
+        ledger.append(conn, receipt, retention)
     return Recorded(receipt, token_for(receipt, sorted(consent_scope(content))))
 
 
