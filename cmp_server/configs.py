@@ -19,6 +19,7 @@ from cmp_server.cache import app_cache
 from cmp_server.catalogue import retention_months
 from cmp_server.errors import NotFound, ServiceError
 from cmp_server.extensions import db
+from cmp_server.geo import validate_region_rules
 from cmp_server.models import ConfigVersion, DraftVendor, Purpose, Site, User, Vendor
 
 SNAPSHOT_FORMAT = 1
@@ -57,6 +58,19 @@ def set_draft_vendors(
         actor, "draft.vendors", "site", site.key,
         before={"vendors": before}, after={"vendors": [list(c) for c in choices]},
     )
+    db.session.commit()
+
+
+def set_region_rules(site: Site, rules: dict[str, str], actor: User | str | None = None) -> None:
+    """Replace the draft's region rules ({"US-CA": "opt-out", "US": "none", "default": ...}).
+    EU/EEA, UK and Swiss rules can only be opt-in; see cmp_server.geo."""
+    errors = validate_region_rules(rules)
+    if errors:
+        raise ServiceError({f"region_rules.{key}": reasons for key, reasons in errors.items()})
+    before = dict(site.draft.region_rules)
+    site.draft.region_rules = dict(rules)
+    audit.record(actor, "draft.region_rules", "site", site.key,
+                 before={"region_rules": before}, after={"region_rules": dict(rules)})
     db.session.commit()
 
 

@@ -47,3 +47,18 @@ def test_no_gated_tag_runs_before_consent(make_run, page):
     page.wait_for_load_state("networkidle")
     assert page.locator("script[data-cmp-vendor]").count() >= 5
     assert page.locator("#tags-that-ran li").count() == 0
+
+
+def test_the_access_log_records_no_client_address(make_run):
+    import re
+
+    with urllib.request.urlopen(f"{make_run.url}/healthz?probe=access-log", timeout=5):
+        pass
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any("probe=access-log" in l for l in make_run.output):
+        time.sleep(0.1)
+    lines = [l for l in make_run.output if "probe=access-log" in l]
+    assert lines, "the request was not logged"
+    assert not any(re.search(r"\b127\.0\.0\.1\b", l) for l in lines), lines
