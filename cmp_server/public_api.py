@@ -103,7 +103,8 @@ def cors(response: Response) -> Response:
     """Allow exactly the origins registered for the site in question; for a preflight or a
     call that names no site, any origin registered for some site."""
     origin = request.headers.get("Origin")
-    response.vary.add("Origin")
+    vary = response.headers.get("Vary")
+    response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
     if origin and sites.origin_allowed(origin, getattr(g, "cors_site", None)):
         response.headers["Access-Control-Allow-Origin"] = origin
         if request.method == "OPTIONS":
@@ -137,7 +138,7 @@ def banner_config(site_key: str):
         response = Response(rendered.body, mimetype="application/json")
     response.headers["ETag"] = rendered.etag
     response.headers["Cache-Control"] = f"private, max-age={BANNER_MAX_AGE}"
-    response.vary.add("Accept-Language")
+    response.headers["Vary"] = "Accept-Language"
     return response
 
 
