@@ -53,13 +53,27 @@ def record_leaf(data: bytes) -> str:
     return leaf_hash(data).hex()
 
 
-def seal_body(number: int, count: int, root: str, previous_root: str | None,
+def site_roots(leaves: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """Per site, the count and Merkle root of its leaves in seal order. Signed inside the
+    seal, they let a site's proof bundle be checked for completeness and order without
+    revealing any other site's records."""
+    by_site: dict[str, list[bytes]] = {}
+    for site, leaf in leaves:
+        by_site.setdefault(site, []).append(bytes.fromhex(leaf))
+    return {site: {"count": len(hashes), "root": merkle_root(hashes).hex()}
+            for site, hashes in sorted(by_site.items())}
+
+
+def seal_body(number: int, leaves: list[tuple[str, str]], previous_root: str | None,
               sealed_at: datetime, key_id: str) -> dict[str, Any]:
+    """What a seal signs: its place in the chain, the root over all its records (as
+    (site, hex leaf hash) in seal order) and the root of each site's share of them."""
     return {
         "format": SEAL_FORMAT,
         "seal": number,
-        "record_count": count,
-        "root": root,
+        "record_count": len(leaves),
+        "root": merkle_root([bytes.fromhex(leaf) for _, leaf in leaves]).hex(),
+        "sites": site_roots(leaves),
         "previous_root": previous_root,
         "sealed_at": utc_iso(sealed_at),
         "key_id": key_id,
@@ -67,10 +81,9 @@ def seal_body(number: int, count: int, root: str, previous_root: str | None,
     }
 
 
-def check_seal(seal: Seal, leaves: list[str], keys: dict[str, PublicKey],
-               previous_root: str | None) -> None:
-    """Raise VerificationError unless the seal's signature, its chain link and its root over
-    ``leaves`` (hex leaf hashes in seal order) all hold. Pure: usable offline."""
+def check_signature_and_link(seal: Seal, keys: dict[str, PublicKey],
+                             previous_root: str | None) -> dict[str, Any]:
+    """The seal's body, once its signature and its link to the previous seal hold."""
     where = f"seal {seal.number}"
     key = keys.get(seal.key_id)
     if key is None:
@@ -78,14 +91,39 @@ def check_seal(seal: Seal, leaves: list[str], keys: dict[str, PublicKey],
     if not key.verify(seal.signature, seal.body.encode("utf-8")):
         raise VerificationError(where, "signature does not verify")
     body = parse_body(seal.body, where)
-    expected = {"seal": seal.number, "record_count": len(leaves), "key_id": seal.key_id,
-                "previous_root": previous_root}
+    expected = {"seal": seal.number, "key_id": seal.key_id, "previous_root": previous_root}
     for field, value in expected.items():
         if body.get(field) != value:
             raise VerificationError(where, f"{field} is {body.get(field)!r}, expected {value!r}")
+    return body
+
+
+def check_site_share(body: dict[str, Any], site: str, leaves: list[str]) -> None:
+    """The site's records in this seal are exactly these, in this order."""
+    where = f"seal {body['seal']}"
+    signed = body.get("sites", {}).get(site, {"count": 0, "root": merkle_root([]).hex()})
+    if signed["count"] != len(leaves):
+        raise VerificationError(
+            where, f"holds {signed['count']} records of site {site}, {len(leaves)} given")
     root = merkle_root([bytes.fromhex(leaf) for leaf in leaves]).hex()
+    if signed["root"] != root:
+        raise VerificationError(
+            where, f"site {site}: records do not match the sealed root (changed or reordered)")
+
+
+def check_seal(seal: Seal, leaves: list[tuple[str, str]], keys: dict[str, PublicKey],
+               previous_root: str | None) -> None:
+    """Everything about one seal, given all its (site, leaf) members in seal order."""
+    body = check_signature_and_link(seal, keys, previous_root)
+    where = f"seal {seal.number}"
+    if body.get("record_count") != len(leaves):
+        raise VerificationError(
+            where, f"record_count is {body.get('record_count')}, {len(leaves)} records found")
+    root = merkle_root([bytes.fromhex(leaf) for _, leaf in leaves]).hex()
     if body.get("root") != root:
         raise VerificationError(where, f"root {body.get('root')} does not match its records ({root})")
+    if body.get("sites") != site_roots(leaves):
+        raise VerificationError(where, "per-site roots do not match its records")
 
 
 def parse_body(text: str, where: str) -> dict[str, Any]:
@@ -104,6 +142,7 @@ class Expired:
 
     seq: int
     receipt_id: str
+    site: str
     leaf_hash: str
     reason: str
 
@@ -172,7 +211,7 @@ class Ledger:
         members = self.t.seal_members
         records = self.t.records
         rows = conn.execute(
-            select(records.c.seq, records.c.leaf_hash)
+            select(records.c.seq, records.c.site, records.c.leaf_hash)
             .where(~exists().where(members.c.record_seq == records.c.seq))
             .order_by(records.c.seq)
             .limit(batch_size)
@@ -186,15 +225,14 @@ class Ledger:
         ).first()
         number = last.number + 1 if last else 1
         previous_root = last.root if last else None
-        root = merkle_root([bytes.fromhex(r.leaf_hash) for r in rows]).hex()
         sealed_at = now or datetime.now(timezone.utc)
-        body = canonical_json(
-            seal_body(number, len(rows), root, previous_root, sealed_at, key.key_id)
-        ).decode("utf-8")
-        seal = Seal(number, len(rows), root, previous_root, key.key_id, body,
+        content = seal_body(number, [(r.site, r.leaf_hash) for r in rows], previous_root,
+                            sealed_at, key.key_id)
+        body = canonical_json(content).decode("utf-8")
+        seal = Seal(number, len(rows), content["root"], previous_root, key.key_id, body,
                     key.sign(body.encode("utf-8")))
         conn.execute(insert(self.t.seals).values(
-            number=number, record_count=seal.record_count, root=root,
+            number=number, record_count=seal.record_count, root=seal.root,
             previous_root=previous_root, sealed_at=sealed_at, key_id=key.key_id,
             body=body, signature=seal.signature,
         ))
@@ -226,7 +264,7 @@ class Ledger:
             .scalar_subquery()
         )
         return conn.execute(
-            select(r.c.seq, r.c.receipt_id, r.c.leaf_hash, r.c.state, r.c.issued_at,
+            select(r.c.seq, r.c.receipt_id, r.c.site, r.c.leaf_hash, r.c.state, r.c.issued_at,
                    r.c.expires_at, r.c.retention_months, next_issued.label("next_issued"))
             .where(r.c.seq > after_seq, exists().where(m.c.record_seq == r.c.seq))
             .order_by(r.c.seq).limit(batch)
@@ -246,7 +284,7 @@ class Ledger:
                 ended, cause = consent_end(row)
                 keep_until = add_months(ended, row.retention_months)
                 if keep_until <= now:
-                    yield Expired(row.seq, row.receipt_id, row.leaf_hash,
+                    yield Expired(row.seq, row.receipt_id, row.site, row.leaf_hash,
                                   f"retention: {cause} {ended:%Y-%m-%d}, "
                                   f"kept {row.retention_months} months after")
             after, scanned = rows[-1].seq, scanned + len(rows)
@@ -260,7 +298,8 @@ class Ledger:
         if not expired:
             return
         conn.execute(insert(self.t.tombstones), [
-            {"record_seq": e.seq, "receipt_id": e.receipt_id, "leaf_hash": e.leaf_hash,
+            {"record_seq": e.seq, "receipt_id": e.receipt_id, "site": e.site,
+             "leaf_hash": e.leaf_hash,
              "reason": e.reason, "removed_at": now} for e in expired
         ])
         conn.execute(self.t.records.delete().where(self.t.records.c.seq.in_([e.seq for e in expired])))
@@ -277,12 +316,13 @@ class Ledger:
             yield Seal(r.number, r.record_count, r.root, r.previous_root, r.key_id, r.body,
                        r.signature)
 
-    def seal_leaves(self, conn: Connection, number: int) -> list[str]:
-        """The leaf hashes of a seal's members, recomputed from each record's stored bytes
-        (or taken from its tombstone once the record was removed)."""
+    def seal_leaves(self, conn: Connection, number: int) -> list[tuple[str, str]]:
+        """(site, leaf hash) of a seal's members in seal order, the hash recomputed from
+        each record's stored bytes (or taken from its tombstone once the record is gone)."""
         m, r, tomb = self.t.seal_members, self.t.records, self.t.tombstones
         rows = conn.execute(
-            select(m.c.record_seq, r.c.data, tomb.c.leaf_hash)
+            select(m.c.record_seq, r.c.site, r.c.data, tomb.c.site.label("tomb_site"),
+                   tomb.c.leaf_hash)
             .select_from(m.outerjoin(r, r.c.seq == m.c.record_seq)
                          .outerjoin(tomb, tomb.c.record_seq == m.c.record_seq))
             .where(m.c.seal_number == number)
@@ -291,9 +331,9 @@ class Ledger:
         leaves = []
         for row in rows:
             if row.data is not None:
-                leaves.append(record_leaf(row.data.encode("utf-8")))
+                leaves.append((row.site, record_leaf(row.data.encode("utf-8"))))
             elif row.leaf_hash is not None:
-                leaves.append(row.leaf_hash)
+                leaves.append((row.tomb_site, row.leaf_hash))
             else:
                 raise VerificationError(f"record {row.record_seq}", "missing, and no tombstone")
         return leaves

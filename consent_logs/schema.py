@@ -78,6 +78,7 @@ def ledger_tables(metadata: MetaData) -> LedgerTables:
         "ledger_tombstones", metadata,
         Column("record_seq", Seq, primary_key=True, autoincrement=False),
         Column("receipt_id", String(36), nullable=False, unique=True),
+        Column("site", String(32), nullable=False, index=True),  # not personal: the website
         Column("leaf_hash", String(64), nullable=False),
         Column("reason", String(200), nullable=False),
         Column("removed_at", DateTime(timezone=True), nullable=False),

@@ -47,12 +47,16 @@ def upgrade():
     op.create_table('ledger_tombstones',
     sa.Column('record_seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('receipt_id', sa.String(length=36), nullable=False),
+    sa.Column('site', sa.String(length=32), nullable=False),
     sa.Column('leaf_hash', sa.String(length=64), nullable=False),
     sa.Column('reason', sa.String(length=200), nullable=False),
     sa.Column('removed_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('record_seq', name=op.f('pk_ledger_tombstones')),
     sa.UniqueConstraint('receipt_id', name=op.f('uq_ledger_tombstones_receipt_id'))
     )
+    with op.batch_alter_table('ledger_tombstones', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ledger_tombstones_site'), ['site'], unique=False)
+
     op.create_table('ledger_seals',
     sa.Column('number', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('record_count', sa.Integer(), nullable=False),
