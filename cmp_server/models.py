@@ -22,7 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from consent_logs import Ledger, ledger_tables
+from consent_logs.ledger import Ledger
+from consent_logs.schema import ledger_tables
 from cmp_server.extensions import db
 
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")

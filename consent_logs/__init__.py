@@ -1,15 +1,17 @@
 """The consent ledger library.
 
 Append, seal, export, verify and purge consent records. It imports nothing from Flask, so
-an auditor can verify an export offline with only this package and the export file.
+an auditor can verify an export offline (``python -m consent_logs verify BUNDLE``); the
+verifier needs only this package's pure modules and ``cryptography``. The database side
+(``consent_logs.ledger``, ``consent_logs.schema``) uses SQLAlchemy and is imported
+explicitly by whoever stores records.
 """
 from consent_logs.canonical import canonical_json, content_hash
 from consent_logs.keys import PublicKey, SigningKey
-from consent_logs.ledger import Ledger, Seal, VerificationError, check_seal
 from consent_logs.merkle import leaf_hash, merkle_root
-from consent_logs.schema import LedgerTables, ledger_tables
+from consent_logs.seals import Seal, VerificationError, check_seal
 
 __all__ = [
-    "Ledger", "LedgerTables", "PublicKey", "Seal", "SigningKey", "VerificationError",
-    "canonical_json", "check_seal", "content_hash", "leaf_hash", "ledger_tables", "merkle_root",
+    "PublicKey", "Seal", "SigningKey", "VerificationError", "canonical_json", "check_seal",
+    "content_hash", "leaf_hash", "merkle_root",
 ]
