@@ -48,11 +48,12 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from cmp_server import demo, health, public_api, wellknown
+    from cmp_server import banner_assets, demo, health, public_api, wellknown
 
     app.register_blueprint(health.bp)
     app.register_blueprint(demo.bp)
     app.register_blueprint(wellknown.bp)
+    app.register_blueprint(banner_assets.bp)
     api_docs.api.register_blueprint(public_api.blp)
 
 

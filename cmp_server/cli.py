@@ -6,6 +6,7 @@ field and reason on stderr and a non-zero exit, and changes nothing.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import click
@@ -13,7 +14,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 
-from cmp_server import retention, sealing, sites, users, vendors
+from cmp_server import compliance, retention, sealing, sites, users, vendors
 from cmp_server.demo import default_origins, demo_url, ensure_demo
 from cmp_server.errors import ServiceError
 
@@ -141,3 +142,31 @@ def purge_command(dry_run):
     for cause, count in sorted(report.by_cause().items()):
         click.echo(f"{verb} {count} ({cause})")
     click.echo(f"{verb} {len(report.removed)} of {report.scanned_total} records")
+
+
+@cmp.command("export", help="Write a site's proof bundle (zip) for records issued in "
+                            "[--from, --to); check it with python -m consent_logs verify.")
+@click.option("--site", "site_key", required=True)
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), required=True)
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True)
+@reports_service_errors
+def export_command(site_key, start, end, out):
+    from datetime import timezone
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == total or done % 10 == 0:
+            click.echo(f"{stage}: {done}/{total}", err=True)
+
+    try:
+        with open(out, "wb") as handle:
+            manifest = compliance.export(site_key, start.replace(tzinfo=timezone.utc),
+                                         end.replace(tzinfo=timezone.utc), handle, progress)
+    except ServiceError:
+        os.unlink(out)  # no half-written bundle left behind
+        raise
+    counts = manifest["counts"]
+    click.echo(f"{counts['records']} records, {counts['tombstones']} tombstones, "
+               f"{counts['shares']} of {counts['seals']} seals, {counts['configs']} "
+               f"configuration versions")
+    click.echo(f"wrote {out}; verify with: python -m consent_logs verify {out}")

@@ -3,7 +3,9 @@ embeds the banner the way a customer's page would.
 
 The page's gated tags are small local scripts standing in for each vendor's real script
 (this machine has no route to the vendors' hosts); each says on the page that it ran, so
-a visitor can watch consent release them.
+a visitor can watch consent release them. Mixpanel also runs for real: its browser SDK
+(mixpanel-browser from npm, installed by `make setup`) is served from here and installed
+with Mixpanel's own snippet, held back like the rest.
 """
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, render_template
+from flask import Blueprint, Response, abort, render_template, send_file
+from markupsafe import escape
 
 from cmp_server import configs, users
+from cmp_server.banner_assets import BANNER_DIR
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
 from cmp_server.models import Role, Site, SiteOrigin, Vendor
@@ -41,6 +45,11 @@ DEMO_VENDORS = [
     ("facebook", None),
     ("youtube", None),
 ]
+# Real vendor code the demo serves itself, from the banner's npm devDependencies.
+VENDOR_FILES = {
+    "mixpanel.js": "mixpanel-browser/dist/mixpanel.min.js",
+    "mixpanel-snippet.js": "mixpanel-browser/dist/mixpanel-jslib-snippet.min.js",
+}
 
 
 @dataclass
@@ -129,6 +138,35 @@ def stand_in_tag(vendor_id: str):
     response = Response(body, mimetype="text/javascript")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/vendor/<name>")
+def vendor_file(name: str):
+    """A vendor's real SDK, from static/banner/node_modules."""
+    if name not in VENDOR_FILES:
+        abort(404, description=f"{name!r} is not a vendor file of the demo.")
+    path = BANNER_DIR / "node_modules" / VENDOR_FILES[name]
+    if not path.is_file():
+        abort(500, description=f"{path} is missing: run `make setup` (npm ci in static/banner).")
+    return send_file(path, mimetype="text/javascript", max_age=300)
+
+
+@bp.get("/embed/<vendor_id>")
+def stand_in_embed(vendor_id: str):
+    """A stand-in for a vendor's embedded player, for an iframe held back by data-cmp-src."""
+    site = find_demo_site()
+    version = configs.latest_version(site) if site else None
+    names = {v["id"]: v["name"] for v in version.content["vendors"]} if version else {}
+    if vendor_id not in names:
+        abort(404, description=f"{vendor_id!r} is not on the demo site.")
+    name = escape(names[vendor_id])
+    return Response(
+        f'<!doctype html><meta charset="utf-8"><title>{name}</title>'
+        f'<body style="margin:0;display:grid;place-items:center;height:100vh;'
+        f'font:16px system-ui;background:#111;color:#fff">'
+        f'<p id="embed">{name} embed (stand-in) loaded</p>',
+        mimetype="text/html",
+    )
 
 
 def demo_url(base_url: str) -> str:

@@ -1,0 +1,61 @@
+"""Proof for auditors: the site's consent records, sealed, with everything needed to check
+them offline (see consent_logs.bundle for the format)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import IO, Any, Callable
+
+from consent_logs.export import write_bundle
+from cmp_server import kantara, retention, sealing
+from cmp_server.configs import published_content, published_ref
+from cmp_server.errors import ServiceError
+from cmp_server.extensions import db
+from cmp_server.models import ledger
+from cmp_server.receipts import find_published
+
+RETENTION_RULE = ("A record is kept until its consent ended (expired, superseded or "
+                  "withdrawn) plus the longest data retention among the vendors it granted; "
+                  "then it is replaced by a tombstone holding its leaf hash and the reason.")
+
+
+def notice(site_key: str, number: int) -> dict[str, Any]:
+    return published_content(find_published(site_key, number))
+
+
+def retention_rules(site_key: str) -> dict[str, Any]:
+    ref = published_ref(site_key)
+    content = published_content(ref) if ref else None
+    return {
+        "rule": RETENTION_RULE,
+        "as_of_version": ref.number if ref else None,
+        "consent_lifetime_months": content and content["consent_lifetime_months"],
+        "refusal_lifetime_months": content and content["refusal_lifetime_months"],
+        "vendor_retention_months": {
+            v["id"]: v["retention_months"] for v in content["vendors"]} if content else {},
+    }
+
+
+def export(site_key: str, start: datetime, end: datetime, out: IO[bytes],
+           progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Purge what retention says must go, seal everything, then write the bundle for
+    records issued in [start, end). Returns the manifest."""
+    if start >= end:
+        raise ServiceError({"to": ["must be after from"]})
+    if published_ref(site_key) is None:
+        raise ServiceError({"site": [f"unknown site {site_key!r}, or nothing published"]})
+    purged = retention.purge(progress=lambda done, total: progress and progress("purge", done, total))
+    seals = sealing.seal_now(batch_size=10_000)
+    extra = {
+        "retention": {
+            **retention_rules(site_key),
+            "purged_before_export": {
+                "ran_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "removed": len(purged.removed),
+                "by_cause": dict(purged.by_cause()),
+            },
+        },
+        "sealed_before_export": sum(s.record_count for s in seals),
+    }
+    conn = db.session.connection()
+    return write_bundle(out, ledger, conn, site_key, start, end, notice, kantara.render, extra,
+                        progress=lambda done, total: progress and progress("seals", done, total))

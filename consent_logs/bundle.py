@@ -1,0 +1,199 @@
+"""The proof bundle: what an auditor receives, and the offline check of it.
+
+A bundle is one zip file for one site:
+
+    manifest.json   format, site, requested period, what it covers, counts
+    keys.json       the public keys that signed the seals
+    seals.jsonl     every seal from the first on (body and signature); the seals that
+                    hold the site's records also list the site's leaf hashes in order
+    records.jsonl   the site's records (or tombstones) in those seals, in seal order
+    kantara.jsonl   each record as a Kantara Consent Receipt v1.1 document
+    configs.json    every configuration version the records refer to, as shown
+    retention.json  the retention rules applied, and what the purge before export removed
+    records.csv     the records flattened, for spreadsheets
+
+Each seal signs, per site, the count and Merkle root of that site's records in it, so the
+bundle proves the site's records are complete and in order without revealing any other
+site's records. A bundle always covers whole seals: records of the site issued just
+outside the requested period but sealed together with records inside it are included.
+
+This module needs only the standard library, ``cryptography`` and this package's pure
+modules: ``python -m consent_logs verify BUNDLE`` runs anywhere.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, Iterator
+
+from consent_logs.canonical import canonical_json, content_hash
+from consent_logs.keys import PublicKey
+from consent_logs.seals import (
+    Seal,
+    VerificationError,
+    check_signature_and_link,
+    check_site_share,
+    record_leaf,
+)
+
+BUNDLE_FORMAT = "cmp-proof-bundle/1"
+MEMBERS = ("manifest.json", "keys.json", "seals.jsonl", "records.jsonl", "kantara.jsonl",
+           "configs.json", "retention.json", "records.csv")
+
+
+@dataclass
+class Summary:
+    site: str = ""
+    seals: int = 0
+    shares: int = 0
+    records: int = 0
+    tombstones: int = 0
+    configs: int = 0
+    keys: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [
+            f"site {self.site}: {self.records} records and {self.tombstones} tombstones verified",
+            f"{self.seals} seals chained and signed ({self.shares} hold this site's records)",
+            f"{self.configs} configuration versions match their hashes",
+            f"keys: {', '.join(self.keys)}",
+        ]
+
+
+def json_lines(handle: IO[bytes]) -> Iterator[dict[str, Any]]:
+    for number, line in enumerate(handle, 1):
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except ValueError as error:
+                raise VerificationError(f"line {number}", f"not JSON: {error}") from None
+
+
+def entry_leaf(entry: dict[str, Any]) -> tuple[str, str]:
+    """(receipt id, leaf hash) of a records.jsonl entry: recomputed from the record's
+    canonical bytes, or as the tombstone states it."""
+    if "record" in entry:
+        record = entry["record"]
+        return record.get("receipt_id", "?"), record_leaf(canonical_json(record))
+    tombstone = entry["tombstone"]
+    return tombstone["receipt_id"], tombstone["leaf_hash"]
+
+
+class BundleVerifier:
+    def __init__(self, archive: zipfile.ZipFile, progress: Callable[[int], None] | None = None):
+        self.zip = archive
+        self.progress = progress
+        self.summary = Summary()
+
+    def read_json(self, name: str) -> Any:
+        try:
+            return json.loads(self.zip.read(name))
+        except KeyError:
+            raise VerificationError(name, "missing from the bundle") from None
+        except ValueError as error:
+            raise VerificationError(name, f"not JSON: {error}") from None
+
+    def run(self) -> Summary:
+        manifest = self.read_json("manifest.json")
+        if manifest.get("format") != BUNDLE_FORMAT:
+            raise VerificationError("manifest.json", f"unknown format {manifest.get('format')!r}")
+        self.summary.site = manifest["site"]
+        keys = {k["kid"]: PublicKey(k["kid"], k["public_key"])
+                for k in self.read_json("keys.json")["keys"]}
+        self.summary.keys = sorted(keys)
+        configs = self.check_configs()
+        with self.zip.open("seals.jsonl") as seals, self.zip.open("records.jsonl") as records:
+            self.check_seals(json_lines(seals), Peekable(json_lines(records)), keys, configs)
+        return self.summary
+
+    def check_configs(self) -> dict[tuple[str, int], str]:
+        hashes = {}
+        for version in self.read_json("configs.json")["versions"]:
+            where = f"configuration {version['site']} v{version['number']}"
+            if content_hash(version["content"]) != version["content_hash"]:
+                raise VerificationError(where, "content does not match its hash")
+            hashes[(version["site"], version["number"])] = version["content_hash"]
+        self.summary.configs = len(hashes)
+        return hashes
+
+    def check_seals(self, seals, records: "Peekable", keys, configs) -> None:
+        previous_root = None
+        for expected_number, line in enumerate(seals, 1):
+            seal = Seal(line["seal"], 0, "", None, line["key_id"], line["body"], line["signature"])
+            if seal.number != expected_number:
+                raise VerificationError(f"seal {expected_number}", f"missing (found seal {seal.number})")
+            body = check_signature_and_link(seal, keys, previous_root)
+            previous_root = body["root"]
+            if "site_leaves" in line:
+                check_site_share(body, self.summary.site, line["site_leaves"])
+                self.check_share(seal.number, line["site_leaves"], records, configs)
+                self.summary.shares += 1
+            self.summary.seals += 1
+            if self.progress:
+                self.progress(self.summary.seals)
+        leftover = records.peek()
+        if leftover is not None:
+            raise VerificationError(
+                f"record {entry_leaf(leftover)[0]}", f"claims seal {leftover.get('seal')}, which "
+                "does not list this site's records")
+
+    def check_share(self, number: int, leaves: list[str], records: "Peekable", configs) -> None:
+        for position_in_share, expected_leaf in enumerate(leaves):
+            entry = records.peek()
+            if entry is None or entry.get("seal") != number:
+                raise VerificationError(
+                    f"seal {number}", f"record {position_in_share + 1} of {len(leaves)} of this "
+                    f"site is missing (leaf {expected_leaf[:16]}…)")
+            next(records)
+            receipt_id, leaf = entry_leaf(entry)
+            where = f"record {receipt_id} (seal {number}, position {entry.get('position')})"
+            if leaf != expected_leaf:
+                hint = ("changed, or out of order" if leaf not in leaves
+                        else "out of order, or a record before it is missing")
+                raise VerificationError(where, f"does not match its sealed leaf: {hint}")
+            if "record" in entry:
+                self.check_record(entry["record"], where, configs)
+                self.summary.records += 1
+            else:
+                self.summary.tombstones += 1
+
+    def check_record(self, record: dict[str, Any], where: str, configs) -> None:
+        if record.get("site") != self.summary.site:
+            raise VerificationError(where, f"belongs to site {record.get('site')!r}")
+        shown = configs.get((record["site"], record["config_version"]))
+        if shown is None:
+            raise VerificationError(where, f"configuration v{record['config_version']} is "
+                                           "not in the bundle")
+        if shown != record["config_hash"]:
+            raise VerificationError(where, "config_hash differs from the configuration shown")
+
+
+class Peekable:
+    def __init__(self, iterator: Iterator[dict[str, Any]]):
+        self._iterator = iterator
+        self._next: dict[str, Any] | None = None
+        self._peeked = False
+
+    def peek(self) -> dict[str, Any] | None:
+        if not self._peeked:
+            self._next = next(self._iterator, None)
+            self._peeked = True
+        return self._next
+
+    def __next__(self) -> dict[str, Any]:
+        value = self.peek()
+        self._peeked = False
+        if value is None:
+            raise StopIteration
+        return value
+
+
+def verify_bundle(path: str, progress: Callable[[int], None] | None = None) -> Summary:
+    """Check a bundle completely; raise VerificationError naming the first failure."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as error:
+        raise VerificationError(str(path), f"not a readable bundle: {error}") from None
+    with archive:
+        return BundleVerifier(archive, progress).run()

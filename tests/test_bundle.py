@@ -1,0 +1,213 @@
+"""Proof bundles: exported by the CLI, verified offline by `python -m consent_logs verify`
+with no Flask and no database library, and every kind of tampering caught."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from cmp_server import configs
+from cmp_server.receipts import record_consent
+from cmp_server.sealing import seal_now
+from cmp_server.sites import create_site
+from consent_logs.bundle import verify_bundle
+from consent_logs.seals import VerificationError
+from tests.conftest import SHOP
+
+OFFLINE = ("import sys, runpy; sys.modules['flask'] = None; sys.modules['sqlalchemy'] = None; "
+           "sys.argv = ['consent_logs', 'verify', sys.argv[1]]; "
+           "runpy.run_module('consent_logs', run_name='__main__')")
+
+
+@pytest.fixture
+def two_sites(shop):
+    """Consents for the shop and for another site, interleaved, sealed in small batches."""
+    site, version = shop
+    other = create_site({**SHOP, "name": "Other"})
+    configs.set_draft_vendors(other, [("mixpanel", None)])
+    other_version, _ = configs.publish(other)
+    actions = ["accept_all", "reject_all", "custom"]
+    for index in range(24):
+        target, number = (site, version.number) if index % 3 else (other, other_version.number)
+        payload = {"site": target.key, "config_version": number,
+                   "action": actions[index % 3], "language": "sv"}
+        if payload["action"] == "custom":
+            payload["purposes"] = {"analytics": True}
+        record_consent(payload, None, None)
+        if index % 7 == 6:
+            seal_now(batch_size=5)
+    configs.set_draft_vendors(site, [("mixpanel", None), ("google-analytics", None)])
+    configs.publish(site)
+    record_consent({"site": site.key, "config_version": 2, "action": "accept_all",
+                    "language": "en"}, None, None)
+    return site, other
+
+
+@pytest.fixture
+def bundle(runner, two_sites, tmp_path) -> Path:
+    site, _ = two_sites
+    out = tmp_path / "proof.zip"
+    result = runner.invoke(args=["cmp", "export", "--site", site.key, "--from", "2000-01-01",
+                                 "--to", "2100-01-01", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "17 records, 0 tombstones" in result.output
+    assert "seals: " in result.output  # progress
+    return out
+
+
+def run_verifier(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", OFFLINE, str(path)], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_the_export_verifies_offline_without_flask(bundle, two_sites):
+    site, _ = two_sites
+    result = run_verifier(bundle)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"site {site.key}: 17 records and 0 tombstones verified" in result.stdout
+    assert "2 configuration versions match their hashes" in result.stdout
+    assert result.stdout.strip().endswith("OK: every record, seal and signature verifies")
+
+
+def test_the_bundle_holds_everything_an_auditor_needs(bundle, two_sites):
+    site, other = two_sites
+    with zipfile.ZipFile(bundle) as archive:
+        names = set(archive.namelist())
+        manifest = json.loads(archive.read("manifest.json"))
+        records = [json.loads(l) for l in archive.read("records.jsonl").splitlines()]
+        kantara = [json.loads(l) for l in archive.read("kantara.jsonl").splitlines()]
+        csv_lines = archive.read("records.csv").decode().splitlines()
+        retention = json.loads(archive.read("retention.json"))
+        config_versions = json.loads(archive.read("configs.json"))["versions"]
+    assert {"manifest.json", "keys.json", "seals.jsonl", "records.jsonl", "kantara.jsonl",
+            "configs.json", "retention.json", "records.csv"} <= names
+    assert manifest["site"] == site.key and manifest["counts"]["records"] == 17
+    assert all(r["record"]["site"] == site.key for r in records)  # no other site's record
+    assert other.key not in json.dumps(records)
+    assert [k["consentReceiptID"] for k in kantara] == [r["record"]["receipt_id"] for r in records]
+    assert csv_lines[0].startswith("receipt_id,subject_id,issued_at") and len(csv_lines) == 18
+    assert retention["vendor_retention_months"]["mixpanel"] == 24
+    assert retention["purged_before_export"]["removed"] == 0
+    assert [v["number"] for v in config_versions] == [1, 2]
+
+
+def rewrite(path: Path, member: str, change) -> None:
+    """Rewrite one member of the zip, as someone editing the bundle would."""
+    with zipfile.ZipFile(path) as archive:
+        contents = {name: archive.read(name) for name in archive.namelist()}
+    contents[member] = change(contents[member])
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in contents.items():
+            archive.writestr(name, data)
+
+
+def lines_of(data: bytes) -> list[dict]:
+    return [json.loads(line) for line in data.splitlines()]
+
+
+def as_lines(entries: list[dict]) -> bytes:
+    return b"".join(json.dumps(e).encode() + b"\n" for e in entries)
+
+
+def change_record(data: bytes) -> bytes:
+    entries = lines_of(data)
+    entries[3]["record"]["state"] = "given" if entries[3]["record"]["state"] != "given" else "refused"
+    return as_lines(entries)
+
+
+def swap_records(data: bytes) -> bytes:
+    entries = lines_of(data)
+    entries[1], entries[2] = entries[2], entries[1]
+    return as_lines(entries)
+
+
+def drop_record(data: bytes) -> bytes:
+    entries = lines_of(data)
+    del entries[4]
+    return as_lines(entries)
+
+
+def change_seal(data: bytes) -> bytes:
+    entries = lines_of(data)
+    import re
+
+    entries[1]["body"] = re.sub(r'"record_count":(\d+)',
+                                lambda m: f'"record_count":{int(m.group(1)) + 1}', entries[1]["body"])
+    return as_lines(entries)
+
+
+def drop_seal(data: bytes) -> bytes:
+    entries = lines_of(data)
+    del entries[1]
+    return as_lines(entries)
+
+
+def change_key(data: bytes) -> bytes:
+    from consent_logs import SigningKey
+
+    keys = json.loads(data)
+    keys["keys"][0]["public_key"] = SigningKey.generate().public.public_key
+    return json.dumps(keys).encode()
+
+
+def change_config(data: bytes) -> bytes:
+    versions = json.loads(data)
+    versions["versions"][0]["content"]["policy_url"] = "https://elsewhere.example/"
+    return json.dumps(versions).encode()
+
+
+TAMPERING = [
+    ("records.jsonl", change_record, "record ", "does not match its sealed leaf"),
+    ("records.jsonl", swap_records, "record ", "out of order"),
+    ("records.jsonl", drop_record, "record ", "out of order, or a record before it is missing"),
+    ("seals.jsonl", change_seal, "seal 2", "signature does not verify"),
+    ("seals.jsonl", drop_seal, "seal 2", "missing (found seal 3)"),
+    ("keys.json", change_key, "seal 1", "signature does not verify"),
+    ("configs.json", change_config, "configuration", "content does not match its hash"),
+]
+
+
+@pytest.mark.parametrize("member,change,where,why", TAMPERING,
+                         ids=[t[1].__name__ for t in TAMPERING])
+def test_tampering_is_caught_and_named(bundle, member, change, where, why):
+    rewrite(bundle, member, change)
+    with pytest.raises(VerificationError) as caught:
+        verify_bundle(str(bundle))
+    assert caught.value.where.startswith(where)
+    assert why in caught.value.why
+    result = run_verifier(bundle)
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"FAILED: {caught.value.where}: ")
+
+
+def test_dropping_the_last_record_of_a_seal_is_caught(bundle):
+    def drop_last(data: bytes) -> bytes:
+        entries = lines_of(data)
+        del entries[-1]
+        return as_lines(entries)
+
+    rewrite(bundle, "records.jsonl", drop_last)
+    with pytest.raises(VerificationError, match="is missing"):
+        verify_bundle(str(bundle))
+
+
+def test_a_period_exports_whole_seals_only(runner, two_sites, tmp_path):
+    site, _ = two_sites
+    out = tmp_path / "empty.zip"
+    result = runner.invoke(args=["cmp", "export", "--site", site.key, "--from", "1990-01-01",
+                                 "--to", "1991-01-01", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "0 records" in result.output
+    assert verify_bundle(str(out)).records == 0
+
+
+def test_bad_export_arguments_leave_no_file(runner, two_sites, tmp_path):
+    out = tmp_path / "nothing.zip"
+    result = runner.invoke(args=["cmp", "export", "--site", "no-such-site", "--from",
+                                 "2020-01-01", "--to", "2021-01-01", "--out", str(out)])
+    assert result.exit_code == 2 and "unknown site" in result.output
+    assert not out.exists()
