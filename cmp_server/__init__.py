@@ -53,6 +53,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(demo.bp)
     app.register_blueprint(wellknown.bp)
+    app.register_blueprint(subject_pages.bp)
     app.register_blueprint(banner_assets.bp)
     api_docs.api.register_blueprint(public_api.blp)
 

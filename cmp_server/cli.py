@@ -14,7 +14,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 
-from cmp_server import compliance, retention, sealing, sites, users, vendors
+from cmp_server import compliance, retention, sealing, sites, subjects, users, vendors
 from cmp_server.demo import default_origins, demo_url, ensure_demo
 from cmp_server.errors import ServiceError
 
@@ -142,6 +142,9 @@ def purge_command(dry_run):
     for cause, count in sorted(report.by_cause().items()):
         click.echo(f"{verb} {count} ({cause})")
     click.echo(f"{verb} {len(report.removed)} of {report.scanned_total} records")
+    if not dry_run:
+        old_requests = subjects.purge_request_log()
+        click.echo(f"removed {old_requests} data-subject request log entries older than 24 months")
 
 
 @cmp.command("export", help="Write a site's proof bundle (zip) for records issued in "

@@ -228,6 +228,30 @@ class AuditEvent(db.Model):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class SubjectRequest(db.Model):
+    """A data subject's request (access, download, change, erasure), kept 24 months.
+
+    It names the consent id the visitor presented, never their subject id, so the log
+    holds nothing that points back to a person once an erasure is done."""
+
+    __tablename__ = "subject_requests"
+    __table_args__ = (
+        CheckConstraint("kind IN ('access', 'download', 'change', 'erasure')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    site_key: Mapped[str] = mapped_column(String(32), index=True)
+    receipt_id: Mapped[str] = mapped_column(String(36), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    handled_by: Mapped[str] = mapped_column(String(254), default="self-service")
+    outcome: Mapped[str] = mapped_column(Text, default="")
+
+
+SUBJECT_REQUEST_RETENTION_MONTHS = 24
+
+
 def _refuse_change(_mapper, _connection, target):
     raise ImmutableRowError(f"{type(target).__name__} rows are append-only")
 

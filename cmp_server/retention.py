@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from consent_logs.ledger import Expired
+from consent_logs.ledger import Removal
 from cmp_server.extensions import db
 from cmp_server.models import ledger
 
@@ -17,7 +17,7 @@ PURGE_BATCH = 1000
 @dataclass
 class PurgeReport:
     scanned_total: int
-    removed: list[Expired] = field(default_factory=list)
+    removed: list[Removal] = field(default_factory=list)
     dry_run: bool = False
 
     def by_cause(self) -> Counter:
@@ -30,7 +30,7 @@ def purge(now: datetime | None = None, dry_run: bool = False,
     now = now or datetime.now(timezone.utc)
     conn = db.session.connection()
     report = PurgeReport(scanned_total=ledger.count(conn), dry_run=dry_run)
-    pending: list[Expired] = []
+    pending: list[Removal] = []
 
     def flush():
         if not dry_run:

@@ -29,15 +29,25 @@ DEFAULT_BATCH = 10_000
 SEAL_ATTEMPTS = 8
 
 
+PERSONAL_FIELDS = ("subject_id", "region", "language")
+
+
+def redact(record: dict[str, Any]) -> dict[str, Any]:
+    """A record without the parts that relate it to a person."""
+    return {key: value for key, value in record.items() if key not in PERSONAL_FIELDS}
+
+
 @dataclass(frozen=True)
-class Expired:
-    """A sealed record whose consent ended longer ago than the retention it justifies."""
+class Removal:
+    """A sealed record to replace by a tombstone: past its retention, or erased on the
+    data subject's request (then ``redacted`` keeps its non-personal parts)."""
 
     seq: int
     receipt_id: str
     site: str
     leaf_hash: str
     reason: str
+    redacted: dict[str, Any] | None = None
 
 
 def consent_end(row) -> tuple[datetime, str]:
@@ -165,7 +175,7 @@ class Ledger:
 
 
     def expired_records(self, conn: Connection, now: datetime, batch: int = 1000,
-                        progress=None) -> Iterator[Expired]:
+                        progress=None) -> Iterator[Removal]:
         """Sealed records past ``consent end + retention``. Unsealed records are never
         purged: their leaf hash must be in a seal before the record can go."""
         after, scanned = 0, 0
@@ -177,7 +187,7 @@ class Ledger:
                 ended, cause = consent_end(row)
                 keep_until = add_months(ended, row.retention_months)
                 if keep_until <= now:
-                    yield Expired(row.seq, row.receipt_id, row.site, row.leaf_hash,
+                    yield Removal(row.seq, row.receipt_id, row.site, row.leaf_hash,
                                   f"retention: {cause} {ended:%Y-%m-%d}, "
                                   f"kept {row.retention_months} months after")
             after, scanned = rows[-1].seq, scanned + len(rows)
@@ -185,17 +195,53 @@ class Ledger:
                 progress(scanned)
 
 
-    def replace_by_tombstones(self, conn: Connection, expired: list[Expired],
+    def replace_by_tombstones(self, conn: Connection, removals: list[Removal],
                               now: datetime) -> None:
         """Delete records, keeping each one's leaf hash and the reason, so seals verify."""
-        if not expired:
+        if not removals:
             return
         conn.execute(insert(self.t.tombstones), [
             {"record_seq": e.seq, "receipt_id": e.receipt_id, "site": e.site,
-             "leaf_hash": e.leaf_hash,
-             "reason": e.reason, "removed_at": now} for e in expired
+             "leaf_hash": e.leaf_hash, "reason": e.reason, "removed_at": now,
+             "redacted": canonical_json(e.redacted).decode() if e.redacted else None}
+            for e in removals
         ])
-        conn.execute(self.t.records.delete().where(self.t.records.c.seq.in_([e.seq for e in expired])))
+        conn.execute(self.t.records.delete().where(self.t.records.c.seq.in_([e.seq for e in removals])))
+
+    # --- data subjects ----------------------------------------------------------------
+
+    def subject_records(self, conn: Connection, site: str,
+                        subject_id: str) -> list[tuple[int, dict[str, Any]]]:
+        """A visitor's records on a site, oldest first, as (seq, record)."""
+        r = self.t.records
+        rows = conn.execute(
+            select(r.c.seq, r.c.data)
+            .where(r.c.site == site, r.c.subject_id == subject_id).order_by(r.c.seq)
+        ).all()
+        return [(row.seq, json.loads(row.data)) for row in rows]
+
+    def unsealed(self, conn: Connection, seqs: list[int]) -> list[int]:
+        m = self.t.seal_members
+        sealed = set(conn.execute(
+            select(m.c.record_seq).where(m.c.record_seq.in_(seqs))).scalars())
+        return [seq for seq in seqs if seq not in sealed]
+
+    def erase_subject(self, conn: Connection, site: str, subject_id: str, reason: str,
+                      now: datetime) -> list[str]:
+        """Replace every record of the visitor on the site by a tombstone that keeps the
+        leaf hash (seals still verify) and the record without its personal parts. The
+        records must be sealed first. Returns the erased receipt ids."""
+        records = self.subject_records(conn, site, subject_id)
+        unsealed = self.unsealed(conn, [seq for seq, _ in records])
+        if unsealed:
+            raise ValueError(f"records {unsealed} are not sealed yet: seal before erasing")
+        removals = [
+            Removal(seq, record["receipt_id"], site, record_leaf(canonical_json(record)),
+                    reason, redact(record))
+            for seq, record in records
+        ]
+        self.replace_by_tombstones(conn, removals, now)
+        return [r.receipt_id for r in removals]
 
     # --- reading ----------------------------------------------------------------------
 

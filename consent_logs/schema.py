@@ -82,5 +82,7 @@ def ledger_tables(metadata: MetaData) -> LedgerTables:
         Column("leaf_hash", String(64), nullable=False),
         Column("reason", String(200), nullable=False),
         Column("removed_at", DateTime(timezone=True), nullable=False),
+        # after an erasure request: the record without subject id, region and language
+        Column("redacted", Text, nullable=True),
     )
     return LedgerTables(records, seals, seal_members, keys, tombstones)

@@ -51,6 +51,7 @@ def upgrade():
     sa.Column('leaf_hash', sa.String(length=64), nullable=False),
     sa.Column('reason', sa.String(length=200), nullable=False),
     sa.Column('removed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('redacted', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('record_seq', name=op.f('pk_ledger_tombstones')),
     sa.UniqueConstraint('receipt_id', name=op.f('uq_ledger_tombstones_receipt_id'))
     )

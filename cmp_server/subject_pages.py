@@ -1,0 +1,132 @@
+"""The visitor's own page: their consent history in plain language, a JSON download, a
+new choice, and erasure, all authorised by the receipt token from their cookie."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, render_template, request
+
+from cmp_server import subjects
+from cmp_server.catalogue import CATALOGUE_LANGUAGES
+from cmp_server.compliance import notice
+from cmp_server.errors import ServiceError
+from cmp_server.languages import localise, negotiate, primary
+
+bp = Blueprint("my_consent", __name__, url_prefix="/my-consent")
+FORM_LIMIT = 16 * 1024
+
+
+@bp.before_request
+def limit_form():
+    request.max_content_length = FORM_LIMIT
+
+
+def purpose_names(record: dict[str, Any], language: str) -> dict[str, str]:
+    content = notice(record["site"], record["config_version"])
+    default = content["default_language"]
+    names = {p["id"]: localise(p["name"], language, default) for p in content["purposes"]}
+    names.update({v["id"]: v["name"] for v in content["vendors"]})
+    return names
+
+
+def describe(record: dict[str, Any], language: str) -> dict[str, Any]:
+    """One receipt in plain words."""
+    names = purpose_names(record, language)
+    allowed = [names.get(p, p) for p, on in record["purposes"].items() if on and p != "necessary"]
+    refused = [names.get(p, p) for p, on in record["purposes"].items() if not on]
+    summary = {
+        "accept_all": "You accepted all purposes.",
+        "reject_all": "You refused every optional purpose.",
+        "withdraw": "You withdrew your consent.",
+        "gpc": "Your browser's Global Privacy Control signal was applied: optional purposes refused.",
+    }.get(record["action"], "You chose purpose by purpose.")
+    return {
+        **record,
+        "summary": summary,
+        "allowed": allowed,
+        "refused": refused,
+        "vendors_allowed": [names.get(v, v) for v, on in record["vendors"].items() if on],
+    }
+
+
+def page(template: str = "my_consent.html", status: int = 200, **context) -> tuple[str, int]:
+    return render_template(template, **context), status
+
+
+@bp.get("/")
+def ask_for_token():
+    return page(token="")
+
+
+@bp.post("/")
+def show_history():
+    token = request.form.get("token", "").strip()
+    try:
+        subject, records = subjects.history(token)
+    except ServiceError as error:
+        return page(token=token, error=str(error), status=400)
+    # the browser's preference, else the language the visitor last chose in
+    last_used = primary(records[-1]["language"])
+    language = negotiate(None, request.headers.get("Accept-Language"),
+                         last_used if last_used in CATALOGUE_LANGUAGES else "en")
+    described = [describe(r, language) for r in records]
+    latest = notice(subject.site, records[-1]["config_version"])
+    optional = [{"id": p["id"], "name": localise(p["name"], language, latest["default_language"]),
+                 "on": records[-1]["purposes"].get(p["id"], False)}
+                for p in latest["purposes"] if not p["required"]]
+    return page(token=token, subject=subject, records=described, optional=optional,
+                language=language)
+
+
+@bp.post("/download")
+def download():
+    try:
+        document = subjects.download(request.form.get("token", "").strip())
+    except ServiceError as error:
+        return page(error=str(error), status=400)
+    response = Response(json.dumps(document, indent=2, ensure_ascii=False),
+                        mimetype="application/json")
+    response.headers["Content-Disposition"] = 'attachment; filename="my-consent.json"'
+    return response
+
+
+@bp.post("/change")
+def change():
+    token = request.form.get("token", "").strip()
+    chosen = {key.removeprefix("purpose-"): True for key in request.form if key.startswith("purpose-")}
+    language = request.form.get("language", "en")
+    if language not in CATALOGUE_LANGUAGES:
+        language = "en"
+    try:
+        recorded = subjects.change(token, chosen, language)
+    except ServiceError as error:
+        return page(token=token, error=str(error), status=400)
+    return page(token=recorded.token, changed=recorded.receipt,
+                message="Your new choice is recorded. Your consent token has changed: the "
+                        "site will pick it up the next time you open its privacy settings.")
+
+
+@bp.post("/erase")
+def erase():
+    token = request.form.get("token", "").strip()
+    if request.form.get("confirm") != "yes":
+        return page(token=token, error="Tick the box to confirm the erasure.", status=400)
+    try:
+        erased = subjects.erase(token)
+    except ServiceError as error:
+        return page(token=token, error=str(error), status=400)
+    return page(erased=erased,
+                message=f"{len(erased)} consent records were erased. The proof that a choice was "
+                        "made stays sealed, without anything that points to you.")
+
+
+@bp.get("/fill.js")
+def fill_script():
+    """Moves a token passed in the URL fragment (#token=…, never sent to any server) into
+    the form and submits it; an external file, so it works under a strict CSP."""
+    body = ("(function(){var m=location.hash.match(/token=([A-Za-z0-9_.-]+)/);"
+            "if(!m)return;history.replaceState(null,'',location.pathname);"
+            "var f=document.getElementById('token-form');"
+            "f.elements.token.value=m[1];f.submit();})();")
+    return Response(body, mimetype="text/javascript", headers={"Cache-Control": "max-age=86400"})

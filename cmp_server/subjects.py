@@ -1,0 +1,111 @@
+"""Data-subject requests a visitor makes themselves with their receipt token (the seed's
+"access my data, delete my data, change my data"): see the history, download it, change
+the choice, erase it. Each request is logged (SubjectRequest) and the log kept 24 months.
+
+The token is the credential: whoever holds the visitor's cookie token is that visitor for
+this site. No session or cookie of ours is involved, so there is nothing to forge across
+sites.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from cmp_server import audit, receipts, sealing
+from cmp_server.errors import ServiceError
+from cmp_server.extensions import db
+from cmp_server.models import SUBJECT_REQUEST_RETENTION_MONTHS, SubjectRequest, ledger
+from consent_logs.timeutil import add_months
+
+
+@dataclass
+class Subject:
+    site: str
+    subject_id: str
+    receipt_id: str  # the consent id the visitor presented
+
+
+def identify(token: str) -> Subject:
+    try:
+        claims = receipts.read_token(token)
+    except receipts.InvalidToken as error:
+        raise ServiceError({"token": [str(error)]}, "That is not a valid consent token.") from None
+    return Subject(claims["k"], claims["s"], claims["r"])
+
+
+def log_request(subject: Subject, kind: str, outcome: str) -> SubjectRequest:
+    now = datetime.now(timezone.utc)
+    entry = SubjectRequest(kind=kind, site_key=subject.site, receipt_id=subject.receipt_id,
+                           received_at=now, completed_at=now, outcome=outcome)
+    db.session.add(entry)
+    db.session.commit()
+    return entry
+
+
+def history(token: str, kind: str = "access") -> tuple[Subject, list[dict[str, Any]]]:
+    """The visitor's receipts on the site, oldest first, each with its current status."""
+    subject = identify(token)
+    records = [record for _, record in
+               ledger.subject_records(db.session.connection(), subject.site, subject.subject_id)]
+    if not records:
+        raise ServiceError({"token": ["no consent records are held for this token: "
+                                      "never recorded, erased, or past retention"]},
+                           "Nothing found.")
+    log_request(subject, kind, f"{len(records)} records shown")
+    return subject, [{**record, "status": receipts.status_of(record)} for record in records]
+
+
+def download(token: str) -> dict[str, Any]:
+    subject, records = history(token, kind="download")
+    return {"site": subject.site, "subject_id": subject.subject_id,
+            "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "records": records}
+
+
+def change(token: str, purposes: dict[str, bool], language: str) -> receipts.Recorded:
+    """A new choice recorded through this page: a custom consent linked to the last one."""
+    subject = identify(token)
+    current = ledger.get(db.session.connection(), subject.receipt_id)
+    if current is None:
+        raise ServiceError({"token": ["this consent is no longer held"]})
+    version = receipts.published_ref(subject.site)
+    content = receipts.published_content(version)
+    granted = {p["id"]: purposes.get(p["id"], False) for p in content["purposes"] if not p["required"]}
+    vendors = {v["id"]: any(granted.get(p) for p in v["purposes"])
+               for v in content["vendors"] if v["legal_basis"] == "consent"}
+    recorded = receipts.record_consent({
+        "site": subject.site, "config_version": version.number, "action": "custom",
+        "purposes": granted, "vendors": vendors, "language": language, "token": token,
+        "collection_method": "api",
+    }, None, None)
+    log_request(subject, "change", f"new receipt {recorded.receipt['receipt_id']}")
+    return recorded
+
+
+def erase(token: str) -> list[str]:
+    """Replace all the visitor's records on the site by tombstones without personal parts
+    (subject id, region, language); seals still verify. Logged and audited."""
+    subject = identify(token)
+    sealing.seal_now(batch_size=10_000)  # erased records must already be in a seal
+    request_id = str(uuid.uuid4())
+    with db.engine.begin() as conn:
+        erased = ledger.erase_subject(conn, subject.site, subject.subject_id,
+                                      f"erasure request {request_id}", datetime.now(timezone.utc))
+    if not erased:
+        raise ServiceError({"token": ["no consent records are held for this token"]},
+                           "Nothing to erase.")
+    log_request(subject, "erasure", f"request {request_id}: {len(erased)} records erased")
+    audit.record("data subject", "subject.erase", "site", subject.site,
+                 after={"request": request_id, "receipts": erased})
+    db.session.commit()
+    return erased
+
+
+def purge_request_log(now: datetime | None = None) -> int:
+    """Delete request log entries older than 24 months."""
+    cutoff = add_months(now or datetime.now(timezone.utc), -SUBJECT_REQUEST_RETENTION_MONTHS)
+    removed = db.session.query(SubjectRequest).filter(SubjectRequest.received_at < cutoff).delete()
+    db.session.commit()
+    return removed
