@@ -48,7 +48,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from cmp_server import banner_assets, demo, health, public_api, wellknown
+    from cmp_server import banner_assets, demo, health, public_api, subject_pages, wellknown
 
     app.register_blueprint(health.bp)
     app.register_blueprint(demo.bp)
