@@ -48,14 +48,20 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from cmp_server import banner_assets, demo, health, public_api, subject_pages, wellknown
+    from cmp_server import (
+        banner_assets, compliance_api, console, declaration, demo, health, public_api,
+        subject_pages, wellknown,
+    )
 
     app.register_blueprint(health.bp)
     app.register_blueprint(demo.bp)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(subject_pages.bp)
+    app.register_blueprint(console.bp)
     app.register_blueprint(banner_assets.bp)
+    app.register_blueprint(declaration.bp)
     api_docs.api.register_blueprint(public_api.blp)
+    api_docs.api.register_blueprint(compliance_api.blp)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -69,7 +75,8 @@ def register_errorhandlers(app: Flask) -> None:
             "message": error.description,
             "errors": getattr(error, "errors", None) or getattr(error, "data", {}).get("messages", {}),
         }
-        return jsonify(body), error.code
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+        return jsonify(body), error.code, headers
 
     @app.errorhandler(ServiceError)
     def service_error(error: ServiceError):

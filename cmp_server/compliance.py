@@ -59,3 +59,20 @@ def export(site_key: str, start: datetime, end: datetime, out: IO[bytes],
     conn = db.session.connection()
     return write_bundle(out, ledger, conn, site_key, start, end, notice, kantara.render, extra,
                         progress=lambda done, total: progress and progress("seals", done, total))
+
+
+def subject_history(consent_id: str, officer) -> dict[str, Any]:
+    """Every record of the visitor behind a consent id, on that site, for a compliance
+    officer answering a request; the look-up is logged in the audit trail."""
+    from cmp_server import audit, receipts
+
+    record = ledger.get(db.session.connection(), consent_id.strip())
+    if record is None:
+        raise ServiceError({"consent_id": ["no record with this consent id (never recorded, "
+                                           "erased, or past retention)"]})
+    records = [r for _, r in ledger.subject_records(db.session.connection(), record["site"],
+                                                    record["subject_id"])]
+    audit.record(officer, "subject.lookup", "receipt", consent_id, after={"records": len(records)})
+    db.session.commit()
+    return {"site": record["site"], "subject_id": record["subject_id"],
+            "records": [{**r, "status": receipts.status_of(r)} for r in records]}

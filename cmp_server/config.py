@@ -11,6 +11,7 @@ wrong value fails at start-up with the variable's name, not later with a stack t
 | CMP_TRUSTED_PROXY_HOPS   | 0 (forwarded headers are ignored)        |
 | CMP_MAX_CONTENT_LENGTH   | 65536 bytes                              |
 | CMP_LOG_LEVEL            | INFO                                     |
+| CMP_SECURE_COOKIES       | 1 (console cookies only over https)      |
 | CMP_CACHE_SECONDS        | 5 (how soon a publication reaches every worker) |
 | CMP_VENDORS_DIR          | the repository's vendors/                |
 | CMP_GEOIP_DB             | GeoLite2 City file of maxminddb-geolite2 |
@@ -37,6 +38,17 @@ def parse_int(name: str, raw: str | None, default: int, minimum: int = 0) -> int
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def parse_bool(name: str, raw: str | None, default: bool) -> bool:
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (true/false), got {raw!r}")
 
 
 def parse_list(raw: str | None) -> list[str]:
@@ -99,6 +111,12 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
             "CMP_MAX_CONTENT_LENGTH", env.get("CMP_MAX_CONTENT_LENGTH"), 64 * 1024, minimum=1024
         ),
         "CMP_LOG_LEVEL": env.get("CMP_LOG_LEVEL", "INFO").upper(),
+        "SESSION_COOKIE_SECURE": parse_bool(
+            "CMP_SECURE_COOKIES", env.get("CMP_SECURE_COOKIES"), True),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_NAME": "cmp_console",
+        "PERMANENT_SESSION_LIFETIME": 8 * 3600,
         "CMP_CACHE_SECONDS": parse_int("CMP_CACHE_SECONDS", env.get("CMP_CACHE_SECONDS"), 5),
         "CMP_VENDORS_DIR": env.get("CMP_VENDORS_DIR") or str(default_vendors_dir()),
         "CMP_GEOIP_DB": env.get("CMP_GEOIP_DB") or None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Response, abort, g, jsonify, request
+from flask import Response, abort, jsonify, request
 from flask_smorest import Blueprint
 from werkzeug.exceptions import UnprocessableEntity
 from marshmallow import fields, validate
@@ -105,7 +105,7 @@ def cors(response: Response) -> Response:
     origin = request.headers.get("Origin")
     vary = response.headers.get("Vary")
     response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
-    if origin and sites.origin_allowed(origin, getattr(g, "cors_site", None)):
+    if origin and sites.origin_allowed(origin, getattr(request, "cmp_cors_site", None)):
         response.headers["Access-Control-Allow-Origin"] = origin
         if request.method == "OPTIONS":
             response.headers["Access-Control-Allow-Methods"] = "GET, POST"
@@ -128,7 +128,7 @@ def banner_config(site_key: str):
     Cacheable: strong ETag (304 on If-None-Match), Cache-Control, Vary. The region comes
     from the client address, which is looked up and never stored.
     """
-    g.cors_site = site_key
+    request.cmp_cors_site = site_key
     ref = configs.published_ref(site_key) if SITE_KEY.match(site_key) else None
     if ref is None:
         abort(404, description=f"Site {site_key!r} is unknown or has no published configuration.")
@@ -157,7 +157,7 @@ def record_consent(data):
     choices send the current token, which links the new receipt to the one it replaces.
     Withdrawal is action "withdraw" with the current token.
     """
-    g.cors_site = data["site"]
+    request.cmp_cors_site = data["site"]
     recorded = receipts.record_validated(
         data, geo.region_for_request(request), request.headers.get("Origin")
     )

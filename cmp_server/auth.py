@@ -1,0 +1,190 @@
+"""Who is calling: console sessions, API tokens, roles, CSRF and login throttling.
+
+- Console pages use Flask's signed session cookie (HttpOnly, SameSite=Lax, Secure unless
+  CMP_SECURE_COOKIES=0) and a CSRF token that every form posts back.
+- The admin and compliance APIs take `Authorization: Bearer <token>`; a browser session
+  works there too, with the CSRF token in an X-CSRF-Token header for writes.
+- Roles: admin may do everything; marketer and compliance their own parts.
+- Failed logins are counted in the database (so every worker sees them) under keyed
+  hashes of the e-mail address and of the client address, never the values themselves.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from flask import abort, current_app, redirect, request, session, url_for
+from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
+
+from cmp_server import audit
+from cmp_server.errors import ServiceError
+from cmp_server.extensions import db
+from cmp_server.geo import client_ip
+from cmp_server.models import ApiToken, LoginFailure, Role, User, utcnow
+from cmp_server.users import check_password, find_user
+
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_ACCOUNT = 5
+MAX_FAILURES_PER_CLIENT = 20
+TOKEN_PREFIX = "cmpt_"
+
+
+# --- login ------------------------------------------------------------------------------------
+
+def keyed(kind: str, value: str) -> str:
+    secret = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def throttle_keys(email: str) -> list[tuple[str, int]]:
+    address = client_ip(request, current_app.config["CMP_TRUSTED_PROXY_HOPS"])
+    return [(keyed("account", email.strip().lower()), MAX_FAILURES_PER_ACCOUNT),
+            (keyed("client", address), MAX_FAILURES_PER_CLIENT)]
+
+
+def check_throttle(keys: list[tuple[str, int]]) -> None:
+    since = utcnow() - FAILURE_WINDOW
+    for key, limit in keys:
+        failures = db.session.query(LoginFailure).filter(
+            LoginFailure.key == key, LoginFailure.at > since).count()
+        if failures >= limit:
+            raise TooManyRequests("Too many failed logins: wait 15 minutes and try again.",
+                                  retry_after=int(FAILURE_WINDOW.total_seconds()))
+
+
+def authenticate(email: str, password: str) -> User:
+    """The user, or ServiceError; raises TooManyRequests while throttled."""
+    keys = throttle_keys(email)
+    check_throttle(keys)
+    user = find_user(email)
+    if user is None or not user.active or not check_password(user, password):
+        db.session.add_all([LoginFailure(key=key) for key, _ in keys])
+        db.session.commit()
+        raise ServiceError({"password": ["wrong e-mail or password"]}, "Login failed.")
+    db.session.query(LoginFailure).filter(LoginFailure.key == keys[0][0]).delete()
+    db.session.commit()
+    return user
+
+
+def log_in(user: User) -> None:
+    session.clear()
+    session["uid"] = user.id
+    session["csrf"] = secrets.token_urlsafe(24)
+    session.permanent = True
+    audit.record(user, "user.login", "user", user.id)
+    db.session.commit()
+
+
+def log_out() -> None:
+    session.clear()
+
+
+# --- who is calling ---------------------------------------------------------------------------
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bearer_user() -> User | None:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    token = db.session.execute(
+        db.select(ApiToken).filter_by(token_hash=hash_token(header[7:].strip()))
+    ).scalar_one_or_none()
+    if token is None or token.revoked_at is not None or not token.user.active:
+        raise Unauthorized("The API token is unknown or revoked.")
+    token.last_used_at = utcnow()
+    db.session.commit()
+    request.cmp_via_token = True
+    return token.user
+
+
+def current_user() -> User | None:
+    """The caller, looked up once per request (kept on the request, not on g: an app
+    context can outlive a request)."""
+    if not hasattr(request, "cmp_user"):
+        user = bearer_user()
+        if user is None and "uid" in session:
+            user = db.session.get(User, session["uid"])
+            if user is not None and not user.active:
+                user = None
+        request.cmp_user = user
+    return request.cmp_user
+
+
+def allowed(user: User, roles: tuple[str, ...]) -> bool:
+    return user.role == Role.ADMIN.value or user.role in roles
+
+
+def check_csrf() -> None:
+    """Writes from a browser session must carry the session's CSRF token."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or getattr(request, "cmp_via_token", False):
+        return
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
+    expected = session.get("csrf", "")
+    if not expected or not hmac.compare_digest(sent, expected):
+        abort(400, description="Missing or wrong CSRF token: reload the page and try again.")
+
+
+def page_for(*roles: str) -> Callable:
+    """Console pages: anonymous callers go to the login page, the wrong role gets 403."""
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            user = current_user()
+            if user is None:
+                return redirect(url_for("console.login", next=request.full_path))
+            if not allowed(user, roles):
+                raise Forbidden(f"This page is for the {' or '.join(roles)} role.")
+            check_csrf()
+            return view(*args, **kwargs)
+        wrapper.cmp_roles = roles  # read by the access tests, which try every route
+        return wrapper
+    return decorator
+
+
+def api_for(*roles: str) -> Callable:
+    """API endpoints: anonymous callers get 401, the wrong role 403."""
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            user = current_user()
+            if user is None:
+                raise Unauthorized("Log in, or send Authorization: Bearer <API token>.")
+            if not allowed(user, roles):
+                raise Forbidden(f"This endpoint is for the {' or '.join(roles)} role.")
+            check_csrf()
+            return view(*args, **kwargs)
+        wrapper.cmp_roles = roles
+        return wrapper
+    return decorator
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+def create_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """A new token; the returned string is the only time it is ever shown."""
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise ServiceError({"name": ["must be 1 to 100 characters"]})
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name, prefix=secret[:12], token_hash=hash_token(secret))
+    db.session.add(token)
+    db.session.flush()
+    audit.record(user, "token.create", "api_token", token.id, after={"name": name})
+    db.session.commit()
+    return token, secret
+
+
+def revoke_token(user: User, token_id: int) -> None:
+    token = db.session.get(ApiToken, token_id)
+    if token is None or (token.user_id != user.id and user.role != Role.ADMIN.value):
+        raise ServiceError({"token": ["no such token"]})
+    token.revoked_at = datetime.now(timezone.utc)
+    audit.record(user, "token.revoke", "api_token", token.id, after={"name": token.name})
+    db.session.commit()

@@ -1,0 +1,165 @@
+"""Accounts and access: login, sessions, CSRF, throttling, API tokens, and every console
+and compliance route tried anonymously and with the wrong role."""
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+
+from cmp_server.extensions import db
+from cmp_server.models import ApiToken, AuditEvent
+from cmp_server.users import create_user
+from consent_logs.bundle import verify_bundle
+
+PASSWORD = "a long enough password"
+ROLES = ("admin", "marketer", "compliance")
+
+
+@pytest.fixture
+def people(app):
+    app.config["SESSION_COOKIE_SECURE"] = False  # the test client speaks plain http
+    return {role: create_user({"email": f"{role}@shop.example", "password": PASSWORD,
+                               "role": role}) for role in ROLES}
+
+
+def log_in(client, role: str):
+    answer = client.post("/console/login", data={"email": f"{role}@shop.example",
+                                                 "password": PASSWORD})
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    return client
+
+
+def csrf(client) -> str:
+    with client.session_transaction() as session:
+        return session["csrf"]
+
+
+def protected_routes(app):
+    """Every console and compliance route, with the roles it is for."""
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        roles = getattr(view, "cmp_roles", None)
+        if rule.rule.startswith(("/console", "/api/v1/compliance")) and rule.endpoint != "console.login":
+            assert roles, f"{rule.rule} has no role check"
+            path = re.sub(r"<(?:\w+:)?(\w+)>", "x", rule.rule)
+            method = "GET" if "GET" in rule.methods else "POST"
+            yield path, method, roles
+
+
+def test_every_protected_route_refuses_anonymous_and_wrong_roles(app, people):
+    routes = list(protected_routes(app))
+    assert len(routes) >= 7
+    for path, method, roles in routes:
+        anonymous = app.test_client().open(path, method=method)
+        if path.startswith("/api/"):
+            assert anonymous.status_code == 401, path
+        else:
+            assert anonymous.status_code == 302 and "/console/login" in anonymous.location, path
+        for role in ROLES:
+            if role == "admin" or role in roles:
+                continue
+            client = log_in(app.test_client(), role)
+            answer = client.open(path, method=method, data={"csrf_token": csrf(client)})
+            assert answer.status_code == 403, (path, role)
+
+
+def test_session_cookie_flags(app, people):
+    app.config["SESSION_COOKIE_SECURE"] = True
+    answer = app.test_client().post("/console/login", data={
+        "email": "admin@shop.example", "password": PASSWORD}, base_url="https://localhost")
+    cookie = answer.headers["Set-Cookie"]
+    assert cookie.startswith("cmp_console=")
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_login_logout_and_safe_redirects(client, people):
+    answer = client.get("/console/tokens")
+    assert answer.status_code == 302
+    login = client.post("/console/login", data={
+        "email": "marketer@shop.example", "password": PASSWORD, "next": "/console/tokens"})
+    assert login.location == "/console/tokens"
+    assert client.get("/console/tokens").status_code == 200
+    client.post("/console/logout", data={"csrf_token": csrf(client)})
+    assert client.get("/console/").status_code == 302
+    evil = client.post("/console/login", data={
+        "email": "marketer@shop.example", "password": PASSWORD, "next": "https://evil.example/"})
+    assert evil.location == "/console/"
+    wrong = client.post("/console/login", data={"email": "marketer@shop.example",
+                                                "password": "nope nope nope"})
+    assert wrong.status_code == 401 and "Login failed." in wrong.get_data(as_text=True)
+
+
+def test_forms_without_the_csrf_token_are_refused(client, people):
+    log_in(client, "marketer")
+    answer = client.post("/console/tokens", data={"name": "ci"})
+    assert answer.status_code == 400
+    assert db.session.query(ApiToken).count() == 0
+    logout = client.post("/console/logout")
+    assert logout.status_code == 400  # still logged in
+    assert client.get("/console/").status_code == 200
+
+
+def test_login_attempts_are_throttled(client, people):
+    for _ in range(5):
+        assert client.post("/console/login", data={
+            "email": "admin@shop.example", "password": "wrong password!"}).status_code == 401
+    blocked = client.post("/console/login", data={"email": "admin@shop.example",
+                                                  "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert blocked.headers["Retry-After"] == "900"
+    # another account from the same client is not locked out by these five
+    assert client.post("/console/login", data={"email": "marketer@shop.example",
+                                               "password": PASSWORD}).status_code == 302
+    stored = " ".join(str(row.key) for row in db.session.execute(db.text("SELECT key FROM login_failures")))
+    assert "admin@shop.example" not in stored and "127.0.0.1" not in stored
+
+
+def test_api_tokens_are_shown_once_stored_hashed_and_revocable(client, people, shop):
+    log_in(client, "compliance")
+    page = client.post("/console/tokens", data={"name": "auditor export",
+                                                "csrf_token": csrf(client)}).get_data(as_text=True)
+    secret = re.search(r'<code id="new-token">([^<]+)</code>', page).group(1)
+    assert secret.startswith("cmpt_")
+    assert secret not in client.get("/console/tokens").get_data(as_text=True)
+    row = db.session.query(ApiToken).one()
+    assert secret not in (row.token_hash, row.prefix) and len(row.token_hash) == 64
+
+    site, _ = shop
+    api = client.application.test_client()  # no session: the token alone
+    headers = {"Authorization": f"Bearer {secret}"}
+    answer = api.get(f"/api/v1/compliance/sites/{site.key}/export?from=2000-01-01&to=2100-01-01",
+                     headers=headers)
+    assert answer.status_code == 200 and answer.mimetype == "application/zip"
+    answer.close()  # a streamed file: the server closes its spool when the response closes
+    client.post("/console/tokens", data={"revoke": str(row.id), "csrf_token": csrf(client)})
+    revoked = api.get(f"/api/v1/compliance/consents/x", headers=headers)
+    assert revoked.status_code == 401
+
+
+def test_the_compliance_officer_exports_and_looks_up_a_subject(client, people, shop, tmp_path):
+    from cmp_server.receipts import record_consent
+
+    site, _ = shop
+    recorded = record_consent({"site": site.key, "config_version": 1, "action": "accept_all",
+                               "language": "de"}, None, None)
+    log_in(client, "compliance")
+    download = client.post("/console/compliance/export", data={
+        "site": site.key, "from": "2000-01-01", "to": "2100-01-01", "csrf_token": csrf(client)})
+    assert download.status_code == 200
+    assert "attachment" in download.headers["Content-Disposition"]
+    bundle = tmp_path / "proof.zip"
+    bundle.write_bytes(download.data)
+    download.close()
+    assert verify_bundle(str(bundle)).records == 1
+
+    consent_id = recorded.receipt["receipt_id"]
+    page = client.get(f"/console/compliance/subjects?consent_id={consent_id}").get_data(as_text=True)
+    assert consent_id in page and "accept_all" in page
+    api = client.get(f"/api/v1/compliance/consents/{consent_id}", headers={})
+    assert api.status_code == 200 and api.json["records"][0]["status"] == "active"
+    assert db.session.query(AuditEvent).filter_by(action="subject.lookup").count() == 2
+    bad = client.post("/console/compliance/export", data={
+        "site": site.key, "from": "yesterday", "to": "2100-01-01", "csrf_token": csrf(client)})
+    assert bad.status_code == 422 and "must be a date" in bad.get_data(as_text=True)
