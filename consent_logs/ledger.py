@@ -67,11 +67,12 @@ class Ledger:
 
     # --- writing ----------------------------------------------------------------------
 
-    def append(self, conn: Connection, record: dict[str, Any], retention_months: int) -> int:
-        """Insert one record in the caller's transaction; the caller commits, and only then
-        may it acknowledge the record. Returns the record's ledger sequence number."""
+    @staticmethod
+    def row(record: dict[str, Any], retention_months: int) -> dict[str, Any]:
+        """The consent_records row for a record: its canonical bytes and their leaf hash,
+        beside the columns that queries filter on."""
         data = canonical_json(record)
-        result = conn.execute(self._insert_record, {
+        return {
             "receipt_id": record["receipt_id"],
             "site": record["site"],
             "subject_id": record["subject_id"],
@@ -82,7 +83,12 @@ class Ledger:
             "retention_months": retention_months,
             "data": data.decode("utf-8"),
             "leaf_hash": record_leaf(data),
-        })
+        }
+
+    def append(self, conn: Connection, record: dict[str, Any], retention_months: int) -> int:
+        """Insert one record in the caller's transaction; the caller commits, and only then
+        may it acknowledge the record. Returns the record's ledger sequence number."""
+        result = conn.execute(self._insert_record, self.row(record, retention_months))
         return result.inserted_primary_key[0]
 
     def seal(self, engine: Engine, key: SigningKey, batch_size: int = DEFAULT_BATCH,
