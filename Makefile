@@ -7,19 +7,22 @@ PY     := $(VENV)/bin/python
 FLASK  := $(VENV)/bin/flask --app cmp_server
 PORT   ?= 5000
 STAMPS := $(VENV)/.stamps
+BANNER := static/banner
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the project needs: Chromium for the browser tests, PostgreSQL's server
-# for the database tests. Installed only when missing, so setup stays quick.
-DEBIAN_PACKAGES := chromium postgresql
+# for the database tests, Node.js and npm to build the banner. Installed only when missing,
+# so setup stays quick.
+DEBIAN_PACKAGES := chromium postgresql nodejs npm
 
-.PHONY: setup system-packages run serve test bench clean
+.PHONY: setup system-packages run serve test bench clean banner-missing
 
-setup: system-packages $(STAMPS)/python
+setup: system-packages $(STAMPS)/python $(STAMPS)/banner
 
 system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && \
@@ -31,6 +34,15 @@ $(STAMPS)/python: setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,postgres]'
 	@mkdir -p $(STAMPS) && touch $@
+
+# The banner tag: npm packages from the lock file, then the bundle (dist/ is not in git).
+# Rebuilt when its sources change, or when dist/ has gone.
+$(STAMPS)/banner: $(BANNER)/package.json $(BANNER)/package-lock.json $(BANNER)/build.mjs \
+		$(wildcard $(BANNER)/src/*) $(if $(wildcard $(BANNER)/dist/manifest.json),,banner-missing)
+	cd $(BANNER) && npm ci --no-audit --no-fund && npm run build
+	@mkdir -p $(STAMPS) && touch $@
+
+banner-missing:
 
 run: setup serve
 

@@ -2,6 +2,7 @@
 Chromium driven by Playwright (Playwright cannot download its own browsers here)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -85,3 +86,184 @@ def make_run(tmp_path_factory):
         if drain.is_alive():
             drain.join(timeout=10)
         process.stdout.close()
+
+
+# --- the banner against a live app (tests/conftest.py's fixtures, on SQLite only) -------
+
+from flask import Blueprint, Response, abort  # noqa: E402
+
+from tests.conftest import (  # noqa: E402,F401  (fixtures re-used by the banner tests)
+    SHOP, catalogue, client, database_url, instance_path, live_server, make_app,
+    sqlite_template,
+)
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+BANNER_VENDORS = [("craft-cms", None), ("google-analytics", None), ("mixpanel", None),
+                  ("facebook", None), ("youtube", None)]
+
+
+@pytest.fixture
+def engine_name() -> str:
+    """Browser tests run on SQLite: the engines are covered by tests/."""
+    return "sqlite"
+
+
+fixture_pages = Blueprint("e2e_fixtures", __name__)
+
+
+@fixture_pages.get("/fixture/<name>")
+def fixture_page(name: str):
+    """e2e/fixtures/NAME with {{CMP}} (the tag's origin, 127.0.0.1) and {{SITE}} filled in
+    from the query string; pages are opened on localhost, so the tag is cross-origin."""
+    from flask import request
+
+    path = FIXTURES / name
+    if not path.is_file() or path.parent != FIXTURES:
+        abort(404)
+    body = path.read_text("utf-8")
+    for key, value in request.args.items():
+        body = body.replace("{{" + key + "}}", value)
+    return Response(body, mimetype="text/html")
+
+
+@fixture_pages.get("/js/<name>")
+def first_party_script(name: str):
+    """A first-party script that records that it ran (window.__ran)."""
+    return Response(f"(window.__ran = window.__ran || []).push({json.dumps(name)});",
+                    mimetype="text/javascript")
+
+
+@pytest.fixture
+def app(database_url, instance_path):
+    """tests/conftest.py's app, plus the fixture pages."""
+    app = make_app(database_url, instance_path)
+    app.register_blueprint(fixture_pages)
+    with app.app_context():
+        yield app
+        from cmp_server.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+
+
+class BannerSite:
+    """A site whose origins are the live server's two names, with a published version.
+    Pages from ``page_origin`` (localhost) load the tag from ``cmp`` (127.0.0.1), so
+    every call the banner makes is cross-origin, as on a customer's site."""
+
+    def __init__(self, live_server: str, site, version):
+        self.cmp = live_server
+        self.port = int(live_server.rsplit(":", 1)[1])
+        self.page_origin = f"http://localhost:{self.port}"
+        self.site, self.version, self.key = site, version, site.key
+
+    def fixture_url(self, name: str, origin: str | None = None, **params: str) -> str:
+        from urllib.parse import urlencode
+
+        query = urlencode({"CMP": self.cmp, "SITE": self.key, **params})
+        return f"{origin or self.page_origin}/fixture/{name}?{query}"
+
+    def publish(self, vendors=None, **draft):
+        """Change the draft (vendors, region_rules, theme, texts) and publish it."""
+        from cmp_server import configs
+        from cmp_server.extensions import db
+
+        if vendors is not None:
+            configs.set_draft_vendors(self.site, vendors)
+        for field, value in draft.items():
+            setattr(self.site.draft, field, value)
+        db.session.commit()
+        self.version, _ = configs.publish(self.site)
+        return self.version
+
+
+@pytest.fixture
+def banner_site(app, catalogue, live_server) -> BannerSite:
+    from cmp_server import configs
+    from cmp_server.sites import create_site
+
+    port = live_server.rsplit(":", 1)[1]
+    site = create_site({**SHOP, "name": "Banner test shop",
+                        "origins": [live_server, f"http://localhost:{port}",
+                                    f"http://www.shop.localhost:{port}"]})
+    configs.set_draft_vendors(site, BANNER_VENDORS)
+    version, _ = configs.publish(site)
+    return BannerSite(live_server, site, version)
+
+
+def third_parties(page) -> None:
+    """Third-party hosts the fixture pages load from answer (through page.route: this
+    machine has no route out) with a script that records that it ran (window.__ran)."""
+
+    def script_route(route):
+        url = route.request.url
+        route.fulfill(status=200, content_type="text/javascript",
+                      body=f"(window.__ran = window.__ran || []).push({json.dumps(url)});")
+
+    for host in ("cdn.mxpnl.com", "connect.facebook.net", "www.googletagmanager.com",
+                 "cdn.example.org"):
+        page.route(f"https://{host}/**", script_route)
+    page.route("https://api-js.mixpanel.com/**", lambda route: route.abort())
+
+
+@pytest.fixture
+def new_page(browser):
+    """Pages in contexts of their own: new_page(width=360, locale="fr-FR", ...)."""
+    contexts = []
+
+    def make(width: int = 1280, height: int = 800, **options):
+        context = browser.new_context(viewport={"width": width, "height": height}, **options)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+# --- helpers for the banner tests ----------------------------------------------------------
+
+ACTIVE = """() => {
+  const a = document.getElementById("cmp-root")?.shadowRoot?.activeElement;
+  return a && (a.getAttribute("data-cmp-action") || a.getAttribute("data-cmp-purpose-toggle")
+    || a.getAttribute("data-cmp-vendor-toggle") || a.id || a.tagName.toLowerCase());
+}"""
+
+
+def open_fixture(page, banner_site: BannerSite, name: str, origin: str | None = None,
+                 **params: str):
+    """Open a fixture page and collect the consents it posts (page.consents)."""
+    third_parties(page)
+    page.consents = []
+    page.on("request", lambda request: page.consents.append(request.post_data_json)
+            if request.method == "POST" and request.url.endswith("/api/v1/consents") else None)
+    page.goto(banner_site.fixture_url(name, origin, **params))
+    return page
+
+
+def active(page) -> str | None:
+    """What has focus inside the banner: its action, toggle id or element id."""
+    return page.evaluate(ACTIVE)
+
+
+def ran(page) -> list[str]:
+    return page.evaluate("window.__ran || []")
+
+
+def wait_recorded(page, count: int = 1) -> None:
+    """Until the server has acknowledged the choice (the cookie holds its receipt)."""
+    page.wait_for_function(
+        "n => !localStorage.getItem('cmp_pending') && document.cookie.includes('cmp_consent=')"
+        " && window.cmp.getConsent().receipt_id", arg=count)
+    page.wait_for_timeout(50)
+
+
+def cookie_names(page) -> set[str]:
+    return {c["name"] for c in page.context.cookies()}

@@ -1,0 +1,206 @@
+"""The banner's two layers in Chromium: the DOM contract, Reject as prominent as Accept,
+the settings layer, languages, keyboard-only use, small screens, screenshots."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from e2e.conftest import active, open_fixture, ran
+
+pytestmark = pytest.mark.browser
+
+BUTTON_STYLE = """el => { const s = getComputedStyle(el), r = el.getBoundingClientRect();
+  return {width: Math.round(r.width), height: Math.round(r.height), background: s.backgroundColor,
+          color: s.color, font: s.font, border: s.border, radius: s.borderRadius,
+          padding: s.padding, parent: el.parentElement.className}; }"""
+
+
+def rgb(colour: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in re.findall(r"[\d.]+", colour)[:3])
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two computed rgb() colours."""
+    def luminance(colour):
+        channels = [c / 255 for c in rgb(colour)]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_first_layer_follows_the_dom_contract(banner_site, new_page):
+    page = open_fixture(new_page(), banner_site, "gating.html")
+    dialog = page.locator("#cmp-banner")
+    dialog.wait_for()
+    assert page.evaluate("document.getElementById('cmp-root').shadowRoot.mode") == "open"
+    assert page.evaluate("!!document.getElementById('cmp-root').shadowRoot"
+                         ".getElementById('cmp-banner')")
+    assert dialog.get_attribute("role") == "dialog"
+    assert dialog.get_attribute("aria-modal") == "true"
+    heading = page.locator("#cmp-t")
+    assert dialog.get_attribute("aria-labelledby") == "cmp-t"
+    assert heading.inner_text() == "Your privacy choices"
+    assert page.locator("#cmp-d").is_visible()
+    actions = dialog.locator("[data-cmp-action]").evaluate_all(
+        "els => els.map(e => e.getAttribute('data-cmp-action'))")
+    assert actions == ["reject-all", "accept-all", "customize"]
+    assert active(page) == "cmp-banner"  # focus moved into the dialog
+    assert ran(page) == []  # nothing before a choice
+
+
+def test_reject_all_is_exactly_as_prominent_as_accept_all(banner_site, new_page):
+    for width in (1280, 360):
+        page = open_fixture(new_page(width=width), banner_site, "gating.html")
+        reject = page.locator("[data-cmp-action=reject-all]")
+        accept = page.locator("[data-cmp-action=accept-all]")
+        reject.wait_for()
+        assert reject.evaluate(BUTTON_STYLE) == accept.evaluate(BUTTON_STYLE)
+        style = accept.evaluate(BUTTON_STYLE)
+        assert style["height"] >= 44  # a comfortable target
+        assert contrast(style["color"], style["background"]) >= 4.5  # WCAG AA
+        dialog = page.locator("#cmp-banner").evaluate(
+            "el => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor]")
+        assert contrast(*dialog) >= 4.5
+
+
+def test_theme_and_texts_come_from_the_configuration(banner_site, new_page):
+    banner_site.publish(theme={"accent": "#8a1538", "--cmp-bg": "#fffbe6"},
+                        texts={"en": {"title": "Cookies at Shop AB"},
+                               "sv": {"title": "Kakor hos Shop AB"}})
+    page = open_fixture(new_page(), banner_site, "gating.html")
+    assert page.locator("#cmp-t").inner_text() == "Cookies at Shop AB"
+    accept = page.locator("[data-cmp-action=accept-all]")
+    assert accept.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(138, 21, 56)"
+    assert page.locator("#cmp-banner").evaluate(
+        "el => getComputedStyle(el).backgroundColor") == "rgb(255, 251, 230)"
+    assert accept.evaluate(BUTTON_STYLE) == page.locator(
+        "[data-cmp-action=reject-all]").evaluate(BUTTON_STYLE)
+    # site texts are per language; a UI language the site has no texts in keeps its own
+    page = open_fixture(new_page(), banner_site, "lang.html", lang="sv")
+    assert page.locator("#cmp-t").inner_text() == "Kakor hos Shop AB"
+    page = open_fixture(new_page(), banner_site, "lang.html", lang="fr")
+    assert page.locator("#cmp-t").inner_text() == "Vos choix de confidentialité"
+
+
+def test_settings_layer_lists_purposes_then_their_vendors(banner_site, new_page):
+    page = open_fixture(new_page(), banner_site, "gating.html")
+    page.click("[data-cmp-action=customize]")
+    dialog = page.locator("#cmp-banner")
+    assert page.locator("#cmp-t").inner_text() == "Privacy settings"
+    assert dialog.get_attribute("aria-modal") == "true"
+    purposes = dialog.locator("[data-cmp-purpose-toggle]")
+    assert purposes.evaluate_all("els => els.map(e => e.getAttribute('data-cmp-purpose-toggle'))") \
+        == ["necessary", "preferences", "analytics", "marketing"]
+    necessary = dialog.locator("[data-cmp-purpose-toggle=necessary]")
+    assert necessary.is_checked() and necessary.is_disabled()
+    assert dialog.locator("[data-cmp-vendor-toggle=craft-cms]").is_checked()
+    assert dialog.locator("[data-cmp-vendor-toggle=craft-cms]").is_disabled()
+    for toggle in ("[data-cmp-purpose-toggle=analytics]", "[data-cmp-purpose-toggle=marketing]",
+                   "[data-cmp-vendor-toggle=mixpanel]", "[data-cmp-vendor-toggle=facebook]"):
+        assert not dialog.locator(toggle).is_checked(), toggle  # off by default
+        assert dialog.locator(toggle).get_attribute("role") == "switch"
+    # each vendor sits under its purpose, with the facts a visitor needs
+    analytics = dialog.locator("section[data-p=analytics]")
+    assert analytics.locator("[data-cmp-vendor-toggle]").evaluate_all(
+        "els => els.map(e => e.getAttribute('data-cmp-vendor-toggle'))") \
+        == ["google-analytics", "mixpanel"]
+    mixpanel = analytics.locator("details", has_text="Mixpanel")
+    mixpanel.locator("summary").click()
+    text = mixpanel.inner_text()
+    assert "Mixpanel, Inc." in text and "measures how visitors use our website" in text
+    assert "Data retention" in text and "24 months" in text
+    assert "Data location" in text and "US" in text
+    assert "mp_*_mixpanel" in text and "cookie, 365 days" in text
+    assert "localStorage" in text
+    policy = mixpanel.locator("a").get_attribute("href")
+    assert policy == "https://mixpanel.com/legal/privacy-policy/"
+    # the footer offers the same fair choice, plus saving the toggles
+    assert dialog.locator(".bar [data-cmp-action]").evaluate_all(
+        "els => els.map(e => e.getAttribute('data-cmp-action'))") \
+        == ["reject-all", "accept-all", "save"]
+
+
+def test_language_from_html_lang_then_browser_then_site_default(banner_site, new_page):
+    cases = [
+        ({"lang": "de"}, {}, "Alle ablehnen", "Statistik"),         # catalogue language
+        ({"lang": "fr"}, {}, "Tout refuser", "Analytics"),           # UI only; texts: default
+        ({"lang": "pl-PL"}, {"locale": "de-DE"}, "Odrzuć wszystkie", "Statistik"),
+        ({}, {"locale": "nb-NO"}, "Avvis alle", "Statistikk"),       # navigator.languages
+        ({}, {"locale": "ja-JP"}, "Reject all", "Analytics"),        # the site's default
+    ]
+    for params, options, reject, analytics in cases:
+        page = open_fixture(new_page(**options), banner_site, "lang.html", **params)
+        assert page.locator("[data-cmp-action=reject-all]").inner_text() == reject, params
+        page.click("[data-cmp-action=customize]")
+        assert page.locator("section[data-p=analytics] h3").inner_text() == analytics, params
+
+
+def test_keyboard_only(banner_site, new_page):
+    page = open_fixture(new_page(), banner_site, "gating.html")
+    page.locator("#cmp-banner").wait_for()
+    assert active(page) == "cmp-banner"
+    seen = []
+    for _ in range(8):  # focus cycles inside the dialog and never leaves it
+        page.keyboard.press("Tab")
+        seen.append(active(page))
+    assert seen[:4] == ["a", "reject-all", "accept-all", "customize"]
+    assert seen[4:8] == seen[:4]
+    page.keyboard.press("Tab")
+    assert active(page) == "a"
+    page.keyboard.press("Shift+Tab")  # backwards from the first wraps to the last
+    assert active(page) == "customize"
+    ring = page.evaluate("""() => { const a = document.getElementById('cmp-root').shadowRoot
+        .activeElement, s = getComputedStyle(a); return [s.outlineStyle, s.outlineWidth]; }""")
+    assert ring[0] == "solid" and float(ring[1][:-2]) >= 2  # a visible focus ring
+    page.keyboard.press("Enter")
+    assert page.locator("#cmp-t").inner_text() == "Privacy settings"
+    while active(page) != "analytics":
+        page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    assert page.locator("[data-cmp-purpose-toggle=analytics]").is_checked()
+    assert page.locator("[data-cmp-vendor-toggle=mixpanel]").is_checked()
+    page.keyboard.press("Escape")  # leaves the settings layer, back to the first
+    assert page.locator("#cmp-t").inner_text() == "Your privacy choices"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert active(page) == "reject-all"
+    page.keyboard.press("Enter")
+    page.locator("#cmp-banner").wait_for(state="hidden")
+    page.wait_for_function("window.cmp.getConsent().state === 'refused'")
+    assert ran(page) == []
+    # reopen from the page's own link, by keyboard
+    page.focus("#settings")
+    page.keyboard.press("Enter")
+    assert page.locator("#cmp-t").inner_text() == "Privacy settings"
+    page.keyboard.press("Escape")  # a choice exists: Escape closes
+    page.locator("#cmp-banner").wait_for(state="hidden")
+
+
+def test_small_screens_and_no_layout_shift(banner_site, new_page, artifacts):
+    for width, name in ((1280, "desktop"), (360, "phone"), (320, "phone-320")):
+        page = open_fixture(new_page(width=width, height=720 if width < 1000 else 800),
+                            banner_site, "gating.html")
+        page.wait_for_load_state("domcontentloaded")
+        before = page.locator("#top").bounding_box()
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        dialog = page.locator("#cmp-banner")
+        dialog.wait_for()
+        assert page.locator("#top").bounding_box() == before  # the host page did not move
+        assert page.evaluate("document.documentElement.scrollWidth") == scroll_width
+        for layer in (1, 2):
+            box = dialog.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, (width, layer)
+            assert dialog.evaluate("el => el.scrollWidth <= el.clientWidth"), (width, layer)
+            for button in dialog.locator("button").all():
+                b = button.bounding_box()
+                assert b["x"] >= 0 and b["x"] + b["width"] <= width
+            if width != 320:
+                page.mouse.move(0, 0)  # no hover state in the pictures
+                page.screenshot(path=str(artifacts / f"banner-layer{layer}-{name}.png"))
+            if layer == 1:
+                page.click("[data-cmp-action=customize]")
+        # the settings layer's buttons stay reachable at the bottom of a small screen
+        save = page.locator("[data-cmp-action=save]")
+        assert save.is_visible() and save.bounding_box()["y"] + 44 <= page.viewport_size["height"]
