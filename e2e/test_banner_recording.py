@@ -305,3 +305,21 @@ def test_an_opt_out_region_runs_tags_until_the_visitor_objects(
     wait_recorded(page)
     assert page.consents[0]["action"] == "reject_all"
     assert page.evaluate("cmp.hasConsent('mixpanel')") is False
+
+
+def test_the_settings_show_the_consent_id_and_link_to_the_visitors_page(banner_site, new_page):
+    page = open_fixture(new_page(), banner_site, "gating.html")
+    page.click("[data-cmp-action=accept-all]")
+    wait_recorded(page)
+    page.wait_for_function("cmp.getConsent().receipt_id !== null")
+    token = consent_cookie(page)["value"]
+    page.click("#settings")
+    consent_id = page.locator("#cmp-banner .id code").inner_text()
+    assert consent_id == claims(token)["r"]
+    link = page.locator("#cmp-banner .id a").get_attribute("href")
+    assert link == f"{banner_site.cmp}/my-consent/#token={token}"
+    # the visitor's page takes the token from the fragment and shows their record
+    mine = page.context.new_page()
+    mine.goto(link)
+    mine.wait_for_selector(f'article[data-receipt="{consent_id}"]')
+    assert "You accepted all purposes." in mine.content()

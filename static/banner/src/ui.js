@@ -3,6 +3,7 @@
 // layer 2 lists each purpose and, under it, its vendors. Fixed position: the host page's
 // layout never moves.
 import { _s } from './state.js';
+import { _claims, _readToken } from './store.js';
 
 /* global __CMP_CSS__ */
 let _root, _dlg, _bd, _fab, _t, _act;
@@ -59,8 +60,19 @@ function _layer2() {
           c.vendors.filter((v) => v.purposes[0] == p.id).map(_vendor).join('') + '</section>',
       )
       .join('') +
-    `</div><div class="bar">${_btn('reject-all', _t.reject)}${_btn('accept-all', _t.accept)}${_btn('save', _t.save)}</div>`
+    `</div>${_mine()}<div class="bar">${_btn('reject-all', _t.reject)}${_btn('accept-all', _t.accept)}${_btn('save', _t.save)}</div>`
   );
+}
+
+// The visitor's consent id, and their own page (history, download, change, erasure); the
+// token travels in the URL fragment, which no server sees.
+function _mine() {
+  const token = _readToken();
+  const c = token && _claims(token);
+  return c
+    ? `<p class="id">${_esc(_t.cid)}: <code>${_esc(c.r)}</code> · ` +
+        `<a href="${_esc(_s._origin)}/my-consent/#token=${_esc(token)}" target="_blank" rel="noopener">${_esc(_t.mine)}</a></p>`
+    : '';
 }
 
 const _focusables = () =>
