@@ -92,6 +92,7 @@ export function _show(layer, modal, notice) {
   _bd.hidden = !_modal;
   _fab.hidden = true;
   if (_modal) _dlg.focus();
+  performance.mark('cmp:shown');
 }
 
 export function _hide() {
