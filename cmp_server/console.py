@@ -13,7 +13,7 @@ from flask import Blueprint, Response, redirect, render_template, request, send_
 
 from werkzeug.exceptions import TooManyRequests
 
-from cmp_server import auth, compliance
+from cmp_server import auth, compliance, subjects
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
 from cmp_server.models import ApiToken, Role, Site, SubjectRequest
@@ -146,3 +146,18 @@ def compliance_subjects():
     ).scalars().all()
     return render_template("console/compliance_subjects.html", consent_id=consent_id,
                            found=found, error=error, requests=requests)
+
+
+@bp.post("/compliance/subjects/erase")
+@auth.page_for(COMPLIANCE)
+def compliance_erase():
+    consent_id = request.form.get("consent_id", "").strip()
+    if request.form.get("confirm") != "yes":
+        return redirect(url_for("console.compliance_subjects", consent_id=consent_id))
+    try:
+        erased = subjects.erase_for_officer(consent_id, auth.current_user())
+    except ServiceError as error:
+        return render_template("console/compliance_subjects.html", consent_id=consent_id,
+                               error=str(error), requests=[]), 422
+    return render_template("console/compliance_subjects.html", consent_id="", requests=[],
+                           message=f"{len(erased)} records erased; the request is logged.")

@@ -16,7 +16,7 @@ from typing import Any
 from cmp_server import audit, receipts, sealing
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
-from cmp_server.models import SUBJECT_REQUEST_RETENTION_MONTHS, SubjectRequest, ledger
+from cmp_server.models import SUBJECT_REQUEST_RETENTION_MONTHS, SubjectRequest, User, ledger
 from consent_logs.timeutil import add_months
 
 
@@ -35,10 +35,12 @@ def identify(token: str) -> Subject:
     return Subject(claims["k"], claims["s"], claims["r"])
 
 
-def log_request(subject: Subject, kind: str, outcome: str) -> SubjectRequest:
+def log_request(subject: Subject, kind: str, outcome: str,
+                handled_by: str = "self-service") -> SubjectRequest:
     now = datetime.now(timezone.utc)
     entry = SubjectRequest(kind=kind, site_key=subject.site, receipt_id=subject.receipt_id,
-                           received_at=now, completed_at=now, outcome=outcome)
+                           received_at=now, completed_at=now, outcome=outcome,
+                           handled_by=handled_by)
     db.session.add(entry)
     db.session.commit()
     return entry
@@ -85,9 +87,23 @@ def change(token: str, purposes: dict[str, bool], language: str) -> receipts.Rec
 
 
 def erase(token: str) -> list[str]:
+    """The visitor's own erasure request, authorised by their token."""
+    return erase_subject(identify(token))
+
+
+def erase_for_officer(consent_id: str, officer: User) -> list[str]:
+    """An erasure a compliance officer carries out for a request that reached them another
+    way (e-mail, the seed's form), naming the visitor by the consent id they gave."""
+    record = ledger.get(db.session.connection(), consent_id.strip())
+    if record is None:
+        raise ServiceError({"consent_id": ["no record with this consent id"]}, "Nothing to erase.")
+    return erase_subject(Subject(record["site"], record["subject_id"], record["receipt_id"]),
+                         officer)
+
+
+def erase_subject(subject: Subject, officer: User | None = None) -> list[str]:
     """Replace all the visitor's records on the site by tombstones without personal parts
     (subject id, region, language); seals still verify. Logged and audited."""
-    subject = identify(token)
     sealing.seal_now(batch_size=10_000)  # erased records must already be in a seal
     request_id = str(uuid.uuid4())
     with db.engine.begin() as conn:
@@ -96,8 +112,10 @@ def erase(token: str) -> list[str]:
     if not erased:
         raise ServiceError({"token": ["no consent records are held for this token"]},
                            "Nothing to erase.")
-    log_request(subject, "erasure", f"request {request_id}: {len(erased)} records erased")
-    audit.record("data subject", "subject.erase", "site", subject.site,
+    handled_by = officer.email if officer else "self-service"
+    log_request(subject, "erasure", f"request {request_id}: {len(erased)} records erased",
+                handled_by)
+    audit.record(officer or "data subject", "subject.erase", "site", subject.site,
                  after={"request": request_id, "receipts": erased})
     db.session.commit()
     return erased

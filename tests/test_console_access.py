@@ -163,3 +163,25 @@ def test_the_compliance_officer_exports_and_looks_up_a_subject(client, people, s
     bad = client.post("/console/compliance/export", data={
         "site": site.key, "from": "yesterday", "to": "2100-01-01", "csrf_token": csrf(client)})
     assert bad.status_code == 422 and "must be a date" in bad.get_data(as_text=True)
+
+
+def test_the_compliance_officer_erases_on_a_visitors_request(client, people, shop):
+    from cmp_server.models import SubjectRequest, ledger
+    from cmp_server.receipts import record_consent
+
+    site, _ = shop
+    recorded = record_consent({"site": site.key, "config_version": 1, "action": "accept_all",
+                               "language": "de"}, None, None)
+    consent_id = recorded.receipt["receipt_id"]
+    log_in(client, "compliance")
+    unconfirmed = client.post("/console/compliance/subjects/erase",
+                              data={"consent_id": consent_id, "csrf_token": csrf(client)})
+    assert unconfirmed.status_code == 302
+    assert ledger.get(db.session.connection(), consent_id) is not None
+    done = client.post("/console/compliance/subjects/erase", data={
+        "consent_id": consent_id, "confirm": "yes", "csrf_token": csrf(client)})
+    assert "1 records erased" in done.get_data(as_text=True)
+    assert ledger.get(db.session.connection(), consent_id) is None
+    request = db.session.query(SubjectRequest).filter_by(kind="erasure").one()
+    assert request.handled_by == "compliance@shop.example" and request.receipt_id == consent_id
+    assert ledger.verify(db.session.connection()) == 1
