@@ -49,7 +49,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from cmp_server import (
-        banner_assets, compliance_api, console, declaration, demo, health, public_api,
+        admin_api, banner_assets, compliance_api, console, declaration, demo, health, public_api,
         subject_pages, wellknown,
     )
 
@@ -62,6 +62,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(declaration.bp)
     api_docs.api.register_blueprint(public_api.blp)
     api_docs.api.register_blueprint(compliance_api.blp)
+    api_docs.api.register_blueprint(admin_api.blp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -7,6 +7,7 @@ change a published version.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable
@@ -61,17 +62,92 @@ def set_draft_vendors(
     db.session.commit()
 
 
-def set_region_rules(site: Site, rules: dict[str, str], actor: User | str | None = None) -> None:
-    """Replace the draft's region rules ({"US-CA": "opt-out", "US": "none", "default": ...}).
-    EU/EEA, UK and Swiss rules can only be opt-in; see cmp_server.geo."""
-    errors = validate_region_rules(rules)
+# The banner's own strings a site may rewrite per language (static/banner/src/strings.json).
+TEXT_KEYS = ("title", "intro", "accept", "reject", "customize", "save", "settings", "always",
+             "cookies", "retention", "months", "days", "session", "persistent", "hosting",
+             "policy", "gpc", "ok", "cid", "mine")
+BANNER_LANGUAGES = ("bg cs da de el en es et fi fr ga hr hu it lt lv mt nl pl pt ro sk sl sv "
+                    "nb").split()
+THEME = {  # CSS custom property (without --cmp-) -> what a value must look like
+    "accent": r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$",
+    "bg": r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$",
+    "fg": r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$",
+    "focus": r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$",
+    "link": r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$",
+    "radius": r"^\d{1,2}(?:px|rem|em)$",
+    "font": r"^[A-Za-z0-9 ,'\"-]{1,100}$",
+}
+
+
+def check_texts(texts: Any) -> dict[str, list[str]]:
+    if not isinstance(texts, dict):
+        return {"texts": ["must be an object: {language: {key: text}}"]}
+    errors: dict[str, list[str]] = {}
+    for language, strings in texts.items():
+        if language not in BANNER_LANGUAGES:
+            errors[f"texts.{language}"] = [f"unsupported language; use one of {', '.join(BANNER_LANGUAGES)}"]
+        elif not isinstance(strings, dict):
+            errors[f"texts.{language}"] = ["must be an object: {key: text}"]
+        else:
+            for key, text in strings.items():
+                if key not in TEXT_KEYS:
+                    errors[f"texts.{language}.{key}"] = [f"unknown text; use one of {', '.join(TEXT_KEYS)}"]
+                elif not isinstance(text, str) or not 1 <= len(text) <= 1000:
+                    errors[f"texts.{language}.{key}"] = ["must be 1 to 1000 characters of text"]
+    return errors
+
+
+def check_theme(theme: Any) -> dict[str, list[str]]:
+    if not isinstance(theme, dict):
+        return {"theme": ["must be an object: {property: value}"]}
+    errors = {}
+    for key, value in theme.items():
+        if key not in THEME:
+            errors[f"theme.{key}"] = [f"unknown property; use one of {', '.join(THEME)}"]
+        elif not isinstance(value, str) or not re.match(THEME[key], value):
+            errors[f"theme.{key}"] = [f"{value!r} is not a valid {key}"]
+    return errors
+
+
+def update_draft(site: Site, changes: dict[str, Any], actor: User | str | None = None) -> None:
+    """Change any of the draft's vendors ([{id, retention_tier}]), extra purposes, texts,
+    theme and region rules, all validated before anything changes."""
+    errors: dict[str, list[str]] = {}
+    if "texts" in changes:
+        errors.update(check_texts(changes["texts"]))
+    if "theme" in changes:
+        errors.update(check_theme(changes["theme"]))
+    if "region_rules" in changes:
+        errors.update({f"region_rules.{k}": v
+                       for k, v in validate_region_rules(changes["region_rules"]).items()})
+    if "extra_purposes" in changes:
+        known = {p.id for p in db.session.execute(db.select(Purpose)).scalars()}
+        unknown = [p for p in changes["extra_purposes"] if p not in known]
+        if unknown:
+            errors["extra_purposes"] = [f"unknown purpose(s): {', '.join(unknown)}"]
     if errors:
-        raise ServiceError({f"region_rules.{key}": reasons for key, reasons in errors.items()})
-    before = dict(site.draft.region_rules)
-    site.draft.region_rules = dict(rules)
-    audit.record(actor, "draft.region_rules", "site", site.key,
-                 before={"region_rules": before}, after={"region_rules": dict(rules)})
-    db.session.commit()
+        raise ServiceError(errors)
+    if "vendors" in changes:  # validates, and changes nothing when it refuses
+        set_draft_vendors(site, [(v["id"], v.get("retention_tier")) for v in changes["vendors"]], actor)
+    draft = site.draft
+    fields = [key for key in ("texts", "theme", "region_rules", "extra_purposes") if key in changes]
+    if fields:
+        audit.record(actor, "draft.update", "site", site.key,
+                     before={key: getattr(draft, key) for key in fields},
+                     after={key: changes[key] for key in fields})
+        for key in fields:
+            setattr(draft, key, changes[key])
+        db.session.commit()
+
+
+def draft_document(site: Site) -> dict[str, Any]:
+    draft = site.draft
+    return {
+        "vendors": [{"id": v.vendor_id, "retention_tier": v.retention_tier} for v in draft.vendors],
+        "extra_purposes": draft.extra_purposes, "texts": draft.texts, "theme": draft.theme,
+        "region_rules": draft.region_rules,
+        "pending": diff((latest_version(site) or ConfigVersion(content=None)).content, snapshot(site)),
+    }
 
 
 def purpose_entry(purpose: Purpose) -> dict[str, Any]:

@@ -5,7 +5,7 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from cmp_server import audit
 from cmp_server.cache import app_cache
@@ -64,20 +64,25 @@ class ControllerSchema(StrictSchema):
     phone = fields.String(validate=validate.Length(max=50))
 
 
+SITE_DEFAULTS = {
+    "origins": list, "controller": dict, "privacy_policy_url": None, "default_language": "en",
+    "consent_lifetime_months": DEFAULT_CONSENT_LIFETIME_MONTHS,
+    "refusal_lifetime_months": DEFAULT_REFUSAL_LIFETIME_MONTHS,
+}
+
+
 class SiteSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    origins = fields.List(Origin(), load_default=list, validate=validate.Length(max=50))
-    controller = fields.Nested(ControllerSchema, load_default=dict)
-    privacy_policy_url = fields.Url(schemes={"https", "http"}, load_default=None)
+    origins = fields.List(Origin(), validate=validate.Length(max=50))
+    controller = fields.Nested(ControllerSchema)
+    privacy_policy_url = fields.Url(schemes={"https", "http"}, allow_none=True)
     default_language = fields.String(
-        load_default="en",
         validate=validate.OneOf(
             CATALOGUE_LANGUAGES, error="must be one of: " + ", ".join(CATALOGUE_LANGUAGES)
         ),
     )
     consent_lifetime_months = fields.Integer(
         strict=True,
-        load_default=DEFAULT_CONSENT_LIFETIME_MONTHS,
         validate=validate.Range(
             1, MAX_CONSENT_LIFETIME_MONTHS,
             error=f"must be between 1 and {MAX_CONSENT_LIFETIME_MONTHS} months",
@@ -85,12 +90,19 @@ class SiteSchema(StrictSchema):
     )
     refusal_lifetime_months = fields.Integer(
         strict=True,
-        load_default=DEFAULT_REFUSAL_LIFETIME_MONTHS,
         validate=validate.Range(
             1, MAX_CONSENT_LIFETIME_MONTHS,
             error=f"must be between 1 and {MAX_CONSENT_LIFETIME_MONTHS} months",
         ),
     )
+
+    @post_load
+    def fill_defaults(self, data, partial=False, **_kwargs):
+        """Defaults for a new site; a partial load (an update) keeps only what was sent."""
+        if not partial:
+            for field, default in SITE_DEFAULTS.items():
+                data.setdefault(field, default() if callable(default) else default)
+        return data
 
     @validates_schema
     def refusal_not_longer_than_consent(self, data, **_kwargs):
@@ -136,6 +148,26 @@ def create_site(payload: dict[str, Any], actor: User | str | None = None) -> Sit
     db.session.add(site)
     db.session.flush()
     audit.record(actor, "site.create", "site", site.key, after=site_summary(site))
+    db.session.commit()
+    return site
+
+
+def update_site(site: Site, payload: dict[str, Any], actor: User | str | None = None) -> Site:
+    """Change any of a site's settings; origins, when given, replace the list."""
+    data = validated(SiteSchema(partial=True), payload)
+    consent = data.get("consent_lifetime_months", site.consent_lifetime_months)
+    if data.get("refusal_lifetime_months", site.refusal_lifetime_months) > consent:
+        raise ServiceError({"refusal_lifetime_months": [
+            "a refusal is not remembered longer than a consent"]})
+    before = site_summary(site)
+    for field in ("name", "default_language", "consent_lifetime_months",
+                  "refusal_lifetime_months", "controller", "privacy_policy_url"):
+        if field in data:
+            setattr(site, field, data[field])
+    if "origins" in data:
+        site.origins = [SiteOrigin(origin=o) for o in dict.fromkeys(data["origins"])]
+    db.session.flush()
+    audit.record(actor, "site.update", "site", site.key, before=before, after=site_summary(site))
     db.session.commit()
     return site
 

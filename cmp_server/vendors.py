@@ -7,6 +7,7 @@ from pathlib import Path
 from consent_logs import content_hash
 from cmp_server import audit
 from cmp_server.catalogue import Refusal, load_catalogue
+from cmp_server.errors import NotFound, ServiceError
 from cmp_server.extensions import db
 from cmp_server.models import Purpose, User, Vendor, utcnow
 
@@ -93,3 +94,56 @@ def import_catalogue(directory: str | Path, actor: User | str | None = None) -> 
         upsert_vendor(document, f"{document['id']}.toml", report, actor)
     db.session.commit()
     return report
+
+
+def search_vendors(text: str | None = None, purpose: str | None = None) -> list[Vendor]:
+    """Catalogue and custom vendors whose name contains ``text``, serving ``purpose``."""
+    query = db.select(Vendor).order_by(Vendor.name)
+    if text:
+        query = query.where(Vendor.name.ilike(f"%{text.strip()}%"))
+    if purpose:
+        query = query.where(Vendor.purposes.any(Purpose.id == purpose))
+    return list(db.session.execute(query).scalars())
+
+
+def validate_custom(document: dict) -> dict:
+    """A custom vendor is checked exactly like a catalogue file (VendorSchema), purposes too."""
+    from marshmallow import ValidationError
+
+    from cmp_server.catalogue import VendorSchema
+
+    try:
+        vendor = VendorSchema().load(document)
+    except ValidationError as error:
+        raise ServiceError(error.messages) from None
+    unknown = [p for p in vendor["purposes"] if db.session.get(Purpose, p) is None]
+    if unknown:
+        raise ServiceError({"purposes": [f"unknown purpose(s): {', '.join(unknown)}"]})
+    return vendor
+
+
+def save_custom_vendor(document: dict, actor: User | str | None = None,
+                       vendor_id: str | None = None) -> Vendor:
+    """Add a site owner's own vendor, or edit one (``vendor_id``). Catalogue vendors change
+    through their files in vendors/, so they are refused here."""
+    vendor = validate_custom(document)
+    if vendor_id is not None and vendor["id"] != vendor_id:
+        raise ServiceError({"id": ["cannot change; it must stay " + repr(vendor_id)]})
+    existing = db.session.get(Vendor, vendor["id"])
+    if vendor_id is None and existing is not None:
+        raise ServiceError({"id": [f"{vendor['id']!r} is taken"]})
+    if vendor_id is not None and existing is None:
+        raise NotFound("vendor", vendor_id)
+    if existing is not None and existing.source != "custom":
+        raise ServiceError({"id": ["a catalogue vendor: change its file in vendors/ and import"]})
+    purposes = [db.session.get(Purpose, p) for p in vendor["purposes"]]
+    before = existing.document if existing else None
+    if existing is None:
+        existing = Vendor(id=vendor["id"], source="custom")
+        db.session.add(existing)
+    existing.name, existing.legal_basis = vendor["name"], vendor["legal_basis"]
+    existing.document, existing.content_hash = vendor, content_hash(vendor)
+    existing.purposes, existing.updated_at = purposes, utcnow()
+    audit.record(actor, "vendor.save", "vendor", vendor["id"], before=before, after=vendor)
+    db.session.commit()
+    return existing

@@ -118,13 +118,13 @@ def test_a_site_without_controller_or_policy_cannot_publish(app, catalogue):
 
 
 def test_region_rules_are_validated_and_audited(site):
-    configs.set_region_rules(site, {"US-CA": "opt-out", "default": "none"}, "marketer@shop.example")
+    configs.update_draft(site, {"region_rules": {"US-CA": "opt-out", "default": "none"}}, "marketer@shop.example")
     assert site.draft.region_rules == {"US-CA": "opt-out", "default": "none"}
     with pytest.raises(ServiceError) as raised:
-        configs.set_region_rules(site, {"DE": "none", "US": "sometimes"})
+        configs.update_draft(site, {"region_rules": {"DE": "none", "US": "sometimes"}})
     assert set(raised.value.errors) == {"region_rules.DE", "region_rules.US"}
     assert "requires opt-in" in raised.value.errors["region_rules.DE"][0]
     db.session.rollback()
     assert site.draft.region_rules == {"US-CA": "opt-out", "default": "none"}
-    event = db.session.query(AuditEvent).filter_by(action="draft.region_rules").one()
+    event = db.session.query(AuditEvent).filter_by(action="draft.update").one()
     assert event.after == {"region_rules": {"US-CA": "opt-out", "default": "none"}}

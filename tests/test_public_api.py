@@ -318,7 +318,7 @@ def behind_one_proxy(app):
 
 def test_region_rules_decide_the_mode(live_server, shop, behind_one_proxy):
     site, _ = shop
-    configs.set_region_rules(site, {"US-CA": "opt-out", "US": "none", "default": "opt-in"})
+    configs.update_draft(site, {"region_rules": {"US-CA": "opt-out", "US": "none", "default": "opt-in"}})
     configs.publish(site)
     url = f"{live_server}/api/v1/sites/{site.key}/banner"
     for address, region, mode in [("128.32.0.1", "US-CA", "opt-out"), ("8.8.8.8", "US", "none"),

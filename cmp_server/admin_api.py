@@ -1,0 +1,242 @@
+"""The admin REST API: sites and origins, the catalogue, a site's draft, publishing, users.
+
+Marketers (and admins) configure; compliance officers may read sites; only admins manage
+users. Same error shape and validation as the public API; an API token or a console
+session (with X-CSRF-Token for writes) authenticates.
+"""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from cmp_server import auth, configs, sites, users, vendors
+from cmp_server.catalogue import VendorSchema
+from cmp_server.configs import BANNER_LANGUAGES, TEXT_KEYS
+from cmp_server.extensions import db
+from cmp_server.models import Role, Site, User
+from cmp_server.schemas import StrictSchema
+
+blp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin",
+                description="Configure sites, vendors and banners (marketer); users (admin).")
+MARKETER, COMPLIANCE, ADMIN = Role.MARKETER.value, Role.COMPLIANCE.value, Role.ADMIN.value
+AUTH_ERRORS = {401: "No session or API token.", 403: "Not a role allowed here."}
+
+
+def documented(view):
+    for status, text in AUTH_ERRORS.items():
+        view = blp.alt_response(status, description=text)(view)
+    return blp.alt_response(422, description="Invalid input: errors name each field.")(view)
+
+
+class SiteUpdate(sites.SiteSchema):
+    """Any subset of a site's settings (a distinct name in the OpenAPI document)."""
+
+
+class SiteOut(StrictSchema):
+    key = fields.String()
+    name = fields.String()
+    origins = fields.List(fields.String())
+    default_language = fields.String()
+    consent_lifetime_months = fields.Integer()
+    refusal_lifetime_months = fields.Integer()
+    controller = fields.Dict()
+    privacy_policy_url = fields.String(allow_none=True)
+    published_version = fields.Integer(allow_none=True)
+
+
+def site_out(site: Site) -> dict:
+    latest = configs.latest_version(site)
+    return {**sites.site_summary(site), "published_version": latest.number if latest else None}
+
+
+class VendorChoice(StrictSchema):
+    id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    retention_tier = fields.String(load_default=None, allow_none=True)
+
+
+class DraftUpdate(StrictSchema):
+    vendors = fields.List(fields.Nested(VendorChoice), validate=validate.Length(max=500))
+    extra_purposes = fields.List(fields.String(validate=validate.Length(max=64)))
+    texts = fields.Dict(keys=fields.String(validate=validate.OneOf(BANNER_LANGUAGES)),
+                        values=fields.Dict(keys=fields.String(validate=validate.OneOf(TEXT_KEYS)),
+                                           values=fields.String(validate=validate.Length(1, 1000))))
+    theme = fields.Dict(keys=fields.String(validate=validate.OneOf(list(configs.THEME))),
+                        values=fields.String(validate=validate.Length(max=100)))
+    region_rules = fields.Dict(keys=fields.String(validate=validate.Length(max=10)),
+                               values=fields.String(validate=validate.OneOf(
+                                   ["opt-in", "opt-out", "none"])))
+
+
+class Draft(StrictSchema):
+    vendors = fields.List(fields.Dict())
+    extra_purposes = fields.List(fields.String())
+    texts = fields.Dict()
+    theme = fields.Dict()
+    region_rules = fields.Dict()
+    pending = fields.Dict(metadata={"description": "What publishing now would change."})
+
+
+class Published(StrictSchema):
+    version = fields.Integer()
+    hash = fields.String()
+    changes = fields.Dict()
+
+
+class VendorQuery(StrictSchema):
+    q = fields.String(validate=validate.Length(max=100))
+    purpose = fields.String(validate=validate.Length(max=64))
+
+
+class VendorOut(StrictSchema):
+    id = fields.String()
+    name = fields.String()
+    source = fields.String()
+    purposes = fields.List(fields.String())
+    legal_basis = fields.String()
+    document = fields.Dict()
+
+
+def vendor_out(vendor) -> dict:
+    return {"id": vendor.id, "name": vendor.name, "source": vendor.source,
+            "purposes": [p.id for p in vendor.purposes], "legal_basis": vendor.legal_basis,
+            "document": vendor.document}
+
+
+class UserOut(StrictSchema):
+    id = fields.Integer()
+    email = fields.String()
+    role = fields.String()
+    active = fields.Boolean()
+
+
+# --- sites ------------------------------------------------------------------------------------
+
+@blp.route("/sites")
+@auth.api_for(MARKETER, COMPLIANCE)
+@blp.response(200, SiteOut(many=True))
+@documented
+def list_sites():
+    """Every site."""
+    return [site_out(s) for s in db.session.execute(db.select(Site).order_by(Site.name)).scalars()]
+
+
+@blp.route("/sites", methods=["POST"])
+@auth.api_for(MARKETER)
+@blp.arguments(sites.SiteSchema())
+@blp.response(201, SiteOut)
+@documented
+def create_site(data):
+    """Create a site; its key is in the answer."""
+    return site_out(sites.create_site(data, auth.current_user()))
+
+
+@blp.route("/sites/<site_key>")
+@auth.api_for(MARKETER, COMPLIANCE)
+@blp.response(200, SiteOut)
+@documented
+@blp.alt_response(404, description="Unknown site.")
+def get_site(site_key: str):
+    """One site."""
+    return site_out(sites.get_site(site_key))
+
+
+@blp.route("/sites/<site_key>", methods=["PATCH"])
+@auth.api_for(MARKETER)
+@blp.arguments(SiteUpdate(partial=True))
+@blp.response(200, SiteOut)
+@documented
+@blp.alt_response(404, description="Unknown site.")
+def update_site(data, site_key: str):
+    """Change a site's settings: name, origins (replaced), language, lifetimes, controller."""
+    return site_out(sites.update_site(sites.get_site(site_key), data, auth.current_user()))
+
+
+# --- draft and publishing -----------------------------------------------------------------------
+
+@blp.route("/sites/<site_key>/draft")
+@auth.api_for(MARKETER)
+@blp.response(200, Draft)
+@documented
+@blp.alt_response(404, description="Unknown site.")
+def get_draft(site_key: str):
+    """The draft, with what publishing it now would change."""
+    return configs.draft_document(sites.get_site(site_key))
+
+
+@blp.route("/sites/<site_key>/draft", methods=["PATCH"])
+@auth.api_for(MARKETER)
+@blp.arguments(DraftUpdate())
+@blp.response(200, Draft)
+@documented
+@blp.alt_response(404, description="Unknown site.")
+def update_draft(data, site_key: str):
+    """Change vendors (with retention tiers), extra purposes, texts, theme, region rules."""
+    site = sites.get_site(site_key)
+    configs.update_draft(site, data, auth.current_user())
+    return configs.draft_document(site)
+
+
+@blp.route("/sites/<site_key>/publish", methods=["POST"])
+@auth.api_for(MARKETER)
+@blp.response(201, Published)
+@documented
+@blp.alt_response(404, description="Unknown site.")
+def publish(site_key: str):
+    """Freeze the draft as the next version; answers its diff against the previous one
+    (asks_again: visitors will be asked again)."""
+    version, changes = configs.publish(sites.get_site(site_key), auth.current_user())
+    return {"version": version.number, "hash": version.content_hash, "changes": changes}
+
+
+# --- the catalogue ------------------------------------------------------------------------------
+
+@blp.route("/vendors")
+@auth.api_for(MARKETER)
+@blp.arguments(VendorQuery(), location="query")
+@blp.response(200, VendorOut(many=True))
+@documented
+def list_vendors(query):
+    """Search the catalogue by name (q) and purpose."""
+    return [vendor_out(v) for v in vendors.search_vendors(query.get("q"), query.get("purpose"))]
+
+
+@blp.route("/vendors", methods=["POST"])
+@auth.api_for(MARKETER)
+@blp.arguments(VendorSchema())
+@blp.response(201, VendorOut)
+@documented
+def add_vendor(data):
+    """Add a custom vendor, in the catalogue's format (vendors/README.md)."""
+    return vendor_out(vendors.save_custom_vendor(data, auth.current_user()))
+
+
+@blp.route("/vendors/<vendor_id>", methods=["PUT"])
+@auth.api_for(MARKETER)
+@blp.arguments(VendorSchema())
+@blp.response(200, VendorOut)
+@documented
+@blp.alt_response(404, description="Unknown vendor.")
+def edit_vendor(data, vendor_id: str):
+    """Replace a custom vendor (catalogue vendors change through their files)."""
+    return vendor_out(vendors.save_custom_vendor(data, auth.current_user(), vendor_id))
+
+
+# --- users ----------------------------------------------------------------------------------------
+
+@blp.route("/users")
+@auth.api_for(ADMIN)
+@blp.response(200, UserOut(many=True))
+@documented
+def list_users():
+    """Every console user."""
+    return db.session.execute(db.select(User).order_by(User.email)).scalars().all()
+
+
+@blp.route("/users", methods=["POST"])
+@auth.api_for(ADMIN)
+@blp.arguments(users.UserSchema())
+@blp.response(201, UserOut)
+@documented
+def create_user(data):
+    """Create a console user with a role."""
+    return users.create_user(data, auth.current_user())

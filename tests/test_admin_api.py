@@ -1,0 +1,114 @@
+"""The admin API as a marketer's automation uses it: an API token, JSON, real validation."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from cmp_server.auth import create_token
+from cmp_server.extensions import db
+from cmp_server.models import AuditEvent, Vendor
+from cmp_server.users import create_user
+from tests.conftest import SHOP
+
+
+@pytest.fixture
+def api(app, catalogue):
+    marketer = create_user({"email": "m@shop.example", "password": "a long enough password",
+                            "role": "marketer"})
+    _, secret = create_token(marketer, "automation")
+    client = app.test_client()
+
+    def call(method, path, body=None):
+        return client.open(f"/api/v1/admin{path}", method=method, json=body,
+                           headers={"Authorization": f"Bearer {secret}"})
+    return call
+
+
+def test_a_marketer_puts_a_site_in_front_of_visitors(api, client):
+    created = api("POST", "/sites", SHOP)
+    assert created.status_code == 201, created.json
+    key = created.json["key"]
+    assert created.json["published_version"] is None
+    patched = api("PATCH", f"/sites/{key}", {"origins": ["https://www.shop.example"],
+                                             "consent_lifetime_months": 13})
+    assert patched.json["origins"] == ["https://www.shop.example"]
+    assert patched.json["consent_lifetime_months"] == 13
+    assert patched.json["refusal_lifetime_months"] == 6  # untouched by the partial update
+    draft = api("PATCH", f"/sites/{key}/draft", {
+        "vendors": [{"id": "piwik-pro", "retention_tier": "enterprise"}, {"id": "mixpanel"}],
+        "texts": {"sv": {"title": "Dina val"}},
+        "theme": {"accent": "#0a6b2d", "radius": "8px"},
+        "region_rules": {"US-CA": "opt-out"},
+    })
+    assert draft.status_code == 200, draft.json
+    assert draft.json["pending"]["vendors_added"] == ["mixpanel", "piwik-pro"]
+    assert draft.json["pending"]["asks_again"] is True
+    published = api("POST", f"/sites/{key}/publish")
+    assert published.status_code == 201
+    assert published.json["version"] == 1 and published.json["changes"]["asks_again"] is True
+    assert api("POST", f"/sites/{key}/publish").json["version"] == 1  # nothing changed
+    banner = client.get(f"/api/v1/sites/{key}/banner?lang=sv").json
+    assert banner["texts"] == {"title": "Dina val"}
+    assert banner["theme"] == {"accent": "#0a6b2d", "radius": "8px"}
+    assert [v["retention_months"] for v in banner["vendors"]] == [25, 24]
+    actions = [e.action for e in db.session.query(AuditEvent).order_by(AuditEvent.id)]
+    assert {"site.create", "site.update", "draft.vendors", "draft.update", "config.publish"} <= set(actions)
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"texts": {"xx": {"title": "?"}}}, "texts"),
+    ({"texts": {"sv": {"banner": "?"}}}, "texts"),
+    ({"theme": {"accent": "red; background: url(x)"}}, "theme.accent"),
+    ({"theme": {"shadow": "#000"}}, "theme"),
+    ({"region_rules": {"DE": "none"}}, "region_rules.DE"),
+    ({"vendors": [{"id": "piwik-pro", "retention_tier": "gold"}]}, "vendors[0].retention_tier"),
+    ({"vendors": [{"id": "nobody"}]}, "vendors[0]"),
+    ({"colour": "red"}, "colour"),
+])
+def test_bad_drafts_are_refused_naming_the_field(api, body, field):
+    key = api("POST", "/sites", SHOP).json["key"]
+    answer = api("PATCH", f"/sites/{key}/draft", body)
+    assert answer.status_code == 422, answer.json
+    assert any(name.startswith(field) for name in answer.json["errors"]["json"]), answer.json
+    assert api("GET", f"/sites/{key}/draft").json["vendors"] == []
+
+
+def test_bad_sites_are_refused(api):
+    answer = api("POST", "/sites", {**SHOP, "consent_lifetime_months": 24, "origins": ["ftp://x"]})
+    assert answer.status_code == 422
+    assert set(answer.json["errors"]["json"]) == {"consent_lifetime_months", "origins"}
+    assert api("GET", "/sites/nope").status_code == 404
+
+
+def test_catalogue_search_and_custom_vendors(api):
+    names = [v["id"] for v in api("GET", "/vendors?q=google").json]
+    assert names == ["google-ads", "google-analytics", "google-tag-manager"]
+    marketing = {v["id"] for v in api("GET", "/vendors?purpose=marketing").json}
+    assert "facebook" in marketing and "mixpanel" not in marketing
+    document = copy.deepcopy(db.session.get(Vendor, "mixpanel").document)
+    document.update(id="in-house-analytics", name="In-house analytics")
+    added = api("POST", "/vendors", document)
+    assert added.status_code == 201 and added.json["source"] == "custom"
+    assert api("POST", "/vendors", document).status_code == 422  # the id is taken
+    document["name"] = "In-house analytics v2"
+    assert api("PUT", "/vendors/in-house-analytics", document).json["name"] == "In-house analytics v2"
+    catalogue = copy.deepcopy(db.session.get(Vendor, "hotjar").document)
+    refused = api("PUT", "/vendors/hotjar", catalogue)
+    assert refused.status_code == 422 and "vendors/" in refused.json["errors"]["json"]["id"][0]
+    broken = {**document, "purposes": ["tracking"]}
+    assert api("PUT", "/vendors/in-house-analytics", broken).status_code == 422
+
+
+def test_only_admins_manage_users(app, api):
+    assert api("GET", "/users").status_code == 403
+    admin = create_user({"email": "a@shop.example", "password": "a long enough password",
+                         "role": "admin"})
+    _, secret = create_token(admin, "admin automation")
+    headers = {"Authorization": f"Bearer {secret}"}
+    made = app.test_client().post("/api/v1/admin/users", headers=headers, json={
+        "email": "c@shop.example", "password": "another long password", "role": "compliance"})
+    assert made.status_code == 201 and made.json["role"] == "compliance"
+    assert "password" not in made.json
+    listed = app.test_client().get("/api/v1/admin/users", headers=headers).json
+    assert [u["email"] for u in listed] == ["a@shop.example", "c@shop.example", "m@shop.example"]
