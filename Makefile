@@ -62,6 +62,8 @@ bench: setup
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk; }
 	$(PY) -m bench.api
+	$(PY) -m bench.banner
+	$(PY) -m bench.export --purge-first --analyze-sqlite
 
 clean:
 	rm -rf $(VENV) build *.egg-info
