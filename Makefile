@@ -63,7 +63,7 @@ bench: setup
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk; }
 	$(PY) -m bench.api
 	$(PY) -m bench.banner
-	$(PY) -m bench.export --purge-first --analyze-sqlite
+	$(PY) -m bench.export
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -141,7 +141,7 @@ def purge_command(dry_run):
     verb = "would remove" if dry_run else "removed"
     for cause, count in sorted(report.by_cause().items()):
         click.echo(f"{verb} {count} ({cause})")
-    click.echo(f"{verb} {len(report.removed)} of {report.scanned_total} records")
+    click.echo(f"{verb} {report.removed} of {report.scanned_total} records")
     if not dry_run:
         old_requests = subjects.purge_request_log()
         click.echo(f"removed {old_requests} data-subject request log entries older than 24 months")

@@ -50,7 +50,7 @@ def export(site_key: str, start: datetime, end: datetime, out: IO[bytes],
             **retention_rules(site_key),
             "purged_before_export": {
                 "ran_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "removed": len(purged.removed),
+                "removed": purged.removed,
                 "by_cause": dict(purged.by_cause()),
             },
         },

@@ -16,36 +16,48 @@ PURGE_BATCH = 1000
 
 @dataclass
 class PurgeReport:
+    """Counts only: a purge of millions of records must not hold them in memory."""
+
     scanned_total: int
-    removed: list[Removal] = field(default_factory=list)
+    removed: int = 0
+    causes: Counter = field(default_factory=Counter)
     dry_run: bool = False
 
     def by_cause(self) -> Counter:
-        return Counter(e.reason.split(" ", 2)[1] for e in self.removed)
+        return self.causes
+
+
+def cause_of(removal: Removal) -> str:
+    return removal.reason.split(" ", 2)[1]  # "retention: expired 2025-01-01, ..."
 
 
 def purge(now: datetime | None = None, dry_run: bool = False,
           progress: Callable[[int, int], None] | None = None) -> PurgeReport:
-    """Find and (unless ``dry_run``) remove expired records, a batch per transaction."""
+    """Find and (unless ``dry_run``) remove expired records, a batch per transaction.
+
+    The scan reads on its own connection while each batch of removals commits on another,
+    so neither waits for the other and memory holds one batch at most."""
     now = now or datetime.now(timezone.utc)
-    conn = db.session.connection()
-    report = PurgeReport(scanned_total=ledger.count(conn), dry_run=dry_run)
-    pending: list[Removal] = []
+    db.session.commit()  # whatever the caller's session holds, it must not block the writer
+    with db.engine.connect() as reader:
+        report = PurgeReport(scanned_total=ledger.count(reader), dry_run=dry_run)
+        pending: list[Removal] = []
 
-    def flush():
-        if not dry_run:
-            ledger.replace_by_tombstones(db.session.connection(), pending, now)
-            db.session.commit()
-        report.removed.extend(pending)
-        pending.clear()
+        def flush():
+            if pending and not dry_run:
+                with db.engine.begin() as writer:
+                    ledger.replace_by_tombstones(writer, pending, now)
+            report.removed += len(pending)
+            report.causes.update(cause_of(r) for r in pending)
+            pending.clear()
 
-    def scanned(count: int):
-        if progress:
-            progress(count, report.scanned_total)
+        def scanned(count: int):
+            if progress:
+                progress(count, report.scanned_total)
 
-    for expired in ledger.expired_records(conn, now, batch=PURGE_BATCH, progress=scanned):
-        pending.append(expired)
-        if len(pending) >= PURGE_BATCH:
-            flush()
-    flush()
+        for expired in ledger.expired_records(reader, now, batch=PURGE_BATCH, progress=scanned):
+            pending.append(expired)
+            if len(pending) >= PURGE_BATCH:
+                flush()
+        flush()
     return report

@@ -33,9 +33,7 @@ def upgrade():
     sa.UniqueConstraint('receipt_id', name=op.f('uq_consent_records_receipt_id'))
     )
     with op.batch_alter_table('consent_records', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consent_records_issued_at'), ['issued_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_consent_records_site'), ['site'], unique=False)
-        batch_op.create_index(batch_op.f('ix_consent_records_subject_id'), ['subject_id'], unique=False)
+        batch_op.create_index('ix_consent_records_subject', ['site', 'subject_id', 'seq'], unique=False)
 
     op.create_table('ledger_keys',
     sa.Column('key_id', sa.String(length=16), nullable=False),
@@ -125,8 +123,6 @@ def downgrade():
     op.drop_table('ledger_tombstones')
     op.drop_table('ledger_keys')
     with op.batch_alter_table('consent_records', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_consent_records_subject_id'))
-        batch_op.drop_index(batch_op.f('ix_consent_records_site'))
-        batch_op.drop_index(batch_op.f('ix_consent_records_issued_at'))
+        batch_op.drop_index('ix_consent_records_subject')
 
     op.drop_table('consent_records')
