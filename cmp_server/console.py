@@ -16,7 +16,7 @@ from werkzeug.exceptions import TooManyRequests
 from cmp_server import auth, compliance, subjects
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
-from cmp_server.models import ApiToken, Role, Site, SubjectRequest
+from cmp_server.models import ApiToken, AuditEvent, Role, Site, SubjectRequest
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 COMPLIANCE = Role.COMPLIANCE.value
@@ -161,3 +161,31 @@ def compliance_erase():
                                error=str(error), requests=[]), 422
     return render_template("console/compliance_subjects.html", consent_id="", requests=[],
                            message=f"{len(erased)} records erased; the request is logged.")
+
+
+# --- audit trail ----------------------------------------------------------------------------
+
+AUDIT_PAGE = 100
+
+
+@bp.get("/audit")
+@auth.page_for(Role.ADMIN.value, COMPLIANCE)
+def audit_trail():
+    """Every change, newest first, filtered by who, what and when. Read-only: the trail
+    refuses UPDATE and DELETE in the database itself."""
+    filters = {key: request.args.get(key, "").strip() for key in ("actor", "action", "entity", "since")}
+    query = db.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(AUDIT_PAGE)
+    if filters["actor"]:
+        query = query.where(AuditEvent.actor.ilike(f"%{filters['actor']}%"))
+    if filters["action"]:
+        query = query.where(AuditEvent.action.startswith(filters["action"]))
+    if filters["entity"]:
+        query = query.where(AuditEvent.entity_id == filters["entity"])
+    error = None
+    if filters["since"]:
+        try:
+            query = query.where(AuditEvent.at >= parse_day(filters["since"], "since"))
+        except ServiceError as failure:
+            error = str(failure)
+    events = db.session.execute(query).scalars().all()
+    return render_template("console/audit.html", events=events, filters=filters, error=error)

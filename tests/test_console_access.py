@@ -186,3 +186,16 @@ def test_the_compliance_officer_erases_on_a_visitors_request(client, people, sho
     request = db.session.query(SubjectRequest).filter_by(kind="erasure").one()
     assert request.handled_by == "compliance@shop.example" and request.receipt_id == consent_id
     assert ledger.verify(db.session.connection()) == 1
+
+
+def test_the_audit_trail_is_viewable_filterable_and_read_only(client, people, shop):
+    site, _ = shop
+    log_in(client, "compliance")
+    page = client.get("/console/audit").get_data(as_text=True)
+    assert "config.publish" in page and "site.create" in page
+    filtered = client.get("/console/audit?action=config.").get_data(as_text=True)
+    assert "config.publish" in filtered and "site.create" not in filtered
+    by_entity = client.get(f"/console/audit?entity={site.key}").get_data(as_text=True)
+    assert "draft.vendors" in by_entity and "user.create" not in by_entity
+    assert "must be a date" in client.get("/console/audit?since=soon").get_data(as_text=True)
+    assert client.post("/console/audit", data={"csrf_token": csrf(client)}).status_code == 405
