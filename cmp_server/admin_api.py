@@ -6,10 +6,12 @@ session (with X-CSRF-Token for writes) authenticates.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from cmp_server import auth, configs, sites, users, vendors
+from cmp_server import analytics, auth, configs, sites, users, vendors
 from cmp_server.catalogue import VendorSchema
 from cmp_server.configs import BANNER_LANGUAGES, TEXT_KEYS
 from cmp_server.extensions import db
@@ -186,6 +188,31 @@ def publish(site_key: str):
     (asks_again: visitors will be asked again)."""
     version, changes = configs.publish(sites.get_site(site_key), auth.current_user())
     return {"version": version.number, "hash": version.content_hash, "changes": changes}
+
+
+class PeriodQuery(StrictSchema):
+    start = fields.Date(required=True, data_key="from")
+    end = fields.Date(required=True, data_key="to")
+
+
+@blp.route("/sites/<site_key>/analytics")
+@auth.api_for(MARKETER, COMPLIANCE)
+@blp.arguments(PeriodQuery(), location="query")
+@blp.alt_response(200, description="Choice rates, grant rates per purpose and vendor, "
+                                   "impressions and how many saw the banner without choosing.")
+@documented
+@blp.alt_response(404, description="Unknown site.")
+def site_analytics(query, site_key: str):
+    """Consent analytics for records issued in [from, to)."""
+    from flask import jsonify
+
+    site = sites.get_site(site_key)
+    return jsonify(analytics.site_analytics(site.key, day_start(query["start"]),
+                                            day_start(query["end"])))
+
+
+def day_start(value) -> datetime:
+    return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
 
 
 # --- the catalogue ------------------------------------------------------------------------------

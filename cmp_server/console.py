@@ -189,3 +189,29 @@ def audit_trail():
             error = str(failure)
     events = db.session.execute(query).scalars().all()
     return render_template("console/audit.html", events=events, filters=filters, error=error)
+
+
+# --- consent analytics ------------------------------------------------------------------------
+
+@bp.get("/sites/<site_key>/analytics")
+@auth.page_for(Role.MARKETER.value, COMPLIANCE)
+def site_analytics(site_key: str):
+    from datetime import timedelta
+
+    from markupsafe import Markup
+
+    from cmp_server import analytics, sites
+
+    site = sites.get_site(site_key)
+    today = datetime.now(timezone.utc).date()
+    start_text = request.args.get("from") or (today - timedelta(days=30)).isoformat()
+    end_text = request.args.get("to") or (today + timedelta(days=1)).isoformat()
+    try:
+        start, end = parse_day(start_text, "from"), parse_day(end_text, "to")
+    except ServiceError as error:
+        return render_template("console/analytics.html", site=site, error=str(error),
+                               start=start_text, end=end_text), 422
+    result = analytics.site_analytics(site.key, start, end)
+    return render_template("console/analytics.html", site=site, result=result,
+                           chart=Markup(analytics.bar_chart(result)), start=start_text,
+                           end=end_text)

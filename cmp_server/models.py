@@ -5,12 +5,13 @@ Consent records are not here: they belong to the ledger library, ``consent_logs`
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -279,6 +280,19 @@ class SubjectRequest(db.Model):
 
 
 SUBJECT_REQUEST_RETENTION_MONTHS = 24
+
+
+class BannerImpression(db.Model):
+    """How many times a site's banner asked (or told) visitors, per day: the denominator
+    of "saw the banner without choosing". No visitor data at all."""
+
+    __tablename__ = "banner_impressions"
+    __table_args__ = (UniqueConstraint("site_key", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_key: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 def _refuse_change(_mapper, _connection, target):

@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import UnprocessableEntity
 from marshmallow import fields, validate
 
-from cmp_server import banner, configs, geo, receipts, sites
+from cmp_server import analytics, banner, configs, geo, receipts, sites
 from cmp_server.languages import LANGUAGE_TAG, negotiate
 from cmp_server.schemas import StrictSchema
 
@@ -94,7 +94,7 @@ def limit_body():
         request.max_content_length = BODY_LIMIT
         if request.content_length is not None and request.content_length > BODY_LIMIT:
             abort(413, description=f"The body is larger than {BODY_LIMIT} bytes.")
-        if request.mimetype != "application/json":
+        if request.content_length and request.mimetype != "application/json":
             abort(415, description="Send the body as application/json.")
 
 
@@ -173,3 +173,15 @@ def record_consent(data):
 def verify_receipt(data):
     """Whether a receipt token is genuine, and whether its consent is still active."""
     return receipts.verify_token(data["token"])
+
+
+@blp.route("/sites/<site_key>/impressions", methods=["POST"])
+@blp.alt_response(204, description="Counted.")
+@blp.alt_response(404, description="Unknown site, or nothing published yet.")
+def count_impression(site_key: str):
+    """The banner asked (or told) a visitor: one more for today. No body, no visitor data."""
+    request.cmp_cors_site = site_key
+    if not SITE_KEY.match(site_key) or configs.published_ref(site_key) is None:
+        abort(404, description=f"Site {site_key!r} is unknown or has no published configuration.")
+    analytics.count_impression(site_key)
+    return Response(status=204)

@@ -323,3 +323,25 @@ def test_the_settings_show_the_consent_id_and_link_to_the_visitors_page(banner_s
     mine.goto(link)
     mine.wait_for_selector(f'article[data-receipt="{consent_id}"]')
     assert "You accepted all purposes." in mine.content()
+
+
+def test_the_banner_counts_each_time_it_asks_and_not_after_a_choice(banner_site, new_page):
+    from cmp_server.models import BannerImpression
+
+    def shown() -> int:
+        db.session.expire_all()
+        return sum(i.count for i in db.session.query(BannerImpression).filter_by(
+            site_key=banner_site.key))
+
+    page = open_fixture(new_page(), banner_site, "gating.html")
+    page.wait_for_selector("#cmp-banner [data-cmp-action=accept-all]")
+    deadline = time.monotonic() + 5
+    while shown() < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert shown() == 1
+    page.click("[data-cmp-action=accept-all]")
+    wait_recorded(page)
+    page.reload()
+    page.wait_for_function("cmp.getConsent().receipt_id !== null")
+    page.wait_for_timeout(300)
+    assert shown() == 1  # the returning visitor is not asked, so not counted

@@ -19,3 +19,12 @@ export const _postConsent = (body) =>
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(body),
   }).then(_json);
+
+// The banner asked (or told) the visitor: counted per site and day for the consent
+// analytics' "saw the banner without choosing". No body, so no CORS preflight.
+export const _impression = () =>
+  fetch(`${_s._origin}/api/v1/sites/${encodeURIComponent(_s._site)}/impressions`, {
+    method: 'POST',
+    keepalive: true,
+    credentials: 'omit',
+  }).catch(() => 0);

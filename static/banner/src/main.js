@@ -2,7 +2,7 @@
 // Optional: data-blocking="auto" (first synchronous script in <head>) holds back scripts
 // from catalogue hosts without markup; data-button adds a small persistent settings button.
 import { _s, _now } from './state.js';
-import { _getConfig, _postConsent } from './api.js';
+import { _getConfig, _impression, _postConsent } from './api.js';
 import { _readToken, _claims, _saveToken, _pending, _purge } from './store.js';
 import { _watch, _scan, _autoBlock } from './gating.js';
 import { _cmDefault, _cmUpdate } from './consent-mode.js';
@@ -127,6 +127,7 @@ function _start(c) {
       );
       // a choice that covers everything this version asks about, and has not expired
       if (!(ch && c.consent_scope.every((x) => ch.q.includes(x)))) {
+        if (c.mode != 'none') _impression();
         if (c.mode == 'opt-in') _show(1, true);
         else if (_s._gpc) {
           _choose('gpc', 'gpc_signal');
