@@ -215,3 +215,111 @@ def site_analytics(site_key: str):
     return render_template("console/analytics.html", site=site, result=result,
                            chart=Markup(analytics.bar_chart(result)), start=start_text,
                            end=end_text)
+
+
+# --- the marketer's pages -----------------------------------------------------------------------
+
+MARKETER = Role.MARKETER.value
+
+
+@bp.get("/catalogue")
+@auth.page_for(MARKETER)
+def catalogue():
+    """Find vendors by name or purpose."""
+    from cmp_server import vendors
+    from cmp_server.models import Purpose
+
+    q, purpose = request.args.get("q", "").strip(), request.args.get("purpose", "").strip()
+    purposes = db.session.execute(db.select(Purpose).order_by(Purpose.position)).scalars().all()
+    found = vendors.search_vendors(q or None, purpose or None)
+    return render_template("console/catalogue.html", vendors=found, purposes=purposes,
+                           q=q, purpose=purpose)
+
+
+def missing_translations(texts: dict[str, dict[str, str]]) -> dict[str, list[str]]:
+    """For each language with its own texts, the texts another language rewrote but it
+    did not: what a marketer still has to translate."""
+    rewritten = {key for strings in texts.values() for key in strings}
+    return {language: sorted(rewritten - set(strings)) for language, strings in texts.items()
+            if rewritten - set(strings)}
+
+
+def draft_form_changes(form, current_texts: dict[str, dict[str, str]]) -> dict:
+    """The draft page's form as the changes configs.update_draft takes. The form edits one
+    language's texts at a time; the others are kept."""
+    from cmp_server.configs import TEXT_KEYS
+
+    vendors = [{"id": vid, "retention_tier": form.get(f"tier-{vid}") or None}
+               for vid in form.getlist("vendor")]
+    language = form.get("language", "en")
+    texts = dict(current_texts)
+    own = {key: form[f"text-{key}"].strip() for key in TEXT_KEYS if form.get(f"text-{key}", "").strip()}
+    if own:
+        texts[language] = own
+    else:
+        texts.pop(language, None)
+    theme = {key: form[f"theme-{key}"].strip() for key in ("accent", "bg", "fg", "focus", "link",
+                                                           "radius", "font")
+             if form.get(f"theme-{key}", "").strip()}
+    rules = {}
+    for line in form.get("region_rules", "").splitlines():
+        if "=" in line:
+            region, mode = (part.strip() for part in line.split("=", 1))
+            rules[region] = mode
+    return {"vendors": vendors, "texts": texts, "theme": theme, "region_rules": rules}
+
+
+@bp.route("/sites/<site_key>/draft", methods=["GET", "POST"])
+@auth.page_for(MARKETER)
+def edit_draft(site_key: str):
+    """Vendors (with retention tiers), texts per language, theme and region rules."""
+    from cmp_server import configs, sites
+    from cmp_server.configs import BANNER_LANGUAGES, TEXT_KEYS
+    from cmp_server.models import Vendor
+
+    site = sites.get_site(site_key)
+    language = request.values.get("language", "en")
+    if language not in BANNER_LANGUAGES:
+        language = "en"
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            changes = draft_form_changes(request.form, site.draft.texts)
+            configs.update_draft(site, changes, auth.current_user())
+            return redirect(url_for("console.edit_draft", site_key=site_key, language=language,
+                                    saved=1))
+        except ServiceError as failure:
+            db.session.rollback()
+            error, status = str(failure), 422
+    chosen = {v.vendor_id: v.retention_tier for v in site.draft.vendors}
+    catalogue = db.session.execute(db.select(Vendor).order_by(Vendor.name)).scalars().all()
+    return render_template(
+        "console/draft.html", site=site, draft=site.draft, chosen=chosen, catalogue=catalogue,
+        language=language, languages=BANNER_LANGUAGES, text_keys=TEXT_KEYS,
+        missing=missing_translations(site.draft.texts), error=error,
+        saved=request.args.get("saved"), pending=configs.draft_document(site)["pending"],
+        snippet=embed_snippet(site.key)), status
+
+
+def embed_snippet(site_key: str) -> str:
+    return (f'<script src="{request.host_url}banner/cmp.js" data-site="{site_key}" '
+            'async></script>')
+
+
+@bp.route("/sites/<site_key>/publish", methods=["GET", "POST"])
+@auth.page_for(MARKETER)
+def publish_site(site_key: str):
+    """A summary of what changes and whether visitors are asked again, then publish."""
+    from cmp_server import configs, sites
+
+    site = sites.get_site(site_key)
+    if request.method == "POST":
+        try:
+            version, changes = configs.publish(site, auth.current_user())
+        except ServiceError as failure:
+            return render_template("console/publish.html", site=site, error=str(failure),
+                                   pending=configs.draft_document(site)["pending"]), 422
+        return render_template("console/publish.html", site=site, published=version,
+                               pending=changes)
+    return render_template("console/publish.html", site=site,
+                           pending=configs.draft_document(site)["pending"])
