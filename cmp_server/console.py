@@ -323,3 +323,34 @@ def publish_site(site_key: str):
                                pending=changes)
     return render_template("console/publish.html", site=site,
                            pending=configs.draft_document(site)["pending"])
+
+
+@bp.get("/sites/<site_key>/preview.json")
+@auth.page_for(MARKETER)
+def preview_config(site_key: str):
+    """The draft as the banner would receive it once published (an opt-in visitor)."""
+    from flask import jsonify
+
+    from cmp_server import configs, sites
+    from cmp_server.banner import banner_document
+    from cmp_server.geo import OPT_IN
+    from cmp_server.languages import negotiate
+
+    site = sites.get_site(site_key)
+    content = configs.snapshot(site)
+    language = negotiate(request.args.get("lang"), None, site.default_language)
+    return jsonify(banner_document(content, 0, "draft", language, None, OPT_IN))
+
+
+@bp.get("/sites/<site_key>/preview")
+@auth.page_for(MARKETER)
+def preview(site_key: str):
+    """A stand-in host page showing the draft's banner; the console frames it twice."""
+    from cmp_server import sites
+    from cmp_server.configs import BANNER_LANGUAGES
+
+    site = sites.get_site(site_key)
+    language = request.args.get("lang", "en")
+    if language not in BANNER_LANGUAGES:
+        language = "en"
+    return render_template("console/preview.html", site=site, language=language)

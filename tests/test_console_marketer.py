@@ -66,3 +66,16 @@ def test_a_bad_draft_is_refused_and_changes_nothing(marketer):
     assert [v.vendor_id for v in site.draft.vendors] == ["mixpanel"]
     rules = save(marketer, site, vendor=["mixpanel"], region_rules="DE=none")
     assert rules.status_code == 422 and "requires opt-in" in rules.get_data(as_text=True)
+
+
+def test_the_preview_serves_the_unpublished_draft(marketer):
+    site = create_site(SHOP)
+    save(marketer, site, vendor=["hotjar"], **{"text-title": "Draft title"})
+    config = marketer.get(f"/console/sites/{site.key}/preview.json?lang=de").json
+    assert [v["id"] for v in config["vendors"]] == ["hotjar"]
+    assert config["version"] == 0 and config["mode"] == "opt-in" and config["language"] == "de"
+    page = marketer.get(f"/console/sites/{site.key}/preview?lang=sv").get_data(as_text=True)
+    assert 'lang="sv"' in page and "data-preview" in page
+    assert f"/console/sites/{site.key}/preview.json?lang=sv" in page
+    draft = marketer.get(f"/console/sites/{site.key}/draft").get_data(as_text=True)
+    assert 'id="preview-desktop"' in draft and 'id="preview-phone"' in draft

@@ -5,9 +5,10 @@ const _json = (r) => (r.ok ? r.json() : Promise.reject(r.status));
 
 export const _getConfig = (lang) =>
   fetch(
-    `${_s._origin}/api/v1/sites/${encodeURIComponent(_s._site)}/banner` +
-      (/^[a-z]{2,3}$/.test(lang) ? '?lang=' + lang : ''),
-    { credentials: 'omit' },
+    _s._configUrl ||
+      `${_s._origin}/api/v1/sites/${encodeURIComponent(_s._site)}/banner` +
+        (/^[a-z]{2,3}$/.test(lang) ? '?lang=' + lang : ''),
+    { credentials: _s._configUrl ? 'same-origin' : 'omit' },
   ).then(_json);
 
 // keepalive: a choice made just before navigating away still reaches the server

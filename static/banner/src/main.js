@@ -107,8 +107,9 @@ function _choose(action, method, sel) {
   }
   const months = st == 'given' ? c.consent_lifetime_months : c.refusal_lifetime_months;
   _s._choice = { p, g, q: c.consent_scope, e: _now() + Math.round(months * 30.44 * 86400), st };
-  _pending({ k: _s._site, b: body, c: _s._choice, n: Date.now() });
   _apply(p, g);
+  if (_s._preview) return; // the console's preview: nothing is recorded
+  _pending({ k: _s._site, b: body, c: _s._choice, n: Date.now() });
   _send();
 }
 
@@ -127,7 +128,7 @@ function _start(c) {
       );
       // a choice that covers everything this version asks about, and has not expired
       if (!(ch && c.consent_scope.every((x) => ch.q.includes(x)))) {
-        if (c.mode != 'none') _impression();
+        if (c.mode != 'none' && !_s._preview) _impression();
         if (c.mode == 'opt-in') _show(1, true);
         else if (_s._gpc) {
           _choose('gpc', 'gpc_signal');
@@ -163,6 +164,9 @@ function _init(me) {
   _s._nonce = me.nonce || '';
   _s._auto = me.getAttribute('data-blocking') == 'auto';
   _s._button = me.hasAttribute('data-button');
+  // data-preview with data-config: the console shows a draft; no stored choice, no record
+  _s._preview = me.hasAttribute('data-preview');
+  _s._configUrl = me.getAttribute('data-config');
   _cmDefault(); // before any Google tag can run
   if (_s._auto) _autoBlock();
   // the stored choice: one not yet acknowledged by the server is newer than the cookie's
@@ -170,7 +174,7 @@ function _init(me) {
   const claims = token && _claims(token);
   let pend = _pending();
   if (pend && pend.c.e <= _now()) pend = _pending(null); // too old to be worth recording
-  const ch = pend && pend.k == _s._site ? pend.c : claims && claims.k == _s._site ? claims : null;
+  const ch = _s._preview ? null : pend && pend.k == _s._site ? pend.c : claims && claims.k == _s._site ? claims : null;
   if (ch && ch.e > _now()) {
     _s._choice = ch;
     _apply(ch.p, ch.g);
