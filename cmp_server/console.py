@@ -354,3 +354,70 @@ def preview(site_key: str):
     if language not in BANNER_LANGUAGES:
         language = "en"
     return render_template("console/preview.html", site=site, language=language)
+
+
+SITE_FIELDS = ("name", "default_language", "consent_lifetime_months", "refusal_lifetime_months",
+               "privacy_policy_url")
+CONTROLLER_FIELDS = ("name", "address", "country", "email", "phone")
+
+
+def site_form_payload(form) -> dict:
+    """The site form as the payload sites.create_site / update_site take: numbers as
+    numbers, origins one per line, the controller's fields together."""
+    payload: dict = {}
+    for field in SITE_FIELDS:
+        value = form.get(field, "").strip()
+        if value:
+            payload[field] = int(value) if field.endswith("_months") and value.isdigit() else value
+    payload["origins"] = [line.strip() for line in form.get("origins", "").splitlines() if line.strip()]
+    controller = {field: form.get(f"controller_{field}", "").strip() for field in CONTROLLER_FIELDS}
+    if any(controller.values()):
+        payload["controller"] = {k: v for k, v in controller.items() if v or k != "phone"}
+    return payload
+
+
+@bp.route("/sites/new", methods=["GET", "POST"], endpoint="new_site")
+@bp.route("/sites/<site_key>/settings", methods=["GET", "POST"])
+@auth.page_for(MARKETER)
+def site_settings(site_key: str | None = None):
+    """Create a site, or change one: name, origins, language, lifetimes, controller, policy."""
+    from cmp_server import sites
+
+    site = sites.get_site(site_key) if site_key else None
+    if request.method == "POST":
+        payload = site_form_payload(request.form)
+        try:
+            if site is None:
+                site = sites.create_site(payload, auth.current_user())
+            else:
+                sites.update_site(site, payload, auth.current_user())
+            return redirect(url_for("console.site_settings", site_key=site.key, saved=1))
+        except ServiceError as failure:
+            db.session.rollback()
+            return render_template("console/site.html", site=site, form=request.form,
+                                   error=str(failure)), 422
+    return render_template("console/site.html", site=site, form=None,
+                           saved=request.args.get("saved"))
+
+
+@bp.route("/vendors/new", methods=["GET", "POST"])
+@auth.page_for(MARKETER)
+def new_vendor():
+    """Add a custom vendor, written in the catalogue's own TOML format (vendors/README.md)."""
+    import tomllib
+
+    from cmp_server import vendors
+
+    source = request.form.get("toml", "")
+    if request.method == "POST":
+        try:
+            document = tomllib.loads(source)
+            vendor = vendors.save_custom_vendor(document, auth.current_user())
+            return redirect(url_for("console.catalogue", q=vendor.name))
+        except tomllib.TOMLDecodeError as failure:
+            error = f"Not valid TOML: {failure}"
+        except ServiceError as failure:
+            db.session.rollback()
+            error = str(failure)
+        return render_template("console/vendor_new.html", source=source, error=error), 422
+    return render_template("console/vendor_new.html", source=source)

@@ -79,3 +79,40 @@ def test_the_preview_serves_the_unpublished_draft(marketer):
     assert f"/console/sites/{site.key}/preview.json?lang=sv" in page
     draft = marketer.get(f"/console/sites/{site.key}/draft").get_data(as_text=True)
     assert 'id="preview-desktop"' in draft and 'id="preview-phone"' in draft
+
+
+def test_a_marketer_creates_and_edits_a_site(marketer):
+    from cmp_server.models import Site
+
+    form = {"csrf_token": marketer.csrf, "name": "New shop", "origins": "https://new.example\n",
+            "consent_lifetime_months": "13", "refusal_lifetime_months": "6",
+            "default_language": "sv", "controller_name": "New AB",
+            "controller_address": "Gatan 1", "controller_country": "SE",
+            "controller_email": "p@new.example", "privacy_policy_url": "https://new.example/p"}
+    created = marketer.post("/console/sites/new", data=form)
+    assert created.status_code == 302
+    site = db.session.query(Site).filter_by(name="New shop").one()
+    assert (site.origin_list, site.consent_lifetime_months, site.controller["name"]) == (
+        ["https://new.example"], 13, "New AB")
+    bad = marketer.post(f"/console/sites/{site.key}/settings",
+                        data={**form, "consent_lifetime_months": "24"})
+    assert bad.status_code == 422 and "between 1 and 13" in bad.get_data(as_text=True)
+    db.session.expire_all()
+    assert site.consent_lifetime_months == 13
+
+
+def test_a_marketer_adds_a_custom_vendor_in_the_catalogue_format(marketer):
+    from cmp_server.config import default_vendors_dir
+    from cmp_server.models import Vendor
+
+    source = (default_vendors_dir() / "hotjar.toml").read_text()
+    source = source.replace('id = "hotjar"', 'id = "our-heatmaps"', 1).replace(
+        'name = "Hotjar"', 'name = "Our heatmaps"', 1)
+    added = marketer.post("/console/vendors/new", data={"csrf_token": marketer.csrf, "toml": source})
+    assert added.status_code == 302
+    assert db.session.get(Vendor, "our-heatmaps").source == "custom"
+    broken = marketer.post("/console/vendors/new", data={
+        "csrf_token": marketer.csrf, "toml": source.replace('legal_basis = "consent"', 'legal_basis = "x"')})
+    assert broken.status_code == 422 and "legal_basis" in broken.get_data(as_text=True)
+    garbled = marketer.post("/console/vendors/new", data={"csrf_token": marketer.csrf, "toml": "id ="})
+    assert garbled.status_code == 422 and "Not valid TOML" in garbled.get_data(as_text=True)
