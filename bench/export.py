@@ -299,24 +299,15 @@ def fake_receipts(templates: dict[str, dict[str, Any]], count: int, rng: random.
 
 
 def purge_before_export(prefix: str) -> int:
-    """--purge-first: what the export's retention purge would remove, removed beforehand
-    the way cmp_server.retention.purge does it (a dry run lists them; tombstones replace
-    them PURGE_BATCH per transaction), so the export itself then removes nothing."""
+    """--purge-first: run the retention purge before the export (cmp purge), so the export
+    is timed on the bundle alone."""
     from cmp_server import retention
-    from cmp_server.extensions import db
-    from cmp_server.models import ledger
 
-    now = datetime.now(timezone.utc)
     started = time.monotonic()
-    removals = retention.purge(now=now, dry_run=True).removed
-    db.session.commit()
-    for first in range(0, len(removals), retention.PURGE_BATCH):
-        ledger.replace_by_tombstones(db.session.connection(),
-                                     removals[first:first + retention.PURGE_BATCH], now)
-        db.session.commit()
-    say(f"{prefix} purged {len(removals):,} expired records before the export "
+    removed = retention.purge().removed
+    say(f"{prefix} purged {removed:,} expired records before the export "
         f"({time.monotonic() - started:.1f}s)")
-    return len(removals)
+    return removed
 
 
 def analyze(prefix: str) -> None:
