@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from flask import jsonify
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
@@ -204,8 +205,6 @@ class PeriodQuery(StrictSchema):
 @blp.alt_response(404, description="Unknown site.")
 def site_analytics(query, site_key: str):
     """Consent analytics for records issued in [from, to)."""
-    from flask import jsonify
-
     site = sites.get_site(site_key)
     return jsonify(analytics.site_analytics(site.key, day_start(query["start"]),
                                             day_start(query["end"])))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from datetime import timezone
 
 import click
 from flask import current_app
@@ -155,8 +156,6 @@ def purge_command(dry_run):
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True)
 @reports_service_errors
 def export_command(site_key, start, end, out):
-    from datetime import timezone
-
     def progress(stage: str, done: int, total: int) -> None:
         if done == total or done % 10 == 0:
             click.echo(f"{stage}: {done}/{total}", err=True)

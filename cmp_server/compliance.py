@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import IO, Any, Callable
 
 from consent_logs.export import write_bundle
-from cmp_server import kantara, retention, sealing
+from cmp_server import audit, kantara, receipts, retention, sealing
 from cmp_server.configs import published_content, published_ref
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
@@ -64,8 +64,6 @@ def export(site_key: str, start: datetime, end: datetime, out: IO[bytes],
 def subject_history(consent_id: str, officer) -> dict[str, Any]:
     """Every record of the visitor behind a consent id, on that site, for a compliance
     officer answering a request; the look-up is logged in the audit trail."""
-    from cmp_server import audit, receipts
-
     record = ledger.get(db.session.connection(), consent_id.strip())
     if record is None:
         raise ServiceError({"consent_id": ["no record with this consent id (never recorded, "

@@ -1,22 +1,32 @@
 """The console: server-rendered pages that work without a front-end framework.
 
-This part holds what every user needs (login, logout, API tokens) and the compliance
-officer's pages (proof export, subject look-up); the marketer's pages come with the
-console issue."""
+Every user: login, logout, API tokens. Marketers: sites, the catalogue, the draft with a
+live preview, publishing, analytics. Compliance officers: proof export, data subjects,
+the audit trail, analytics. Views stay thin: they call the same services as the APIs."""
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timezone
+import tomllib
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, redirect, render_template, request, send_file, session, url_for
-
+from flask import (
+    Blueprint, Response, jsonify, redirect, render_template, request, send_file, session,
+    url_for,
+)
+from markupsafe import Markup
 from werkzeug.exceptions import TooManyRequests
 
-from cmp_server import auth, compliance, subjects
+from cmp_server import analytics, auth, compliance, configs, sites, subjects, vendors
+from cmp_server.banner import banner_document
+from cmp_server.configs import BANNER_LANGUAGES, TEXT_KEYS
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
-from cmp_server.models import ApiToken, AuditEvent, Role, Site, SubjectRequest
+from cmp_server.geo import OPT_IN
+from cmp_server.languages import negotiate
+from cmp_server.models import (
+    ApiToken, AuditEvent, Purpose, Role, Site, SubjectRequest, Vendor,
+)
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 COMPLIANCE = Role.COMPLIANCE.value
@@ -196,12 +206,6 @@ def audit_trail():
 @bp.get("/sites/<site_key>/analytics")
 @auth.page_for(Role.MARKETER.value, COMPLIANCE)
 def site_analytics(site_key: str):
-    from datetime import timedelta
-
-    from markupsafe import Markup
-
-    from cmp_server import analytics, sites
-
     site = sites.get_site(site_key)
     today = datetime.now(timezone.utc).date()
     start_text = request.args.get("from") or (today - timedelta(days=30)).isoformat()
@@ -226,9 +230,6 @@ MARKETER = Role.MARKETER.value
 @auth.page_for(MARKETER)
 def catalogue():
     """Find vendors by name or purpose."""
-    from cmp_server import vendors
-    from cmp_server.models import Purpose
-
     q, purpose = request.args.get("q", "").strip(), request.args.get("purpose", "").strip()
     purposes = db.session.execute(db.select(Purpose).order_by(Purpose.position)).scalars().all()
     found = vendors.search_vendors(q or None, purpose or None)
@@ -244,11 +245,14 @@ def missing_translations(texts: dict[str, dict[str, str]]) -> dict[str, list[str
             if rewritten - set(strings)}
 
 
+def banner_language(value: str | None) -> str:
+    """A language the banner speaks, English when the value is none of them."""
+    return value if value in BANNER_LANGUAGES else "en"
+
+
 def draft_form_changes(form, current_texts: dict[str, dict[str, str]]) -> dict:
     """The draft page's form as the changes configs.update_draft takes. The form edits one
     language's texts at a time; the others are kept."""
-    from cmp_server.configs import TEXT_KEYS
-
     vendors = [{"id": vid, "retention_tier": form.get(f"tier-{vid}") or None}
                for vid in form.getlist("vendor")]
     language = form.get("language", "en")
@@ -273,14 +277,8 @@ def draft_form_changes(form, current_texts: dict[str, dict[str, str]]) -> dict:
 @auth.page_for(MARKETER)
 def edit_draft(site_key: str):
     """Vendors (with retention tiers), texts per language, theme and region rules."""
-    from cmp_server import configs, sites
-    from cmp_server.configs import BANNER_LANGUAGES, TEXT_KEYS
-    from cmp_server.models import Vendor
-
     site = sites.get_site(site_key)
-    language = request.values.get("language", "en")
-    if language not in BANNER_LANGUAGES:
-        language = "en"
+    language = banner_language(request.values.get("language"))
     error, status = None, 200
     if request.method == "POST":
         try:
@@ -310,8 +308,6 @@ def embed_snippet(site_key: str) -> str:
 @auth.page_for(MARKETER)
 def publish_site(site_key: str):
     """A summary of what changes and whether visitors are asked again, then publish."""
-    from cmp_server import configs, sites
-
     site = sites.get_site(site_key)
     if request.method == "POST":
         try:
@@ -329,13 +325,6 @@ def publish_site(site_key: str):
 @auth.page_for(MARKETER)
 def preview_config(site_key: str):
     """The draft as the banner would receive it once published (an opt-in visitor)."""
-    from flask import jsonify
-
-    from cmp_server import configs, sites
-    from cmp_server.banner import banner_document
-    from cmp_server.geo import OPT_IN
-    from cmp_server.languages import negotiate
-
     site = sites.get_site(site_key)
     content = configs.snapshot(site)
     language = negotiate(request.args.get("lang"), None, site.default_language)
@@ -346,14 +335,9 @@ def preview_config(site_key: str):
 @auth.page_for(MARKETER)
 def preview(site_key: str):
     """A stand-in host page showing the draft's banner; the console frames it twice."""
-    from cmp_server import sites
-    from cmp_server.configs import BANNER_LANGUAGES
-
     site = sites.get_site(site_key)
-    language = request.args.get("lang", "en")
-    if language not in BANNER_LANGUAGES:
-        language = "en"
-    return render_template("console/preview.html", site=site, language=language)
+    return render_template("console/preview.html", site=site,
+                           language=banner_language(request.args.get("lang")))
 
 
 SITE_FIELDS = ("name", "default_language", "consent_lifetime_months", "refusal_lifetime_months",
@@ -381,8 +365,6 @@ def site_form_payload(form) -> dict:
 @auth.page_for(MARKETER)
 def site_settings(site_key: str | None = None):
     """Create a site, or change one: name, origins, language, lifetimes, controller, policy."""
-    from cmp_server import sites
-
     site = sites.get_site(site_key) if site_key else None
     if request.method == "POST":
         payload = site_form_payload(request.form)
@@ -404,10 +386,6 @@ def site_settings(site_key: str | None = None):
 @auth.page_for(MARKETER)
 def new_vendor():
     """Add a custom vendor, written in the catalogue's own TOML format (vendors/README.md)."""
-    import tomllib
-
-    from cmp_server import vendors
-
     source = request.form.get("toml", "")
     if request.method == "POST":
         try:

@@ -4,9 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from marshmallow import ValidationError
+
 from consent_logs import content_hash
 from cmp_server import audit
-from cmp_server.catalogue import Refusal, load_catalogue
+from cmp_server.catalogue import Refusal, VendorSchema, load_catalogue
 from cmp_server.errors import NotFound, ServiceError
 from cmp_server.extensions import db
 from cmp_server.models import Purpose, User, Vendor, utcnow
@@ -108,10 +110,6 @@ def search_vendors(text: str | None = None, purpose: str | None = None) -> list[
 
 def validate_custom(document: dict) -> dict:
     """A custom vendor is checked exactly like a catalogue file (VendorSchema), purposes too."""
-    from marshmallow import ValidationError
-
-    from cmp_server.catalogue import VendorSchema
-
     try:
         vendor = VendorSchema().load(document)
     except ValidationError as error:
