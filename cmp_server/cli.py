@@ -113,6 +113,8 @@ def create_user_command(email, role, password_stdin):
 def demo_command(port):
     demo = ensure_demo(default_origins(port), current_app.instance_path)
     click.echo(f"demo page:  {demo_url(f'http://127.0.0.1:{port}')}")
+    click.echo(f"console:    http://127.0.0.1:{port}/console/")
+    click.echo(f"API docs:   http://127.0.0.1:{port}/api/docs")
     click.echo(f"version:    {demo.version_number} published")
     if demo.admin_password:
         click.echo(f"admin:      {demo.admin_email} / {demo.admin_password}")
