@@ -126,15 +126,21 @@ def page():
     )
 
 
-@bp.get("/tags/<vendor_id>.js")
-def stand_in_tag(vendor_id: str):
-    """A stand-in for a vendor's script: it reports on the page that it ran."""
+def demo_vendor_name(vendor_id: str) -> str:
+    """The name of a vendor on the demo site's published version; 404 for any other."""
     site = find_demo_site()
     version = configs.latest_version(site) if site else None
     names = {v["id"]: v["name"] for v in version.content["vendors"]} if version else {}
     if vendor_id not in names:
         abort(404, description=f"{vendor_id!r} is not on the demo site.")
-    body = render_template("demo_tag.js", vendor_id=vendor_id, vendor_name=names[vendor_id])
+    return names[vendor_id]
+
+
+@bp.get("/tags/<vendor_id>.js")
+def stand_in_tag(vendor_id: str):
+    """A stand-in for a vendor's script: it reports on the page that it ran."""
+    body = render_template("demo_tag.js", vendor_id=vendor_id,
+                           vendor_name=demo_vendor_name(vendor_id))
     response = Response(body, mimetype="text/javascript")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -154,12 +160,7 @@ def vendor_file(name: str):
 @bp.get("/embed/<vendor_id>")
 def stand_in_embed(vendor_id: str):
     """A stand-in for a vendor's embedded player, for an iframe held back by data-cmp-src."""
-    site = find_demo_site()
-    version = configs.latest_version(site) if site else None
-    names = {v["id"]: v["name"] for v in version.content["vendors"]} if version else {}
-    if vendor_id not in names:
-        abort(404, description=f"{vendor_id!r} is not on the demo site.")
-    name = escape(names[vendor_id])
+    name = escape(demo_vendor_name(vendor_id))
     return Response(
         f'<!doctype html><meta charset="utf-8"><title>{name}</title>'
         f'<body style="margin:0;display:grid;place-items:center;height:100vh;'
