@@ -24,6 +24,7 @@ blp = Blueprint("public_api", __name__, url_prefix="/api/v1",
 
 BODY_LIMIT = 8 * 1024  # a consent is a few hundred bytes; 8 KiB leaves room for 500 vendors
 BANNER_MAX_AGE = 60
+BANNER_CACHE = f"private, max-age={BANNER_MAX_AGE}"
 
 
 LANG_PARAMETER = {
@@ -36,13 +37,15 @@ LANG_PARAMETER = {
 def lang_argument() -> str | None:
     """The one query parameter, checked by hand: this is the hottest endpoint, and a
     schema instance per request costs more than the rest of the view."""
+    if not request.query_string:
+        return None
     lang = request.args.get("lang")
     if lang is not None and (len(lang) > 35 or not LANGUAGE_TAG.match(lang)):
         error = UnprocessableEntity("The request's parameters are invalid.")
         error.errors = {"query": {"lang": ["must be a language tag such as sv or nb-NO"]}}
         raise error
-    extra = set(request.args) - {"lang"}
-    if extra:
+    if len(request.args) > (lang is not None):
+        extra = set(request.args) - {"lang"}
         error = UnprocessableEntity("The request's parameters are invalid.")
         error.errors = {"query": {name: ["Unknown field."] for name in sorted(extra)}}
         raise error
@@ -132,16 +135,13 @@ def banner_config(site_key: str):
     ref = configs.published_ref(site_key) if SITE_KEY.match(site_key) else None
     if ref is None:
         abort(404, description=f"Site {site_key!r} is unknown or has no published configuration.")
-    language = negotiate(lang_argument(), request.headers.get("Accept-Language"), default=None)
+    headers = request.headers
+    language = negotiate(lang_argument(), headers.get("Accept-Language"), default=None)
     rendered = banner.render(ref, language, geo.region_for_request(request))
-    if rendered.etag in request.headers.get("If-None-Match", ""):
-        response = Response(status=304)
-    else:
-        response = Response(rendered.body, mimetype="application/json")
-    response.headers["ETag"] = rendered.etag
-    response.headers["Cache-Control"] = f"private, max-age={BANNER_MAX_AGE}"
-    response.headers["Vary"] = "Accept-Language"
-    return response
+    cache = {"ETag": rendered.etag, "Cache-Control": BANNER_CACHE, "Vary": "Accept-Language"}
+    if rendered.etag in headers.get("If-None-Match", ""):
+        return Response(status=304, headers=cache)
+    return Response(rendered.body, mimetype="application/json", headers=cache)
 
 
 @blp.route("/consents", methods=["POST"])
