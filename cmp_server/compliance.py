@@ -11,15 +11,11 @@ from cmp_server.configs import published_content, published_ref
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
 from cmp_server.models import ledger
-from cmp_server.receipts import find_published
+from cmp_server.receipts import notice
 
 RETENTION_RULE = ("A record is kept until its consent ended (expired, superseded or "
                   "withdrawn) plus the longest data retention among the vendors it granted; "
                   "then it is replaced by a tombstone holding its leaf hash and the reason.")
-
-
-def notice(site_key: str, number: int) -> dict[str, Any]:
-    return published_content(find_published(site_key, number))
 
 
 def retention_rules(site_key: str) -> dict[str, Any]:

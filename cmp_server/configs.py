@@ -18,7 +18,7 @@ from consent_logs import content_hash
 from cmp_server import audit
 from cmp_server.cache import app_cache
 from cmp_server.catalogue import retention_months
-from cmp_server.errors import NotFound, ServiceError
+from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
 from cmp_server.geo import validate_region_rules
 from cmp_server.models import ConfigVersion, DraftVendor, Purpose, Site, User, Vendor
@@ -275,15 +275,6 @@ def latest_version(site: Site) -> ConfigVersion | None:
         .order_by(ConfigVersion.number.desc())
         .limit(1)
     ).scalar_one_or_none()
-
-
-def get_version(site: Site, number: int) -> ConfigVersion:
-    version = db.session.execute(
-        db.select(ConfigVersion).filter_by(site_id=site.id, number=number)
-    ).scalar_one_or_none()
-    if version is None:
-        raise NotFound("config_version", number)
-    return version
 
 
 def publish(site: Site, actor: User | str | None = None) -> tuple[ConfigVersion, dict[str, Any]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Response, abort, jsonify, request
+from flask import Response, abort, request
 from flask_smorest import Blueprint
 from werkzeug.exceptions import UnprocessableEntity
 from marshmallow import fields, validate

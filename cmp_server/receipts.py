@@ -328,9 +328,9 @@ def verify_token(token: str) -> dict[str, Any]:
     if receipt is None:
         return {"valid": False, "reason": "no such receipt in the ledger (never recorded, or purged)"}
     return {"valid": True, "status": status_of(receipt), "receipt": receipt,
-            "kantara": kantara.render(receipt, notice_for(receipt))}
+            "kantara": kantara.render(receipt, notice(receipt["site"], receipt["config_version"]))}
 
 
-def notice_for(receipt: dict[str, Any]) -> dict[str, Any]:
-    """The published configuration the visitor was shown when they chose."""
-    return published_content(find_published(receipt["site"], receipt["config_version"]))
+def notice(site_key: str, number: int) -> dict[str, Any]:
+    """The published configuration a visitor was shown: what a receipt names."""
+    return published_content(find_published(site_key, number))

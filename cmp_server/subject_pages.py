@@ -9,7 +9,7 @@ from flask import Blueprint, Response, render_template, request
 
 from cmp_server import subjects
 from cmp_server.catalogue import CATALOGUE_LANGUAGES
-from cmp_server.compliance import notice
+from cmp_server.receipts import notice
 from cmp_server.errors import ServiceError
 from cmp_server.languages import localise, negotiate, primary
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from e2e.conftest import open_fixture, ran, third_parties, wait_recorded
+from e2e.conftest import open_fixture, ran, wait_recorded
 
 pytestmark = pytest.mark.browser
 

@@ -2,9 +2,7 @@
 and compliance route tried anonymously and with the wrong role."""
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 
 import pytest
 
@@ -135,7 +133,7 @@ def test_api_tokens_are_shown_once_stored_hashed_and_revocable(client, people, s
     assert answer.status_code == 200 and answer.mimetype == "application/zip"
     answer.close()  # a streamed file: the server closes its spool when the response closes
     client.post("/console/tokens", data={"revoke": str(row.id), "csrf_token": csrf(client)})
-    revoked = api.get(f"/api/v1/compliance/consents/x", headers=headers)
+    revoked = api.get("/api/v1/compliance/consents/x", headers=headers)
     assert revoked.status_code == 401
 
 

@@ -294,8 +294,6 @@ def test_rotated_keys_still_verify_old_tokens(live_server, shop, app):
 
 
 def test_an_expired_receipt_reports_expired(live_server, shop):
-    from datetime import datetime, timedelta, timezone
-
     from cmp_server.receipts import token_for
 
     site, version = shop
