@@ -10,11 +10,12 @@ STAMPS := $(VENV)/.stamps
 BANNER := static/banner
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the project needs: Chromium for the browser tests, PostgreSQL's server
-# for the database tests, Node.js and npm to build the banner. Installed only when missing,
-# so setup stays quick.
-DEBIAN_PACKAGES := chromium postgresql nodejs npm
+# for the database tests, Node.js and npm to build the banner, wrk to drive load (the
+# benchmarks, and the stress suite whose short profile is part of make test).
+# Installed only when missing, so setup stays quick.
+DEBIAN_PACKAGES := chromium postgresql nodejs npm wrk
 
-.PHONY: setup system-packages run serve test bench clean banner-missing
+.PHONY: setup system-packages run serve test bench stress clean banner-missing
 
 setup: system-packages $(STAMPS)/python $(STAMPS)/banner
 
@@ -23,6 +24,7 @@ system-packages:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && \
@@ -59,11 +61,13 @@ test: setup
 
 # Benchmarks against a baseline measured in the same run; wrk drives the load.
 bench: setup
-	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk; }
 	$(PY) -m bench.api
 	$(PY) -m bench.banner
 	$(PY) -m bench.export
+
+# The stress suite at full rates and durations (make test runs its short profile).
+stress: setup
+	CMP_STRESS_PROFILE=full $(PY) -m pytest stress -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) build *.egg-info
