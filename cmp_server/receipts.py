@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadData, BadSignature, URLSafeSerializer
-from itsdangerous.encoding import base64_encode
+from itsdangerous.encoding import base64_decode, base64_encode
 from marshmallow import fields, validate
 
 from consent_logs.timeutil import add_months, parse_utc, utc_iso
@@ -128,6 +128,13 @@ class InvalidToken(Exception):
     """Why a token cannot be trusted, in words for the caller."""
 
 
+def canonical_signature(token: str) -> bool:
+    """Whether the signature is spelled the one way its bytes encode: its last base64
+    character also carries unused bits, and a token with those changed is not ours."""
+    signature = token.rsplit(".", 1)[1]
+    return base64_encode(base64_decode(signature)).decode("ascii") == signature
+
+
 def read_token(token: str) -> dict[str, Any]:
     if not re.match(TOKEN, token):
         raise InvalidToken("malformed: not a receipt token")
@@ -139,6 +146,8 @@ def read_token(token: str) -> dict[str, Any]:
         raise InvalidToken("signature does not match any of this server's keys") from None
     except BadData:
         raise InvalidToken("malformed: the token is truncated or not a receipt token") from None
+    if not canonical_signature(token):
+        raise InvalidToken("signature does not match any of this server's keys")
     if not isinstance(claims, dict) or not isinstance(claims.get("r"), str):
         raise InvalidToken("malformed: the token carries no receipt id")
     return claims

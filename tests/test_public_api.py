@@ -281,6 +281,19 @@ def test_tampered_truncated_and_foreign_tokens_are_invalid(live_server, shop, ap
     assert verify(live_server, "no-dot-at-all")["reason"].startswith("malformed")
 
 
+def test_a_signature_respelled_in_its_unused_bits_is_invalid(live_server, shop):
+    """The signature's last base64 character carries 2 unused bits: a token with them
+    changed decodes to the same signature, yet is not a token this server issued."""
+    site, version = shop
+    token = post(live_server, consent(site, version, action="accept_all"))["token"]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    position = alphabet.index(token[-1])
+    respelled = token[:-1] + alphabet[position ^ 1]  # the lowest, unused, bit
+    answer = verify(live_server, respelled)
+    assert answer["valid"] is False and "signature" in answer["reason"]
+    assert verify(live_server, token)["valid"] is True
+
+
 def test_rotated_keys_still_verify_old_tokens(live_server, shop, app):
     site, version = shop
     old_token = post(live_server, consent(site, version, action="accept_all"))["token"]
