@@ -9,7 +9,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from cmp_server import api_docs, config
+from cmp_server import api_docs, config, hot_path
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db, migrate
 
@@ -27,6 +27,7 @@ def create_app(
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
+    hot_path.install(app)
     return app
 
 
@@ -45,6 +46,9 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db)
     api_docs.init_app(app)
+    from cmp_server import receipts
+
+    receipts.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

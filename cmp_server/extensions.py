@@ -1,4 +1,6 @@
 """Extension objects, created unbound and bound to the app in ``create_app``."""
+import contextlib
+import fcntl
 from pathlib import Path
 
 from flask_migrate import Migrate
@@ -39,3 +41,22 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+@contextlib.contextmanager
+def serialised_writes(engine: Engine):
+    """A write transaction on ``engine``. On SQLite, writers from every process queue on
+    a file lock beside the database first: the lock hands over at once, where SQLite's
+    own busy handler sleeps in steps of up to 100 ms and leaves the CPU idle under load.
+    PostgreSQL needs no such queue."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        with engine.begin() as conn:
+            yield conn
+        return
+    with open(f"{engine.url.database}-writelock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with engine.begin() as conn:
+                yield conn
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Response, abort, request
+from flask import Request, Response, abort, request
 from flask_smorest import Blueprint
 from werkzeug.exceptions import UnprocessableEntity
 from marshmallow import fields, validate
@@ -23,6 +23,7 @@ blp = Blueprint("public_api", __name__, url_prefix="/api/v1",
                 description="What the banner calls: configuration, consents, verification.")
 
 BODY_LIMIT = 8 * 1024  # a consent is a few hundred bytes; 8 KiB leaves room for 500 vendors
+CONSENT_SCHEMA = receipts.ConsentSchema()  # an instance: built once, not per request
 BANNER_MAX_AGE = 60
 BANNER_CACHE = f"private, max-age={BANNER_MAX_AGE}"
 
@@ -103,19 +104,26 @@ def limit_body():
 
 @blp.after_request
 def cors(response: Response) -> Response:
+    for name, value in cors_headers(request.headers.get("Origin"), request.method,
+                                    getattr(request, "cmp_cors_site", None),
+                                    response.headers.get("Vary")):
+        response.headers[name] = value
+    return response
+
+
+def cors_headers(origin: str | None, method: str, site_key: str | None,
+                 vary: str | None = None) -> list[tuple[str, str]]:
     """Allow exactly the origins registered for the site in question; for a preflight or a
     call that names no site, any origin registered for some site."""
-    origin = request.headers.get("Origin")
-    vary = response.headers.get("Vary")
-    response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
-    if origin and sites.origin_allowed(origin, getattr(request, "cmp_cors_site", None)):
-        response.headers["Access-Control-Allow-Origin"] = origin
-        if request.method == "OPTIONS":
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST"
-            response.headers["Access-Control-Allow-Headers"] = "Content-Type, If-None-Match"
-            response.headers["Access-Control-Max-Age"] = "86400"
-        response.headers["Access-Control-Expose-Headers"] = "ETag"
-    return response
+    headers = [("Vary", f"{vary}, Origin" if vary else "Origin")]
+    if origin and sites.origin_allowed(origin, site_key):
+        headers.append(("Access-Control-Allow-Origin", origin))
+        if method == "OPTIONS":
+            headers += [("Access-Control-Allow-Methods", "GET, POST"),
+                        ("Access-Control-Allow-Headers", "Content-Type, If-None-Match"),
+                        ("Access-Control-Max-Age", "86400")]
+        headers.append(("Access-Control-Expose-Headers", "ETag"))
+    return headers
 
 
 @blp.route("/sites/<site_key>/banner")
@@ -132,20 +140,31 @@ def banner_config(site_key: str):
     from the client address, which is looked up and never stored.
     """
     request.cmp_cors_site = site_key
+    answer = banner_answer(site_key, lang_argument(), request)
+    if answer is None:
+        abort(404, description=f"Site {site_key!r} is unknown or has no published configuration.")
+    status, headers, body = answer
+    return Response(body, status=status, headers=headers)
+
+
+def banner_answer(site_key: str, lang: str | None, request: Request):
+    """(status, headers, body) of a successful banner GET (200, or 304 when the ETag
+    matches), or None when the site has nothing published. Shared by the view and by
+    cmp_server.hot_path, which serves the common case without Flask's dispatch."""
     ref = configs.published_ref(site_key) if SITE_KEY.match(site_key) else None
     if ref is None:
-        abort(404, description=f"Site {site_key!r} is unknown or has no published configuration.")
+        return None
     headers = request.headers
-    language = negotiate(lang_argument(), headers.get("Accept-Language"), default=None)
+    language = negotiate(lang, headers.get("Accept-Language"), default=None)
     rendered = banner.render(ref, language, geo.region_for_request(request))
-    cache = {"ETag": rendered.etag, "Cache-Control": BANNER_CACHE, "Vary": "Accept-Language"}
+    cache = [("ETag", rendered.etag), ("Cache-Control", BANNER_CACHE), ("Vary", "Accept-Language")]
     if rendered.etag in headers.get("If-None-Match", ""):
-        return Response(status=304, headers=cache)
-    return Response(rendered.body, mimetype="application/json", headers=cache)
+        return 304, cache, b""
+    return 200, cache + [("Content-Type", "application/json")], rendered.body
 
 
 @blp.route("/consents", methods=["POST"])
-@blp.arguments(receipts.ConsentSchema())  # an instance: built once, not per request
+@blp.arguments(CONSENT_SCHEMA)
 @blp.response(201, RecordedSchema)
 @blp.alt_response(403, description="The request's Origin is not registered for the site.")
 @blp.alt_response(413, description="Body over 8 KiB.")
@@ -158,13 +177,18 @@ def record_consent(data):
     Withdrawal is action "withdraw" with the current token.
     """
     request.cmp_cors_site = data["site"]
+    return Response(consent_body(data, request), status=201, mimetype="application/json")
+
+
+def consent_body(data: dict, request: Request) -> bytes:
+    """Record a choice loaded by CONSENT_SCHEMA; the 201 body. Shared by the view and by
+    cmp_server.hot_path."""
     recorded = receipts.record_validated(
         data, geo.region_for_request(request), request.headers.get("Origin")
     )
     # serialised here rather than through RecordedSchema: the receipt is already plain JSON
-    body = json.dumps({"receipt": recorded.receipt, "token": recorded.token},
-                      ensure_ascii=False, separators=(",", ":"))
-    return Response(body, status=201, mimetype="application/json")
+    return json.dumps({"receipt": recorded.receipt, "token": recorded.token},
+                      ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 @blp.route("/receipts/verify", methods=["POST"])

@@ -20,11 +20,12 @@ from itsdangerous import BadData, BadSignature, URLSafeSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 from marshmallow import fields, validate
 
+from consent_logs.group_commit import GroupCommit
 from consent_logs.timeutil import add_months, parse_utc, utc_iso
 from cmp_server import kantara
 from cmp_server.configs import VersionRef, consent_scope, published_content, published_ref
 from cmp_server.errors import ServiceError
-from cmp_server.extensions import db
+from cmp_server.extensions import db, serialised_writes
 from cmp_server.geo import Region
 from cmp_server.languages import LANGUAGE_TAG
 from cmp_server.models import Site, ledger
@@ -154,6 +155,15 @@ def read_token(token: str) -> dict[str, Any]:
 
 
 # --- recording ----------------------------------------------------------------------------
+
+LEDGER_WRITER = "cmp_ledger_writer"
+
+
+def init_app(app) -> None:
+    """The process's ledger writer: concurrent request threads share durable commits
+    (consent_logs.group_commit); on SQLite, processes queue on a file lock."""
+    app.extensions[LEDGER_WRITER] = GroupCommit(ledger, lambda: serialised_writes(db.engine))
+
 
 def check_origin(site_key: str, origin: str | None) -> None:
     """Browsers send Origin on cross-site POSTs; it must be one the site registered. Calls
@@ -306,11 +316,8 @@ def record_validated(data: dict[str, Any], region: Region | None,
         "previous_receipt_id": previous_id,
         "collection_method": data.get("collection_method") or DEFAULT_METHOD[data["action"]],
     }
-    retention = retention_for(receipt)
-    # One short Core transaction, committed (durably: synchronous commit) before the
-    # caller may answer 201.
-    with db.engine.begin() as conn:
-        ledger.append(conn, receipt, retention)
+    # committed (durably: synchronous commit) before the caller may answer 201
+    current_app.extensions[LEDGER_WRITER].append(receipt, retention_for(receipt))
     return Recorded(receipt, token_for(receipt, sorted(consent_scope(content))))
 
 

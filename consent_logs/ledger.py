@@ -91,6 +91,10 @@ class Ledger:
         result = conn.execute(self._insert_record, self.row(record, retention_months))
         return result.inserted_primary_key[0]
 
+    def insert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Insert rows made by ``row`` in the caller's transaction (see group_commit)."""
+        conn.execute(self._insert_record, rows)
+
     def seal(self, engine: Engine, key: SigningKey, batch_size: int = DEFAULT_BATCH,
              now: datetime | None = None) -> list[Seal]:
         """Seal every record not yet sealed, in batches of at most ``batch_size``.
