@@ -6,6 +6,7 @@ field and reason on stderr and a non-zero exit, and changes nothing.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from datetime import timezone
@@ -15,9 +16,11 @@ from flask import current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 
-from cmp_server import compliance, retention, sealing, sites, subjects, users, vendors
+from cmp_server import compliance, retention, scans, sealing, sites, subjects, users, vendors
 from cmp_server.demo import default_origins, demo_url, ensure_demo
 from cmp_server.errors import ServiceError
+from cmp_server.scan_report import render_text
+from cmp_server.scanner import ScanOptions
 
 
 cmp = AppGroup("cmp", help="Consent platform administration.")
@@ -174,3 +177,34 @@ def export_command(site_key, start, end, out):
                f"{counts['shares']} of {counts['seals']} seals, {counts['configs']} "
                f"configuration versions")
     click.echo(f"wrote {out}; verify with: python -m consent_logs verify {out}")
+
+
+@cmp.command("scan", help="Scan pages in headless Chromium with no choice made, after Reject "
+                          "all, after Accept all and after a withdrawal; report, vendor by "
+                          "vendor, what breaks consent. Progress goes to stderr.")
+@click.argument("urls", nargs=-1, required=True)
+@click.option("--depth", type=click.IntRange(0, 10), default=1, show_default=True,
+              help="Follow same-site links this many clicks deep.")
+@click.option("--max-pages", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--site", "site_key", help="Compare with this site's newest published "
+                                         "configuration and keep the report as its latest.")
+@click.option("--wait", "settle_ms", type=click.IntRange(0, 60_000), default=1500,
+              show_default=True, help="Milliseconds to wait after each page load for late tags.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the report as JSON to this file.")
+@reports_service_errors
+def scan_command(urls, depth, max_pages, site_key, settle_ms, json_file):
+    options = ScanOptions(depth=depth, max_pages=max_pages, settle_ms=settle_ms)
+
+    def progress(message: str) -> None:
+        click.echo(message, err=True)
+
+    if site_key:
+        report = scans.scan_site(site_key, list(urls), options, "cli", progress)
+    else:
+        report = scans.run_scan(list(urls), options, progress=progress)
+    click.echo(render_text(report), nl=False)
+    if json_file:
+        with open(json_file, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=1, ensure_ascii=False)
+        click.echo(f"wrote {json_file}", err=True)

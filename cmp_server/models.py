@@ -295,6 +295,28 @@ class BannerImpression(db.Model):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class SiteScan(db.Model):
+    """A site's latest scan (cmp_server.scans): one row per site, replaced by the next
+    scan. ``status`` is running while a scan is under way, then done (with the report) or
+    failed (with the error)."""
+
+    __tablename__ = "site_scans"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'done', 'failed')", name="status"),
+    )
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_by: Mapped[str] = mapped_column(String(254))  # a user's e-mail, or "cli"
+    urls: Mapped[list] = mapped_column(JSONDocument)
+    report: Mapped[dict | None] = mapped_column(JSONDocument, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 def _refuse_change(_mapper, _connection, target):
     raise ImmutableRowError(f"{type(target).__name__} rows are append-only")
 
