@@ -11,19 +11,20 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 from flask import (
-    Blueprint, Response, jsonify, redirect, render_template, request, send_file, session,
-    url_for,
+    Blueprint, Response, current_app, jsonify, redirect, render_template, request, send_file,
+    session, url_for,
 )
 from markupsafe import Markup
 from werkzeug.exceptions import TooManyRequests
 
-from cmp_server import analytics, auth, compliance, configs, sites, subjects, vendors
+from cmp_server import analytics, auth, compliance, configs, scans, sites, subjects, vendors
 from cmp_server.banner import banner_document
 from cmp_server.configs import BANNER_LANGUAGES, TEXT_KEYS
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
 from cmp_server.geo import OPT_IN
 from cmp_server.languages import negotiate
+from cmp_server.scan_report import AFTER_CHOICE, FINDING_LABELS, FINDING_PASSES, describe, seen_in
 from cmp_server.models import (
     ApiToken, AuditEvent, Purpose, Role, Site, SubjectRequest, Vendor,
 )
@@ -399,3 +400,44 @@ def new_vendor():
             error = str(failure)
         return render_template("console/vendor_new.html", source=source, error=error), 422
     return render_template("console/vendor_new.html", source=source)
+
+
+# --- the site scanner ----------------------------------------------------------------------------
+
+def scan_page(site, status: int = 200, error: str | None = None, form=None):
+    scan = scans.latest_scan(site)
+    return render_template(
+        "console/scan.html", site=site, scan=scan, running=scans.is_running(scan), error=error,
+        form=form or {}, limits=scans.CONSOLE_LIMITS, labels=FINDING_LABELS,
+        finding_passes=FINDING_PASSES, after_choice=AFTER_CHOICE, describe=describe,
+        seen_in=seen_in), status
+
+
+@bp.route("/sites/<site_key>/scan", methods=["GET", "POST"])
+@auth.page_for(MARKETER)
+def site_scan(site_key: str):
+    """Start a scan of the site's origins (in the background) and read its latest report."""
+    site = sites.get_site(site_key)
+    if request.method == "GET":
+        return scan_page(site)
+    try:
+        urls = scans.site_start_pages(site, request.form.get("urls", "").splitlines())
+        options = scans.console_options(request.form.get("depth", "1"),
+                                        request.form.get("max_pages", "10"))
+        scans.start_in_background(current_app._get_current_object(), site, urls, options,
+                                  auth.current_user())
+    except ServiceError as failure:
+        db.session.rollback()
+        return scan_page(site, 422, str(failure), request.form)
+    return redirect(url_for("console.site_scan", site_key=site.key))
+
+
+@bp.get("/sites/<site_key>/scan.json")
+@auth.page_for(MARKETER)
+def site_scan_json(site_key: str):
+    """The latest report as the CLI's --json writes it."""
+    scan = scans.latest_scan(sites.get_site(site_key))
+    if scan is None or scan.report is None:
+        return jsonify({"code": 404, "status": "Not Found", "message": "No report yet.",
+                        "errors": {}}), 404
+    return jsonify(scan.report)
