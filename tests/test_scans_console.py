@@ -11,29 +11,12 @@ import pytest
 from cmp_server import scanner
 from cmp_server.extensions import db
 from cmp_server.models import AuditEvent, SiteScan
-from cmp_server.users import create_user
-
-PASSWORD = "a long enough password"
+from tests.test_console_access import csrf, log_in, people  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
-def marketer(app, shop):
-    app.config["SESSION_COOKIE_SECURE"] = False
-    for role in ("marketer", "compliance"):
-        create_user({"email": f"{role}@shop.example", "password": PASSWORD, "role": role})
+def marketer(app, people, shop):
     return log_in(app.test_client(), "marketer")
-
-
-def log_in(client, role: str):
-    answer = client.post("/console/login", data={"email": f"{role}@shop.example",
-                                                 "password": PASSWORD})
-    assert answer.status_code == 302
-    return client
-
-
-def csrf(client) -> str:
-    with client.session_transaction() as session:
-        return session["csrf"]
 
 
 class FakeBrowser:
