@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator
 
 from consent_logs.canonical import canonical_json, content_hash
-from consent_logs.keys import PublicKey
+from consent_logs.keys import ALGORITHM, PublicKey, key_id_for, unb64url
 from consent_logs.seals import (
     Seal,
     VerificationError,
@@ -40,6 +42,13 @@ from consent_logs.seals import (
 BUNDLE_FORMAT = "cmp-proof-bundle/1"
 MEMBERS = ("manifest.json", "keys.json", "seals.jsonl", "records.jsonl", "kantara.jsonl",
            "configs.json", "retention.json", "records.csv")
+# A hostile bundle is refused, never followed: JSON members and JSON lines have a size
+# limit (a zip bomb is refused on its declared size or at its first overlong line), and
+# any member of the wrong shape is reported as malformed where it was found.
+MAX_JSON_MEMBER = 256 * 2**20
+MAX_LINE = 16 * 2**20
+MALFORMED = (KeyError, IndexError, TypeError, AttributeError, ValueError, RuntimeError,
+             EOFError, zipfile.BadZipFile, zlib.error)
 
 
 @dataclass
@@ -61,13 +70,28 @@ class Summary:
         ]
 
 
-def json_lines(handle: IO[bytes]) -> Iterator[dict[str, Any]]:
-    for number, line in enumerate(handle, 1):
+def json_lines(handle: IO[bytes], member: str) -> Iterator[dict[str, Any]]:
+    number = 0
+    while line := handle.readline(MAX_LINE + 1):
+        number += 1
+        if len(line) > MAX_LINE:
+            raise VerificationError(f"{member} line {number}", f"longer than {MAX_LINE} bytes")
         if line.strip():
             try:
                 yield json.loads(line)
-            except ValueError as error:
-                raise VerificationError(f"line {number}", f"not JSON: {error}") from None
+            except (ValueError, RecursionError) as error:
+                raise VerificationError(f"{member} line {number}", f"not JSON: {error}") from None
+
+
+def malformed(error: Exception) -> str:
+    """Why a member of the wrong shape cannot be checked, in words."""
+    if isinstance(error, KeyError):
+        return f"malformed: field {error.args[0]!r} is missing"
+    if isinstance(error, RecursionError):
+        return "malformed: nested too deeply"
+    if isinstance(error, (zipfile.BadZipFile, zlib.error, EOFError)):
+        return f"damaged zip member: {error}"
+    return f"malformed: {error}"
 
 
 def entry_leaf(entry: dict[str, Any]) -> tuple[str, str]:
@@ -85,32 +109,65 @@ class BundleVerifier:
         self.zip = archive
         self.progress = progress
         self.summary = Summary()
+        self.where = "bundle"  # what is being checked, for a malformed member's report
+
+    def check_members(self) -> None:
+        names = Counter(self.zip.namelist())
+        doubled = sorted(name for name, count in names.items() if count > 1)
+        if doubled:
+            raise VerificationError(doubled[0], "appears twice in the bundle")
+        for name in MEMBERS:
+            if name not in names:
+                raise VerificationError(name, "missing from the bundle")
 
     def read_json(self, name: str) -> Any:
+        self.where = name
+        if self.zip.getinfo(name).file_size > MAX_JSON_MEMBER:
+            raise VerificationError(name, f"larger than {MAX_JSON_MEMBER} bytes")
         try:
             return json.loads(self.zip.read(name))
-        except KeyError:
-            raise VerificationError(name, "missing from the bundle") from None
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             raise VerificationError(name, f"not JSON: {error}") from None
 
     def run(self) -> Summary:
+        self.check_members()
         manifest = self.read_json("manifest.json")
         if manifest.get("format") != BUNDLE_FORMAT:
             raise VerificationError("manifest.json", f"unknown format {manifest.get('format')!r}")
         self.summary.site = manifest["site"]
-        keys = {k["kid"]: PublicKey(k["kid"], k["public_key"])
-                for k in self.read_json("keys.json")["keys"]}
+        keys = self.read_keys()
         self.summary.keys = sorted(keys)
         configs = self.check_configs()
         with self.zip.open("seals.jsonl") as seals, self.zip.open("records.jsonl") as records:
-            self.check_seals(json_lines(seals), Peekable(json_lines(records)), keys, configs)
+            self.check_seals(json_lines(seals, "seals.jsonl"),
+                             Peekable(json_lines(records, "records.jsonl")), keys, configs)
+        self.check_counts(manifest["counts"])
         return self.summary
+
+    def check_counts(self, counts: dict[str, Any]) -> None:
+        """The bundle holds what its manifest says it was exported with: records or seals
+        cut from the end would otherwise leave a shorter bundle that still verifies."""
+        for name in ("seals", "shares", "records", "tombstones", "configs"):
+            found = getattr(self.summary, name)
+            if counts[name] != found:
+                raise VerificationError("manifest.json", f"counts {counts[name]!r} {name}, "
+                                                         f"the bundle holds {found}")
+
+    def read_keys(self) -> dict[str, PublicKey]:
+        """The keys, each an Ed25519 key named by its own key id."""
+        keys = {}
+        for entry in self.read_json("keys.json")["keys"]:
+            key = PublicKey(entry["kid"], entry["public_key"])
+            if entry["alg"] != ALGORITHM or key_id_for(unb64url(key.public_key)) != key.key_id:
+                raise VerificationError("keys.json", f"key {key.key_id!r} is not an {ALGORITHM} "
+                                                     "key named by its key id")
+            keys[key.key_id] = key
+        return keys
 
     def check_configs(self) -> dict[tuple[str, int], str]:
         hashes = {}
         for version in self.read_json("configs.json")["versions"]:
-            where = f"configuration {version['site']} v{version['number']}"
+            where = self.where = f"configuration {version['site']} v{version['number']}"
             if content_hash(version["content"]) != version["content_hash"]:
                 raise VerificationError(where, "content does not match its hash")
             hashes[(version["site"], version["number"])] = version["content_hash"]
@@ -120,6 +177,7 @@ class BundleVerifier:
     def check_seals(self, seals, records: "Peekable", keys, configs) -> None:
         previous_root = None
         for expected_number, line in enumerate(seals, 1):
+            self.where = f"seal {expected_number}"
             seal = Seal(line["seal"], 0, "", None, line["key_id"], line["body"], line["signature"])
             if seal.number != expected_number:
                 raise VerificationError(f"seal {expected_number}", f"missing (found seal {seal.number})")
@@ -146,8 +204,10 @@ class BundleVerifier:
                     f"seal {number}", f"record {position_in_share + 1} of {len(leaves)} of this "
                     f"site is missing (leaf {expected_leaf[:16]}…)")
             next(records)
+            self.where = f"record {position_in_share + 1} of this site in seal {number}"
             receipt_id, leaf = entry_leaf(entry)
             where = f"record {receipt_id} (seal {number}, position {entry.get('position')})"
+            self.where = where
             if leaf != expected_leaf:
                 hint = ("changed, or out of order" if leaf not in leaves
                         else "out of order, or a record before it is missing")
@@ -196,4 +256,8 @@ def verify_bundle(path: str, progress: Callable[[int], None] | None = None) -> S
     except (OSError, zipfile.BadZipFile) as error:
         raise VerificationError(str(path), f"not a readable bundle: {error}") from None
     with archive:
-        return BundleVerifier(archive, progress).run()
+        verifier = BundleVerifier(archive, progress)
+        try:
+            return verifier.run()
+        except MALFORMED as error:
+            raise VerificationError(verifier.where, malformed(error)) from None
