@@ -16,6 +16,7 @@ wrong value fails at start-up with the variable's name, not later with a stack t
 | CMP_VENDORS_DIR          | the repository's vendors/                |
 | CMP_GEOIP_DB             | GeoLite2 City file of maxminddb-geolite2 |
 | CMP_LEDGER_KEY_FILE      | <instance>/ledger_signing_key.pem (made once) |
+| CMP_RATE_LIMIT_PER_MINUTE | 120 public API POSTs per client address (0: off) |
 """
 from __future__ import annotations
 
@@ -122,6 +123,8 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         "CMP_GEOIP_DB": env.get("CMP_GEOIP_DB") or None,
         "CMP_LEDGER_KEY_FILE": env.get("CMP_LEDGER_KEY_FILE")
         or str(Path(instance_path) / "ledger_signing_key.pem"),
+        "CMP_RATE_LIMIT_PER_MINUTE": parse_int(
+            "CMP_RATE_LIMIT_PER_MINUTE", env.get("CMP_RATE_LIMIT_PER_MINUTE"), 120),
     }
 
 

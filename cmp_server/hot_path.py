@@ -78,26 +78,30 @@ class HotPaths:
     # --- POST /api/v1/consents ------------------------------------------------------------
 
     def consent(self, environ: dict) -> Answer | None:
-        from cmp_server.public_api import BODY_LIMIT, CONSENT_SCHEMA, consent_body
+        from cmp_server.public_api import (
+            BODY_LIMIT, CONSENT_SCHEMA, consent_body, over_rate_limit,
+        )
 
         length = environ.get("CONTENT_LENGTH", "")
         if not (length.isdigit() and 0 < int(length) <= BODY_LIMIT
                 and JSON_TYPE.fullmatch(environ.get("CONTENT_TYPE", ""))):
             return None
-        raw = environ["wsgi.input"].read(int(length))
         request = Request(environ)
-        try:
-            payload = json.loads(raw)
-            if not isinstance(payload, dict):
-                raise ValueError("not an object")
-            with self.app.app_context():
+        with self.app.app_context():
+            if over_rate_limit(request) is not None:
+                return None  # the view answers 429
+            raw = environ["wsgi.input"].read(int(length))
+            try:
+                payload = json.loads(raw)
+                if not isinstance(payload, dict):
+                    raise ValueError("not an object")
                 body = consent_body(CONSENT_SCHEMA.load(payload), request)
-                return 201, with_cors([("Content-Type", "application/json")], request,
-                                      payload["site"], body), body
-        except (ValueError, ValidationError, ServiceError):
-            # Flask answers with the error, from the body as it came
-            environ["wsgi.input"] = io.BytesIO(raw)
-            return None
+            except (ValueError, ValidationError, ServiceError):
+                # the view answers with the error, from the body as it came
+                environ["wsgi.input"] = io.BytesIO(raw)
+                return None
+            return 201, with_cors([("Content-Type", "application/json")], request,
+                                  payload["site"], body), body
 
 
 def plain_lang(query: str) -> str | None | bool:

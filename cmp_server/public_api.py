@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Request, Response, abort, request
+from flask import Request, Response, abort, current_app, request
 from flask_smorest import Blueprint
-from werkzeug.exceptions import UnprocessableEntity
+from werkzeug.exceptions import TooManyRequests, UnprocessableEntity
 from marshmallow import fields, validate
 
-from cmp_server import analytics, banner, configs, geo, receipts, sites
+from cmp_server import analytics, banner, configs, geo, rate_limit, receipts, sites
 from cmp_server.languages import LANGUAGE_TAG, negotiate
 from cmp_server.schemas import StrictSchema
 
@@ -22,6 +22,7 @@ SITE_KEY = re.compile(receipts.SITE_KEY)
 blp = Blueprint("public_api", __name__, url_prefix="/api/v1",
                 description="What the banner calls: configuration, consents, verification.")
 
+RATE_CHECKED = "cmp.rate_limit_wait"
 BODY_LIMIT = 8 * 1024  # a consent is a few hundred bytes; 8 KiB leaves room for 500 vendors
 CONSENT_SCHEMA = receipts.ConsentSchema()  # an instance: built once, not per request
 BANNER_MAX_AGE = 60
@@ -93,13 +94,29 @@ class VerifyAnswer(StrictSchema):
 
 
 @blp.before_request
-def limit_body():
+def limit_posts():
     if request.method == "POST":
+        wait = over_rate_limit(request)
+        if wait is not None:
+            raise TooManyRequests(
+                f"More than {current_app.config['CMP_RATE_LIMIT_PER_MINUTE']} requests a "
+                f"minute from this client; try again in {wait} s.", retry_after=wait)
         request.max_content_length = BODY_LIMIT
         if request.content_length is not None and request.content_length > BODY_LIMIT:
             abort(413, description=f"The body is larger than {BODY_LIMIT} bytes.")
         if request.content_length and request.mimetype != "application/json":
             abort(415, description="Send the body as application/json.")
+
+
+def over_rate_limit(request: Request) -> int | None:
+    """Count this POST against its client's budget (rate_limit); the seconds to wait when
+    it is over. Counted once even when the hot path hands the request on to the view."""
+    environ = request.environ
+    if RATE_CHECKED not in environ:
+        limiter = rate_limit.for_app(current_app)
+        client = geo.client_ip(request, current_app.config.get("CMP_TRUSTED_PROXY_HOPS", 0))
+        environ[RATE_CHECKED] = limiter.retry_after(client) if limiter else None
+    return environ[RATE_CHECKED]
 
 
 @blp.after_request

@@ -1,0 +1,84 @@
+"""Public API POSTs are limited per client address, across worker processes, and the
+counters hold no address."""
+from __future__ import annotations
+
+import ipaddress
+import multiprocessing
+
+import pytest
+from sqlalchemy import text
+
+from cmp_server.extensions import db
+from cmp_server.rate_limit import FILE_NAME, PERIOD, RateLimit
+from tests.http import call
+
+LIMIT = 5
+
+
+def test_a_client_gets_its_budget_per_window(tmp_path):
+    limiter = RateLimit(tmp_path / FILE_NAME, LIMIT, "secret")
+    start = 1_000 * PERIOD + 10.0
+    assert [limiter.retry_after("203.0.113.7", start) for _ in range(LIMIT)] == [None] * LIMIT
+    assert limiter.retry_after("203.0.113.7", start + 1) == PERIOD - 11
+    assert limiter.retry_after("198.51.100.1", start + 1) is None  # another client
+    assert limiter.retry_after("203.0.113.7", start + PERIOD) is None  # the next window
+
+
+def hit(path, client, times):
+    limiter = RateLimit(path, LIMIT, "secret")
+    return [limiter.retry_after(client) is None for _ in range(times)]
+
+
+def test_the_budget_is_shared_by_processes(tmp_path):
+    path = tmp_path / FILE_NAME
+    RateLimit(path, LIMIT, "secret")  # created once, as the first worker would
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        allowed = sum(sum(r) for r in pool.starmap(hit, [(path, "203.0.113.7", 4)] * 2))
+    assert allowed == LIMIT
+
+
+def test_the_counters_hold_no_address(tmp_path):
+    limiter = RateLimit(tmp_path / FILE_NAME, LIMIT, "secret")
+    address = "203.0.113.77"
+    limiter.retry_after(address)
+    stored = (tmp_path / FILE_NAME).read_bytes()
+    assert address.encode() not in stored
+    assert ipaddress.ip_address(address).packed not in stored
+    assert limiter.slot(address) != RateLimit(tmp_path / "other", LIMIT, "another key").slot(address)
+
+
+@pytest.fixture
+def limited(app):
+    app.config.update(CMP_RATE_LIMIT_PER_MINUTE=LIMIT, CMP_TRUSTED_PROXY_HOPS=1)
+
+
+def post_consent(live_server, site, address, **fields):
+    body = {"site": site.key, "config_version": 1, "action": "accept_all", "language": "en",
+            **fields}
+    return call("POST", f"{live_server}/api/v1/consents", body,
+                headers={"X-Forwarded-For": address})
+
+
+def records() -> int:
+    return db.session.execute(text("SELECT count(*) FROM consent_records")).scalar()
+
+
+def test_a_flooding_client_gets_429_and_others_do_not(live_server, shop, limited):
+    site, _ = shop
+    # refused bodies count too, once each, although the hot path hands them to the view
+    assert post_consent(live_server, site, "203.0.113.7", surprise=1).status == 422
+    statuses = [post_consent(live_server, site, "203.0.113.7").status for _ in range(LIMIT)]
+    assert statuses == [201] * (LIMIT - 1) + [429]
+    refused = post_consent(live_server, site, "203.0.113.7")
+    assert refused.status == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= PERIOD
+    assert refused.json["code"] == 429 and "a minute from this client" in refused.json["message"]
+    assert records() == LIMIT - 1  # nothing stored for the refused calls
+    assert post_consent(live_server, site, "198.51.100.1").status == 201
+
+
+def test_a_limit_of_zero_turns_the_limit_off(live_server, shop, app):
+    app.config["CMP_RATE_LIMIT_PER_MINUTE"] = 0
+    site, _ = shop
+    assert {post_consent(live_server, site, "203.0.113.7").status for _ in range(15)} == {201}
