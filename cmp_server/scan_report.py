@@ -279,14 +279,16 @@ def proposal(owner: str, items: list[dict[str, Any]], observation: dict[str, Any
         if item["type"] != "request":
             lines += cookie_lines(item, scanned_at)
     lines += ["", "[description]"]
-    lines += [f'{lang} = "TODO: what this vendor does on the site."' for lang in CATALOGUE_LANGUAGES]
+    lines += [f'{lang} = "TODO: what this vendor does on the site."'
+              for lang in CATALOGUE_LANGUAGES]
     lines += ["", "[[sources]]", f"url = {toml_string(page)}",
               f"facts = {toml_string(('seen by the site scanner: ' + seen)[:500])}", ""]
     return "\n".join(lines)
 
 
 def cookie_lines(item: dict[str, Any], scanned_at: str) -> list[str]:
-    domain = item["domain"] if item["type"] == "cookie" and item.get("third_party") else "first_party"
+    third_party_cookie = item["type"] == "cookie" and item.get("third_party")
+    domain = item["domain"] if third_party_cookie else "first_party"
     life = lifetime(item, scanned_at)
     return ["", "[[cookies]]", f"name = {toml_string(item['name'])}",
             f'storage = "{item["type"]}"', f"domain = {toml_string(domain)}",

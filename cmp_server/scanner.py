@@ -37,8 +37,9 @@ BANNER = "#cmp-banner"
 BUTTON = '#cmp-banner{layer} [data-cmp-action="{action}"]'
 TAG = """() => { const s = document.querySelector('script[data-site][src]');
   return s ? {site_key: s.getAttribute('data-site'), src: s.src} : null; }"""
-STORAGE = """() => { try { return {origin: location.origin, local_storage: Object.keys(localStorage),
-  session_storage: Object.keys(sessionStorage)}; } catch (e) { return null; } }"""
+STORAGE = """() => { try { return {origin: location.origin,
+  local_storage: Object.keys(localStorage), session_storage: Object.keys(sessionStorage)};
+  } catch (e) { return null; } }"""
 # the choice is made and the consent server has acknowledged it (the cookie holds a receipt)
 RECORDED = """state => { const c = window.cmp && window.cmp.getConsent();
   return !!c && c.state === state && !!c.receipt_id && !localStorage.getItem('cmp_pending'); }"""
@@ -84,7 +85,8 @@ class PassRecorder:
 
     def present(self, page: Page) -> list[dict[str, Any]]:
         """The cookies of the whole context and the storage keys of every frame of the page."""
-        found = [cookie_item(c, self.third_party(c["domain"].lstrip("."))) for c in page.context.cookies()]
+        found = [cookie_item(c, self.third_party(c["domain"].lstrip(".")))
+                 for c in page.context.cookies()]
         for frame in page.frames:
             try:
                 keys = frame.evaluate(STORAGE)

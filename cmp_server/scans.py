@@ -34,7 +34,8 @@ def check_urls(urls: list[str]) -> list[str]:
     """Start pages: http(s) URLs with a host, at least one."""
     if not urls:
         raise ServiceError({"urls": ["give at least one URL"]})
-    bad = [u for u in urls if urlsplit(u).scheme not in ("http", "https") or not urlsplit(u).hostname]
+    bad = [u for u in urls
+           if urlsplit(u).scheme not in ("http", "https") or not urlsplit(u).hostname]
     if bad:
         raise ServiceError({"urls": [f"{u!r}: not an http or https URL" for u in bad]})
     return urls
@@ -104,7 +105,8 @@ def latest_scan(site: Site) -> SiteScan | None:
 
 
 def is_running(scan: SiteScan | None) -> bool:
-    return scan is not None and scan.status == "running" and utcnow() - aware(scan.started_at) < STALE_AFTER
+    return (scan is not None and scan.status == "running"
+            and utcnow() - aware(scan.started_at) < STALE_AFTER)
 
 
 def aware(moment: datetime) -> datetime:

@@ -11,7 +11,8 @@ import pytest
 from cmp_server import scanner
 from cmp_server.extensions import db
 from cmp_server.models import AuditEvent, SiteScan
-from tests.test_console_access import csrf, log_in, people  # noqa: F401  (a fixture)
+from tests.test_console_access import csrf, log_in
+from tests.test_console_access import people  # noqa: F401  (a fixture, used by name)
 
 
 @pytest.fixture
