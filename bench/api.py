@@ -11,28 +11,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
+from bench.load import Result, run_wrk, wait_until_up
 from tests.pg import PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
-
-
-@dataclass
-class Result:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
 
 
 def say(message: str) -> None:
@@ -45,53 +36,26 @@ def flask_cli(env: dict, *args: str) -> str:
     return done.stdout
 
 
-def start_server(env: dict, port: int, log: Path) -> subprocess.Popen:
-    handle = log.open("w")
-    process = subprocess.Popen(
-        [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "bench.wsgi_bench:app"],
-        env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
-            return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"gunicorn did not start; see {log}")
-
-
-def to_ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def wrk(url: str, seconds: int, connections: int, method: str = "GET",
-        body: str | None = None, headers: dict[str, str] | None = None) -> Result:
-    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    with script:
-        script.write(f"wrk.method = {json.dumps(method)}\n")
-        if body is not None:
-            script.write(f"wrk.body = {json.dumps(body)}\n")
-        for name, value in (headers or {}).items():
-            script.write(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n")
+def start_server(env: dict, port: int, log: Path, app: str = "bench.wsgi_bench:app",
+                 ) -> subprocess.Popen:
+    """gunicorn with gunicorn.conf.py (the production settings) on ``port``."""
+    with log.open("a") as handle:  # the server keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", app],
+            env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
+        )
     try:
-        output = subprocess.run(
-            ["wrk", "--latency", "-t", "2", "-c", str(connections), "-d", f"{seconds}s",
-             "-s", script.name, url],
-            capture_output=True, text=True, check=True, timeout=seconds + 60,
-        ).stdout
-    finally:
-        os.unlink(script.name)
-    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
-    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
-    return Result(
-        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        p50_ms=to_ms(re.search(r"\s50%\s+(\S+)", output).group(1)),
-        p99_ms=to_ms(re.search(r"\s99%\s+(\S+)", output).group(1)),
-        errors=errors,
-    )
+        wait_until_up(f"http://127.0.0.1:{port}/healthz")
+    except TimeoutError:
+        process.kill()
+        raise RuntimeError(f"gunicorn did not start; see {log}") from None
+    return process
+
+
+def wrk(url: str, seconds: int, connections: int, **request) -> Result:
+    """Every request from one of many clients behind one trusted proxy, as in production
+    behind a load balancer (the per-client rate limit applies as it would there)."""
+    return run_wrk(url, seconds, connections, many_clients=True, **request)
 
 
 def prepare(env: dict, port: int) -> tuple[str, str]:
@@ -157,7 +121,7 @@ def main() -> int:
     parser.add_argument("--engines", default="sqlite,postgresql")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="cmp-bench-"))
-    base_env = {**os.environ, "CMP_SECRET_KEYS": "bench-secret-key"}
+    base_env = {**os.environ, "CMP_SECRET_KEYS": "bench-secret-key", "CMP_TRUSTED_PROXY_HOPS": "1"}
     all_results = {}
     for engine in args.engines.split(","):
         instance = workdir / f"instance-{engine}"
@@ -176,8 +140,9 @@ def main() -> int:
                 postgres.stop()
     report = table(all_results)
     cpus = os.cpu_count()
-    header = (f"{cpus} CPUs, gunicorn sync workers as in gunicorn.conf.py, wrk -t2 "
-              f"-c{args.connections} -d{args.seconds}s on loopback, "
+    header = (f"{cpus} CPUs, gunicorn with gunicorn.conf.py (the production settings), "
+              f"wrk -t2 -c{args.connections} -d{args.seconds}s on loopback, each request "
+              f"from one of 32,768 client addresses behind one trusted proxy, "
               f"{time.strftime('%Y-%m-%d')}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "api.md").write_text(f"{header}\n\n{report}\n")

@@ -54,12 +54,29 @@ class PostgresServer:
         self.run("initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
         # (--no-sync only skips syncing the freshly made data directory)
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} "
-                   f"-c unix_socket_directories={self.root} -c max_connections=200 "
-                   f"-c fsync={'on' if self.durable else 'off'}")
-        self.run("pg_ctl", "-D", str(self.datadir), "-o", options, "-w", "-t", "60",
-                 "-l", str(self.root / "server.log"), "start")
+        self.boot()
         return self
+
+    def _options(self) -> str:
+        return (f"-c listen_addresses=127.0.0.1 -p {self.port} "
+                f"-c unix_socket_directories={self.root} -c max_connections=200 "
+                f"-c fsync={'on' if self.durable else 'off'}")
+
+    def crash(self) -> None:
+        """kill -9 of the postmaster and every backend at once, as an OOM killer or a
+        host failure would; the data directory is left exactly as the crash leaves it."""
+        postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        for pid in [postmaster, *map(int, children)]:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+    def boot(self) -> None:
+        """Start the server on its data directory (after a crash, recovery replays the WAL)."""
+        self.run("pg_ctl", "-D", str(self.datadir), "-o", self._options(), "-w", "-t", "60",
+                 "-l", str(self.root / "server.log"), "start")
 
     def stop(self) -> None:
         try:

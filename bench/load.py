@@ -1,0 +1,145 @@
+"""Load from wrk, shared by the benchmarks (bench/api.py) and the stress suite (stress/).
+
+``run_wrk`` writes a Lua script for the request, optionally paced to a target rate, with
+each request coming from one of many client addresses (X-Forwarded-For, for a server told
+to trust one proxy hop, as it would be behind a load balancer), and optionally saving the
+receipt id of every 201 answer, so the stress suite can reconcile answers with the ledger.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# 32,768 public addresses in a Swedish university's range: realistic geo lookups, and few
+# enough requests per address and minute to stay under the per-client rate limit.
+CLIENTS_LUA = """
+local counter = 0
+local function client()
+  counter = counter + 1
+  local n = (counter * 7919 + thread_id * 104729) % 32768
+  return string.format("130.237.%d.%d", math.floor(n / 256), n % 256)
+end
+"""
+
+PACE_LUA = """
+function delay()
+  return {delay_ms}
+end
+"""
+
+RECORD_LUA = """
+local out = nil
+function response(status, headers, body)
+  if status == 201 then
+    if out == nil then out = io.open(record_dir .. "/ids-" .. thread_id .. ".txt", "a") end
+    local id = string.match(body, '"receipt_id":"([0-9a-f-]+)"')
+    if id then out:write(id, "\\n"); out:flush() end
+  end
+end
+"""
+
+SETUP_LUA = """
+local threads_made = 0
+function setup(thread)
+  threads_made = threads_made + 1
+  thread:set("thread_id", threads_made)
+  thread:set("record_dir", {record_dir})
+end
+"""
+
+
+@dataclass
+class Result:
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # non-2xx/3xx answers plus socket errors and timeouts
+    socket_errors: int
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def lua_script(method: str, body: str | None, headers: dict[str, str] | None,
+               many_clients: bool, rate: float | None, connections: int,
+               record_dir: Path | None) -> str:
+    parts = [SETUP_LUA.replace("{record_dir}", json.dumps(str(record_dir or "")))]
+    parts.append(f"wrk.method = {json.dumps(method)}\n")
+    if body is not None:
+        parts.append(f"wrk.body = {json.dumps(body)}\n")
+    for name, value in (headers or {}).items():
+        parts.append(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n")
+    if many_clients:
+        parts.append(CLIENTS_LUA)
+        parts.append("function request()\n  wrk.headers['X-Forwarded-For'] = client()\n"
+                     "  return wrk.format()\nend\n")
+    if rate:
+        # each connection waits so that all of them together send about ``rate`` a second
+        parts.append(PACE_LUA.replace("{delay_ms}", str(max(1, round(connections * 1000 / rate)))))
+    if record_dir is not None:
+        parts.append(RECORD_LUA)
+    return "".join(parts)
+
+
+def run_wrk(url: str, seconds: float, connections: int, method: str = "GET",
+            body: str | None = None, headers: dict[str, str] | None = None,
+            many_clients: bool = False, rate: float | None = None,
+            record_dir: Path | None = None, threads: int = 2) -> Result:
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    with script:
+        script.write(lua_script(method, body, headers, many_clients, rate, connections,
+                                record_dir))
+    try:
+        output = subprocess.run(
+            ["wrk", "--latency", "-t", str(threads), "-c", str(connections),
+             "-d", f"{seconds}s", "--timeout", "10s", "-s", script.name, url],
+            capture_output=True, text=True, check=True, timeout=seconds + 60,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    return parse(output)
+
+
+def parse(output: str) -> Result:
+    non_2xx = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+    sockets = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    p50 = re.search(r"\s50%\s+(\S+)", output)
+    p99 = re.search(r"\s99%\s+(\S+)", output)
+    return Result(
+        requests=int(re.search(r"(\d+) requests in", output).group(1)),
+        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        p50_ms=to_ms(p50.group(1)) if p50 else float("nan"),
+        p99_ms=to_ms(p99.group(1)) if p99 else float("nan"),
+        errors=non_2xx + sockets,
+        socket_errors=sockets,
+    )
+
+
+def recorded_ids(record_dir: Path) -> list[str]:
+    """Receipt ids of every 201 answer wrk saw."""
+    return [line for path in sorted(record_dir.glob("ids-*.txt"))
+            for line in path.read_text().split()]
+
+
+def wait_until_up(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer in {timeout} s") from None
+            time.sleep(0.1)
