@@ -2,12 +2,34 @@
 assets come from the swagger-ui-bundle package."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import flask_smorest
 import swagger_ui_bundle
 from flask import Blueprint, Flask, send_from_directory
 from flask_smorest import Api
+from webargs.flaskparser import FlaskParser
 
+
+class BodyParser(FlaskParser):
+    """webargs' parser, answering every body json.loads refuses (nested deeper than it
+    recurses, a number with more digits than it converts) 400 like malformed JSON, where
+    the stock parser lets those errors through as a 500."""
+
+    def _raw_load_json(self, req):
+        try:
+            return super()._raw_load_json(req)
+        except json.JSONDecodeError:
+            raise
+        except (ValueError, RecursionError) as error:
+            # a non-empty document: webargs reads an empty one as "no body at all"
+            raise json.JSONDecodeError(f"unreadable JSON: {error}", "(body)", 0) from None
+
+
+# Every blueprint's @arguments binds this parser when its module is imported, which is
+# after this one (cmp_server/__init__.py imports api_docs first).
+flask_smorest.Blueprint.ARGUMENTS_PARSER = BodyParser()
 api = Api()
 ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
 assets = Blueprint("api_docs_assets", __name__)

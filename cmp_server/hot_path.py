@@ -96,7 +96,7 @@ class HotPaths:
                 if not isinstance(payload, dict):
                     raise ValueError("not an object")
                 body = consent_body(CONSENT_SCHEMA.load(payload), request)
-            except (ValueError, ValidationError, ServiceError):
+            except (ValueError, RecursionError, ValidationError, ServiceError):
                 # the view answers with the error, from the body as it came
                 environ["wsgi.input"] = io.BytesIO(raw)
                 return None

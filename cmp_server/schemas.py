@@ -1,16 +1,45 @@
 """Shared marshmallow pieces: every schema refuses unknown fields and loose types."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load
 
 from cmp_server.errors import ServiceError
+
+
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_text(value: Any, path: str = "") -> str | None:
+    """The path of the first string (key or value) holding a NUL byte or an unpaired
+    surrogate: no database stores either (PostgreSQL refuses NUL in text, UTF-8 has no
+    surrogates), so they are bad input, refused before anything is written."""
+    if isinstance(value, str):
+        return path or "(input)" if UNSTORABLE.search(value) else None
+    items = value.items() if isinstance(value, dict) else (
+        enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and UNSTORABLE.search(key):
+            return where
+        found = unstorable_text(item, where)
+        if found:
+            return found
+    return None
 
 
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def refuse_unstorable_text(self, data, **_kwargs):
+        path = unstorable_text(data)
+        if path:
+            raise ValidationError("must not contain NUL bytes or unpaired surrogates", path)
+        return data
 
 
 class StrictBoolean(fields.Boolean):

@@ -112,3 +112,39 @@ def test_only_admins_manage_users(app, api):
     assert "password" not in made.json
     listed = app.test_client().get("/api/v1/admin/users", headers=headers).json
     assert [u["email"] for u in listed] == ["a@shop.example", "c@shop.example", "m@shop.example"]
+
+
+# found by the stress suite's hostile bodies (stress/test_malformed_bodies.py)
+
+@pytest.mark.parametrize("field,value", [
+    ("name", "Shop\u0000AB"),
+    ("name", "Shop \udc00"),
+    ("controller", {**SHOP["controller"], "address": "Storgatan\u0000 1"}),
+])
+def test_text_no_database_can_store_is_refused_naming_the_field(api, field, value):
+    answer = api("POST", "/sites", {**SHOP, field: value})
+    assert answer.status_code == 422, answer.json
+    [(name, reasons)] = answer.json["errors"]["json"].items()
+    assert name.startswith(field) and "NUL bytes or unpaired surrogates" in reasons[0]
+    assert api("GET", "/sites").json == []
+
+
+def test_bodies_that_are_not_json_or_too_large_are_refused(app, api):
+    key = api("POST", "/sites", SHOP).json["key"]
+    marketer = create_user({"email": "raw@shop.example", "password": "a long enough password",
+                            "role": "marketer"})
+    headers = {"Authorization": f"Bearer {create_token(marketer, 'raw')[1]}"}
+
+    def send(method, path, raw, content_type="application/json"):
+        return app.test_client().open(f"/api/v1/admin{path}", method=method, data=raw,
+                                      headers={**headers, "Content-Type": content_type})
+
+    # not JSON: once read as no body at all, so the PATCH answered 200 having done nothing
+    answer = send("PATCH", f"/sites/{key}", b'{"name": "Renamed"}', "text/plain")
+    assert answer.status_code == 415 and answer.json["code"] == 415
+    assert send("POST", "/sites", b'{"name": "' + b"a" * 300_000 + b'"}').status_code == 413
+    # nested deeper than the parser recurses, a number too long to convert: once a 500
+    for unreadable in (b"[" * 5000 + b"]" * 5000, b'{"name": ' + b"9" * 5000 + b"}"):
+        answer = send("POST", "/sites", unreadable)
+        assert answer.status_code == 400 and answer.json["errors"]["json"], answer.json
+    assert api("GET", f"/sites/{key}").json["name"] == SHOP["name"]
