@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import abort, jsonify, request
+from flask import jsonify
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
@@ -23,20 +23,6 @@ blp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin",
                 description="Configure sites, vendors and banners (marketer); users (admin).")
 MARKETER, COMPLIANCE, ADMIN = Role.MARKETER.value, Role.COMPLIANCE.value, Role.ADMIN.value
 AUTH_ERRORS = {401: "No session or API token.", 403: "Not a role allowed here."}
-
-
-BODY_LIMIT = 256 * 1024  # a draft with 500 vendors is some 30 KiB
-
-
-@blp.before_request
-def readable_body():
-    """Writes send JSON, within the limit: any other body would be read as no body at all,
-    and a PATCH would answer 200 having changed nothing."""
-    request.max_content_length = BODY_LIMIT
-    if request.content_length and request.content_length > BODY_LIMIT:
-        abort(413, description=f"The body is larger than {BODY_LIMIT} bytes.")
-    if request.content_length and request.mimetype != "application/json":
-        abort(415, description="Send the body as application/json.")
 
 
 def documented(view):

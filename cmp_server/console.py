@@ -187,9 +187,9 @@ def audit_trail():
     filters = {key: request.args.get(key, "").strip() for key in ("actor", "action", "entity", "since")}
     query = db.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(AUDIT_PAGE)
     if filters["actor"]:
-        query = query.where(AuditEvent.actor.ilike(f"%{filters['actor']}%"))
+        query = query.where(AuditEvent.actor.icontains(filters["actor"], autoescape=True))
     if filters["action"]:
-        query = query.where(AuditEvent.action.startswith(filters["action"]))
+        query = query.where(AuditEvent.action.startswith(filters["action"], autoescape=True))
     if filters["entity"]:
         query = query.where(AuditEvent.entity_id == filters["entity"])
     error = None

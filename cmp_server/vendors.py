@@ -102,7 +102,7 @@ def search_vendors(text: str | None = None, purpose: str | None = None) -> list[
     """Catalogue and custom vendors whose name contains ``text``, serving ``purpose``."""
     query = db.select(Vendor).order_by(Vendor.name)
     if text:
-        query = query.where(Vendor.name.ilike(f"%{text.strip()}%"))
+        query = query.where(Vendor.name.icontains(text.strip(), autoescape=True))  # % and _ literal
     if purpose:
         query = query.where(Vendor.purposes.any(Purpose.id == purpose))
     return list(db.session.execute(query).scalars())

@@ -148,3 +148,13 @@ def test_bodies_that_are_not_json_or_too_large_are_refused(app, api):
         answer = send("POST", "/sites", unreadable)
         assert answer.status_code == 400 and answer.json["errors"]["json"], answer.json
     assert api("GET", f"/sites/{key}").json["name"] == SHOP["name"]
+
+
+def test_catalogue_search_matches_percent_and_underscore_literally(api):
+    """Found by the stress suite: % and _ were LIKE wildcards, so q=% listed everything."""
+    document = copy.deepcopy(db.session.get(Vendor, "mixpanel").document)
+    document.update(id="odd-analytics", name="100% Analytics_v2")
+    assert api("POST", "/vendors", document).status_code == 201
+    for query, expected in (("%25", ["100% Analytics_v2"]), ("_", ["100% Analytics_v2"]),
+                            ("0%25%20A", ["100% Analytics_v2"]), ("s%25v", [])):
+        assert [v["name"] for v in api("GET", f"/vendors?q={query}").json] == expected, query
