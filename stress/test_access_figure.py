@@ -1,0 +1,24 @@
+"""Access (issue 7, section 4) is tested in tests/test_console_access.py (every console,
+admin and compliance route, anonymously and with each wrong role; login throttling): this
+only states, for the summary table, how many routes that walk covers."""
+from __future__ import annotations
+
+import pytest
+
+from tests.test_console_access import ROLES, protected_routes
+
+pytestmark = pytest.mark.stress
+
+
+@pytest.fixture
+def engine_name() -> str:
+    return "sqlite"  # the routes are the app's, whatever the engine
+
+
+def test_the_access_walk_covers_every_protected_route(app, figures):
+    routes = list(protected_routes(app))
+    wrong_roles = sum(1 for _, _, roles in routes for role in ROLES
+                      if role != "admin" and role not in roles)
+    figures.add("access", "every console, admin and compliance route refused anonymously and "
+                "with the wrong role (tests/test_console_access.py)",
+                f"{len(routes)} routes, {len(routes) + wrong_roles} refusals checked")
