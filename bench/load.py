@@ -104,7 +104,7 @@ def run_wrk(url: str, seconds: float, connections: int, method: str = "GET",
     try:
         output = subprocess.run(
             ["wrk", "--latency", "-t", str(threads), "-c", str(connections),
-             "-d", f"{seconds}s", "--timeout", "10s", "-s", script.name, url],
+             "-d", f"{max(1, round(seconds))}s", "--timeout", "10s", "-s", script.name, url],
             capture_output=True, text=True, check=True, timeout=seconds + 60,
         ).stdout
     finally:

@@ -6,12 +6,16 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.http import HTTP_STATUS_CODES
 
 from cmp_server import api_docs, config, hot_path
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db, migrate
+
+
+DATABASE_RETRY_SECONDS = 5
 
 
 def create_app(
@@ -82,6 +86,15 @@ def register_errorhandlers(app: Flask) -> None:
         }
         headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
         return jsonify(body), error.code, headers
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error: OperationalError):
+        """The database is down or unreachable: a clear 503 the caller may retry, rather
+        than a 500 (the banner keeps the choice and sends it again on the next page)."""
+        logging.getLogger("cmp_server").warning("database unavailable: %s", type(error.orig).__name__)
+        return http_error(ServiceUnavailable(
+            "The database did not answer, so nothing could be recorded; try again shortly.",
+            retry_after=DATABASE_RETRY_SECONDS))
 
     @app.errorhandler(ServiceError)
     def service_error(error: ServiceError):

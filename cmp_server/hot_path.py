@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 
 from flask import Flask
 from marshmallow import ValidationError
+from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Request
 
 from cmp_server.errors import ServiceError
@@ -96,8 +97,9 @@ class HotPaths:
                 if not isinstance(payload, dict):
                     raise ValueError("not an object")
                 body = consent_body(CONSENT_SCHEMA.load(payload), request)
-            except (ValueError, RecursionError, ValidationError, ServiceError):
-                # the view answers with the error, from the body as it came
+            except (ValueError, RecursionError, ValidationError, ServiceError, OperationalError):
+                # the view answers with the error, from the body as it came (after a
+                # database error it tries once more: the database may be back)
                 environ["wsgi.input"] = io.BytesIO(raw)
                 return None
             return 201, with_cors([("Content-Type", "application/json")], request,

@@ -72,6 +72,17 @@ class PostgresServer:
                 os.kill(pid, 9)
             except ProcessLookupError:
                 pass
+        # This machine's init does not reap orphans, so the dead postmaster lingers as a
+        # zombie whose pid still answers, and PostgreSQL would take its lock file for a
+        # live server's. After a real crash no such process exists: remove the stale files.
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{postmaster}").exists() and time.monotonic() < deadline:
+            if Path(f"/proc/{postmaster}/stat").read_text().split()[2] == "Z":
+                break
+            time.sleep(0.05)
+        (self.datadir / "postmaster.pid").unlink(missing_ok=True)
+        for lock in self.root.glob(".s.PGSQL.*.lock"):
+            lock.unlink()
 
     def boot(self) -> None:
         """Start the server on its data directory (after a crash, recovery replays the WAL)."""
@@ -81,6 +92,8 @@ class PostgresServer:
     def stop(self) -> None:
         try:
             self.run("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "-w", "stop")
+        except subprocess.CalledProcessError:
+            pass  # not running (a test crashed it); the directory goes all the same
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
