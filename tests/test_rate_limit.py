@@ -45,7 +45,19 @@ def test_the_counters_hold_no_address(tmp_path):
     stored = (tmp_path / FILE_NAME).read_bytes()
     assert address.encode() not in stored
     assert ipaddress.ip_address(address).packed not in stored
-    assert limiter.slot(address) != RateLimit(tmp_path / "other", LIMIT, "another key").slot(address)
+    other_key = RateLimit(tmp_path / "other", LIMIT, "another key")
+    assert limiter.slots_of(address) != other_key.slots_of(address)
+
+
+def test_a_client_sharing_one_slot_with_a_flood_is_not_refused(tmp_path):
+    limiter = RateLimit(tmp_path / FILE_NAME, LIMIT, "secret", slots=64)
+    flood = limiter.slots_of("203.0.113.7")
+    neighbour = next(f"198.51.100.{i}" for i in range(256)
+                     if limiter.slots_of(f"198.51.100.{i}")[0] == flood[0]
+                     and limiter.slots_of(f"198.51.100.{i}")[1] != flood[1])
+    for _ in range(10 * LIMIT):
+        limiter.retry_after("203.0.113.7")
+    assert limiter.retry_after(neighbour) is None
 
 
 @pytest.fixture
