@@ -64,27 +64,41 @@ def write_zip(path: Path, members: Members) -> Path:
     return path
 
 
+SEAL_FIELDS = ("seal", "key_id", "body", "signature", "site_leaves")
+KEY_FIELDS = ("kid", "alg", "public_key")
+CONFIG_FIELDS = ("site", "number", "content_hash", "content")
+
+
+def only(document: dict, fields: tuple[str, ...]) -> dict:
+    return {name: document[name] for name in fields if name in document}
+
+
+def proven_entry(entry: dict) -> dict:
+    """A records.jsonl entry as far as it is proven: its seal, and its record or (all an
+    erased record leaves) its tombstone's leaf hash."""
+    return {**only(entry, ("seal", "record")),
+            **({"leaf": entry["tombstone"]["leaf_hash"]} if "tombstone" in entry else {})}
+
+
 def proven(members: Members) -> Any:
-    """What the bundle proves, parsed: the members the verifier checks, without their
-    descriptive parts (the manifest beyond format and site, a record's position, a
-    tombstone's receipt id and reason: only its leaf hash survives the erased record, so
-    only that is proven). None when a member is missing, doubled or unreadable."""
+    """What the bundle proves, parsed: the fields the verifier checks, without the
+    descriptive rest (the manifest beyond format, site and counts, a record's position, a
+    tombstone's receipt id and reason, any field the format does not define). None when
+    a member is missing, doubled or unreadable."""
     names = [name for name, _ in members]
     if len(set(names)) != len(names):
         return None
     data = dict(members)
     try:
+        lines = {name: [json.loads(line) for line in data[name].splitlines() if line.strip()]
+                 for name in JSONL_MEMBERS}
         manifest = json.loads(data["manifest.json"])
-        records = [json.loads(line) for line in data["records.jsonl"].splitlines() if line.strip()]
-        for entry in records:
-            entry.pop("position", None)
-            for descriptive in ("receipt_id", "reason"):
-                entry.get("tombstone", {}).pop(descriptive, None)
-        return {"manifest": [manifest["format"], manifest["site"]],
-                "keys": json.loads(data["keys.json"]), "configs": json.loads(data["configs.json"]),
-                "seals": [json.loads(line) for line in data["seals.jsonl"].splitlines()
-                          if line.strip()],
-                "records": records}
+        return {"manifest": [manifest["format"], manifest["site"], manifest["counts"]],
+                "keys": [only(k, KEY_FIELDS) for k in json.loads(data["keys.json"])["keys"]],
+                "configs": [only(v, CONFIG_FIELDS)
+                            for v in json.loads(data["configs.json"])["versions"]],
+                "seals": [only(seal, SEAL_FIELDS) for seal in lines["seals.jsonl"]],
+                "records": [proven_entry(entry) for entry in lines["records.jsonl"]]}
     except Exception:  # noqa: BLE001  (anything unreadable proves nothing)
         return None
 
