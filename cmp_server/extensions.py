@@ -48,7 +48,8 @@ def serialised_writes(engine: Engine):
     """A write transaction on ``engine``. On SQLite, writers from every process queue on
     a file lock beside the database first: the lock hands over at once, where SQLite's
     own busy handler sleeps in steps of up to 100 ms and leaves the CPU idle under load.
-    PostgreSQL needs no such queue."""
+    PostgreSQL needs no such queue. (Opened per transaction: with group commit, that is
+    once per batch of records.)"""
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         with engine.begin() as conn:
             yield conn

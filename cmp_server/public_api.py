@@ -203,9 +203,9 @@ def consent_body(data: dict, request: Request) -> bytes:
     recorded = receipts.record_validated(
         data, geo.region_for_request(request), request.headers.get("Origin")
     )
-    # serialised here rather than through RecordedSchema: the receipt is already plain JSON
-    return json.dumps({"receipt": recorded.receipt, "token": recorded.token},
-                      ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # built here rather than through RecordedSchema: the receipt is already JSON, exactly
+    # as stored, and the token is URL-safe base64 (nothing in it needs escaping)
+    return f'{{"receipt":{recorded.canonical},"token":"{recorded.token}"}}'.encode("utf-8")
 
 
 @blp.route("/receipts/verify", methods=["POST"])

@@ -76,6 +76,7 @@ class OriginRefused(ServiceError):
 class Recorded:
     receipt: dict[str, Any]
     token: str
+    canonical: str  # the receipt's canonical JSON, as the ledger stores it
 
 
 # --- time --------------------------------------------------------------------------------
@@ -317,8 +318,8 @@ def record_validated(data: dict[str, Any], region: Region | None,
         "collection_method": data.get("collection_method") or DEFAULT_METHOD[data["action"]],
     }
     # committed (durably: synchronous commit) before the caller may answer 201
-    current_app.extensions[LEDGER_WRITER].append(receipt, retention_for(receipt))
-    return Recorded(receipt, token_for(receipt, sorted(consent_scope(content))))
+    stored = current_app.extensions[LEDGER_WRITER].append(receipt, retention_for(receipt))
+    return Recorded(receipt, token_for(receipt, sorted(consent_scope(content))), stored)
 
 
 # --- verification -------------------------------------------------------------------------

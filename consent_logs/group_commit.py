@@ -43,8 +43,9 @@ class GroupCommit:
     _committing: bool = False
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
-    def append(self, record: dict[str, Any], retention_months: int) -> None:
-        """Append ``record`` and return once it is committed (or raise why it is not)."""
+    def append(self, record: dict[str, Any], retention_months: int) -> str:
+        """Append ``record`` and return once it is committed (or raise why it is not).
+        Returns the record's canonical JSON, as stored."""
         pending = _Pending(self.ledger.row(record, retention_months))
         with self._changed:
             self._queue.append(pending)
@@ -55,6 +56,7 @@ class GroupCommit:
                 self._lead()
         if pending.error is not None:
             raise pending.error
+        return pending.row["data"]
 
     def _lead(self) -> None:
         """Commit the queue (called holding the condition's lock, released meanwhile)."""
