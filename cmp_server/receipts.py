@@ -163,7 +163,8 @@ LEDGER_WRITER = "cmp_ledger_writer"
 def init_app(app) -> None:
     """The process's ledger writer: concurrent request threads share durable commits
     (consent_logs.group_commit); on SQLite, processes queue on a file lock."""
-    app.extensions[LEDGER_WRITER] = GroupCommit(ledger, lambda: serialised_writes(db.engine))
+    app.extensions[LEDGER_WRITER] = GroupCommit(
+        ledger, lambda autocommit: serialised_writes(db.engine, autocommit))
 
 
 def check_origin(site_key: str, origin: str | None) -> None:

@@ -23,7 +23,9 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from consent_logs.ledger import Ledger
 
-Transaction = Callable[[], ContextManager[Connection]]
+# (autocommit) -> a connection in a transaction committed on exit, or with autocommit a
+# connection whose statements commit by themselves
+Transaction = Callable[[bool], ContextManager[Connection]]
 
 
 @dataclass
@@ -37,7 +39,7 @@ class _Pending:
 @dataclass
 class GroupCommit:
     ledger: Ledger
-    transaction: Transaction  # a new committed-on-exit transaction, e.g. engine.begin
+    transaction: Transaction
     max_batch: int = 256
     _queue: list[_Pending] = field(default_factory=list)
     _committing: bool = False
@@ -88,6 +90,8 @@ class GroupCommit:
                 pending.error = error
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
-        with self.transaction() as conn:
+        """One row is one INSERT that commits by itself (on PostgreSQL one round trip
+        rather than BEGIN, INSERT, COMMIT); several share a transaction."""
+        with self.transaction(len(rows) == 1) as conn:
             self.ledger.insert_rows(conn, rows)
 

@@ -35,7 +35,7 @@ def count_commits(engine) -> list[int]:
 
 
 def test_concurrent_appends_share_commits_and_return_only_when_committed(app):
-    writer = GroupCommit(ledger, lambda: serialised_writes(db.engine))
+    writer = GroupCommit(ledger, lambda autocommit: serialised_writes(db.engine, autocommit))
     commits = count_commits(db.engine)
     start = threading.Barrier(16)
     seen_committed = []
@@ -57,7 +57,7 @@ def test_concurrent_appends_share_commits_and_return_only_when_committed(app):
 
 
 def test_a_bad_record_fails_alone(app):
-    writer = GroupCommit(ledger, lambda: serialised_writes(db.engine))
+    writer = GroupCommit(ledger, lambda autocommit: serialised_writes(db.engine, autocommit))
     taken = record()
     writer.append(taken, 0)
     outcomes = {}
@@ -82,6 +82,6 @@ def test_a_database_failure_reaches_every_caller_and_stores_nothing(app, tmp_pat
     from sqlalchemy import create_engine
 
     gone = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.sqlite3'}")
-    writer = GroupCommit(ledger, gone.begin)
+    writer = GroupCommit(ledger, lambda autocommit: gone.begin())
     with pytest.raises(OperationalError):
         writer.append(record(), 0)
