@@ -97,10 +97,20 @@ class Platform:
                                       or f"sqlite:///{self.workdir / 'instance' / 'cmp.sqlite3'}")
 
     def ledger_ids(self) -> set[str]:
+        """Every receipt id in the ledger, once it has stopped growing: requests wrk sent
+        before it stopped may still be queued in a worker, and are recorded after."""
         engine = create_engine(self.database_url())
+        query = select(ledger.t.records.c.receipt_id)
         try:
             with engine.connect() as conn:
-                return set(conn.execute(select(ledger.t.records.c.receipt_id)).scalars())
+                before = None
+                while True:
+                    ids = set(conn.execute(query).scalars())
+                    conn.rollback()  # a fresh snapshot next time
+                    if ids == before:
+                        return ids
+                    before = ids
+                    time.sleep(0.5)
         finally:
             engine.dispose()
 
