@@ -45,9 +45,9 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 @contextlib.contextmanager
 def serialised_writes(engine: Engine, autocommit: bool = False):
-    """A write transaction on ``engine``, committed on exit; with ``autocommit``, a
-    connection whose every statement commits by itself (one round trip instead of three,
-    for a single INSERT). On SQLite, writers from every process first queue on a file
+    """A write transaction on ``engine``, committed on exit; with ``autocommit`` on a
+    database server, a connection whose every statement commits by itself (one round trip
+    instead of three, for a single INSERT). On SQLite, writers from every process first queue on a file
     lock beside the database: the lock hands over at once, where SQLite's own busy handler
     sleeps in steps of up to 100 ms and leaves the CPU idle under load. PostgreSQL needs
     no such queue. (The lock file is opened per transaction: with group commit, that is
@@ -66,6 +66,8 @@ def serialised_writes(engine: Engine, autocommit: bool = False):
 
 
 def _transaction(engine: Engine, autocommit: bool):
-    if autocommit:
+    # On SQLite, switching the isolation level there and back costs more than the
+    # transaction statements it saves, and a lone INSERT needs no round trip anyway.
+    if autocommit and engine.dialect.name != "sqlite":
         return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     return engine.begin()
