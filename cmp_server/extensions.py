@@ -49,9 +49,9 @@ def serialised_writes(engine: Engine, autocommit: bool = False):
     database server, a connection whose every statement commits by itself (one round trip
     instead of three, for a single INSERT). On SQLite, writers from every process first
     queue on a file lock beside the database: the lock hands over at once, where SQLite's
-    own busy handler sleeps in steps of up to 100 ms and leaves the CPU idle under load. PostgreSQL needs
-    no such queue. (The lock file is opened per transaction: with group commit, that is
-    once per batch of records.)"""
+    own busy handler sleeps in steps of up to 100 ms and leaves the CPU idle under load.
+    PostgreSQL needs no such queue. (The lock file is opened per transaction: with group
+    commit, that is once per batch of records.)"""
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         with _transaction(engine, autocommit) as conn:
             yield conn
