@@ -66,7 +66,7 @@ def prepare(env: dict, port: int) -> tuple[str, str]:
 
 
 def measure_engine(engine: str, env: dict, seconds: int, connections: int,
-                   workdir: Path) -> dict[str, tuple[Result, Result]]:
+                   workdir: Path, only: str = "") -> dict[str, tuple[Result, Result]]:
     port = free_port()
     site_key, base = prepare(env, port)
     server = start_server(env, port, workdir / f"gunicorn-{engine}.log")
@@ -91,6 +91,8 @@ def measure_engine(engine: str, env: dict, seconds: int, connections: int,
         }
         results = {}
         for name, (subject, baseline) in cases.items():
+            if only not in name:
+                continue
             say(f"[{engine}] {name}: warming up")
             wrk(seconds=2, connections=connections, **subject)
             say(f"[{engine}] {name}: measuring {seconds}s against the bare endpoint")
@@ -119,6 +121,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--only", default="", help="measure only endpoints whose name has this")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="cmp-bench-"))
     base_env = {**os.environ, "CMP_SECRET_KEYS": "bench-secret-key", "CMP_TRUSTED_PROXY_HOPS": "1"}
@@ -134,7 +137,8 @@ def main() -> int:
             postgres.execute("CREATE DATABASE cmp_bench")
             env["CMP_DATABASE_URL"] = postgres.url("cmp_bench")
         try:
-            all_results[engine] = measure_engine(engine, env, args.seconds, args.connections, workdir)
+            all_results[engine] = measure_engine(engine, env, args.seconds,
+                                                 args.connections, workdir, args.only)
         finally:
             if postgres:
                 postgres.stop()
