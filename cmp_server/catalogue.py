@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cmp_server.errors import flatten_errors
-from cmp_server.schemas import StrictBoolean, StrictSchema
+from cmp_server.schemas import FullMatch, StrictBoolean, StrictSchema
 from marshmallow import (
     Schema,
     ValidationError,
@@ -39,7 +39,7 @@ MAX_RETENTION_MONTHS = 240
 
 slug_field = fields.String(
     required=True,
-    validate=validate.Regexp(SLUG, error="must be a slug: a-z, 0-9 and single hyphens"),
+    validate=FullMatch(SLUG, error="must be a slug: a-z, 0-9 and single hyphens"),
 )
 
 
@@ -112,7 +112,7 @@ class CompanySchema(StrictSchema):
     name = text(200, required=True)
     address = text(500, required=True)
     country = fields.String(
-        required=True, validate=validate.Regexp(COUNTRY, error="must be an ISO 3166-1 alpha-2 code")
+        required=True, validate=FullMatch(COUNTRY, error="must be an ISO 3166-1 alpha-2 code")
     )
 
 
@@ -144,7 +144,7 @@ class RetentionSchema(StrictSchema):
 
 class HostingSchema(StrictSchema):
     locations = fields.List(
-        fields.String(validate=validate.Regexp(
+        fields.String(validate=FullMatch(
             HOSTING_LOCATION,
             error='must be an ISO 3166-1 alpha-2 code, or "site" for the site\'s own servers',
         )),
@@ -177,7 +177,7 @@ class CookieSchema(StrictSchema):
         if data.get("match") == "exact" and "*" in data.get("name", ""):
             raise ValidationError('contains "*": set match = "glob"', "name")
         domain = data.get("domain", "")
-        if domain != "first_party" and not COOKIE_DOMAIN.match(domain):
+        if domain != "first_party" and not COOKIE_DOMAIN.fullmatch(domain):
             raise ValidationError(
                 'must be "first_party" or a domain such as ".example.com"', "domain"
             )
@@ -196,7 +196,7 @@ class VendorSchema(StrictSchema):
     policy_url = fields.Url(required=True, schemes={"https"})
     hosts = fields.List(
         fields.String(
-            validate=validate.Regexp(
+            validate=FullMatch(
                 HOST_PATTERN, error='must be a lower-case host name, optionally "*.host"'
             )
         ),

@@ -104,7 +104,7 @@ def check_theme(theme: Any) -> dict[str, list[str]]:
     for key, value in theme.items():
         if key not in THEME:
             errors[f"theme.{key}"] = [f"unknown property; use one of {', '.join(THEME)}"]
-        elif not isinstance(value, str) or not re.match(THEME[key], value):
+        elif not isinstance(value, str) or not re.fullmatch(THEME[key], value):
             errors[f"theme.{key}"] = [f"{value!r} is not a valid {key}"]
     return errors
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from cmp_server.errors import ServiceError
 
@@ -40,6 +40,16 @@ class StrictSchema(Schema):
         if path:
             raise ValidationError("must not contain NUL bytes or unpaired surrogates", path)
         return data
+
+
+class FullMatch(validate.Regexp):
+    """validate.Regexp on the whole value: ``re.match`` lets a ``$`` match before a final
+    newline, so "DE\n" would pass ``^[A-Z]{2}$``."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
 class StrictBoolean(fields.Boolean):

@@ -1,6 +1,8 @@
 """Sites: who embeds the banner, from which origins, with which lifetimes."""
 from __future__ import annotations
 
+import ipaddress
+import re
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,7 +14,7 @@ from cmp_server.cache import app_cache
 from cmp_server.catalogue import CATALOGUE_LANGUAGES
 from cmp_server.errors import NotFound, ServiceError
 from cmp_server.extensions import db
-from cmp_server.schemas import StrictSchema, validated
+from cmp_server.schemas import FullMatch, StrictSchema, validated
 from cmp_server.models import (
     DEFAULT_CONSENT_LIFETIME_MONTHS,
     DEFAULT_REFUSAL_LIFETIME_MONTHS,
@@ -24,10 +26,34 @@ from cmp_server.models import (
 )
 
 
+HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*")
+
+
+def origin_host(value: str, hostname: str) -> str:
+    """A host name in ASCII (an international name in its xn-- form, as browsers send it in
+    Origin), or an IP address in brackets for IPv6; anything else (quotes, angle brackets,
+    spaces, percent signs) is refused."""
+    if ":" in hostname:
+        try:
+            return f"[{ipaddress.IPv6Address(hostname)}]"
+        except ValueError:
+            raise ValidationError(f"{value!r}: invalid IPv6 address") from None
+    try:
+        ascii_name = hostname.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_name = ""
+    if not HOST_NAME.fullmatch(ascii_name):
+        raise ValidationError(f"{value!r}: host must be a domain name or an IP address")
+    return ascii_name
+
+
 def normalise_origin(value: str) -> str:
     """``scheme://host[:port]`` in lower case, default ports dropped; anything else (a path,
     a query, credentials, another scheme) is refused with the reason."""
-    parts = urlsplit(value.strip())
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:  # an unbalanced or invalid [IPv6] host
+        raise ValidationError(f"{value!r}: invalid host") from None
     if parts.scheme not in ("http", "https"):
         raise ValidationError(f"{value!r}: scheme must be http or https")
     if not parts.hostname:
@@ -41,7 +67,7 @@ def normalise_origin(value: str) -> str:
     except ValueError:
         raise ValidationError(f"{value!r}: invalid port") from None
     default_port = {"http": 80, "https": 443}[parts.scheme]
-    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    host = origin_host(value, parts.hostname)
     suffix = f":{port}" if port and port != default_port else ""
     return f"{parts.scheme}://{host}{suffix}"
 
@@ -58,7 +84,7 @@ class ControllerSchema(StrictSchema):
     address = fields.String(required=True, validate=validate.Length(min=1, max=500))
     country = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[A-Z]{2}$", error="must be an ISO 3166-1 alpha-2 code"),
+        validate=FullMatch(r"^[A-Z]{2}$", error="must be an ISO 3166-1 alpha-2 code"),
     )
     email = fields.Email(required=True)
     phone = fields.String(validate=validate.Length(max=50))

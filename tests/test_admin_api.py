@@ -61,6 +61,10 @@ def test_a_marketer_puts_a_site_in_front_of_visitors(api, client):
     ({"texts": {"sv": {"banner": "?"}}}, "texts"),
     ({"theme": {"accent": "red; background: url(x)"}}, "theme.accent"),
     ({"theme": {"shadow": "#000"}}, "theme"),
+    # a trailing newline passed the patterns' "$" (found by stress/test_xss.py)
+    ({"theme": {"accent": "#0a6b2d\n"}}, "theme.accent"),
+    ({"theme": {"radius": "8px\n"}}, "theme.radius"),
+    ({"theme": {"font": "Arial\n"}}, "theme.font"),
     ({"region_rules": {"DE": "none"}}, "region_rules.DE"),
     ({"vendors": [{"id": "piwik-pro", "retention_tier": "gold"}]}, "vendors[0].retention_tier"),
     ({"vendors": [{"id": "nobody"}]}, "vendors[0]"),
@@ -158,3 +162,24 @@ def test_catalogue_search_matches_percent_and_underscore_literally(api):
     for query, expected in (("%25", ["100% Analytics_v2"]), ("_", ["100% Analytics_v2"]),
                             ("0%25%20A", ["100% Analytics_v2"]), ("s%25v", [])):
         assert [v["name"] for v in api("GET", f"/vendors?q={query}").json] == expected, query
+
+
+# found by the stress suite's XSS payloads (stress/test_xss.py): "$" in a pattern also
+# matches before a final newline
+
+@pytest.mark.parametrize("change,field", [
+    (lambda d: d.update(id="in-house\n"), "id"),
+    (lambda d: d.update(hosts=["cdn.in-house.example\n"]), "hosts"),
+    (lambda d: d["cookies"][0].update(domain=".in-house.example\n"), "cookies"),
+    (lambda d: d["company"].update(country="US\n"), "company"),
+    (lambda d: d["hosting"].update(locations=["US\n"]), "hosting"),
+    (lambda d: d.update(purposes=["analytics\n"]), "purposes"),
+])
+def test_custom_vendor_values_with_a_trailing_newline_are_refused(api, change, field):
+    document = copy.deepcopy(db.session.get(Vendor, "mixpanel").document)
+    document.update(id="in-house", name="In-house analytics")
+    change(document)
+    answer = api("POST", "/vendors", document)
+    assert answer.status_code == 422, answer.json
+    assert field in answer.json["errors"]["json"], answer.json
+    assert db.session.get(Vendor, "in-house\n") is None

@@ -23,11 +23,26 @@ def test_a_site_gets_a_random_key_normalised_origins_and_defaults(app):
     assert event.after["origins"] == site.origin_list
 
 
+def test_international_and_ipv6_origins_are_kept_as_browsers_send_them(app):
+    site = create_site({"name": "S", "origins": ["https://Bücher.example", "http://[::1]:8080",
+                                                 "http://[0:0::1]"]})
+    assert site.origin_list == ["http://[::1]", "http://[::1]:8080",
+                                "https://xn--bcher-kva.example"]
+
+
 @pytest.mark.parametrize("payload,field,reason", [
     ({"name": ""}, "name", "Length must be between 1 and 200."),
     ({"name": "S", "origins": ["ftp://shop.example"]}, "origins", "scheme must be http or https"),
     ({"name": "S", "origins": ["https://shop.example/path"]}, "origins", "no path"),
     ({"name": "S", "origins": ["https://user:pw@shop.example"]}, "origins", "credentials"),
+    # hosts no browser sends in Origin (found by stress/test_xss.py)
+    ({"name": "S", "origins": ["https://<svg>"]}, "origins", "host must be a domain name"),
+    ({"name": "S", "origins": ['http://a"onmouseover=x']}, "origins", "host must be a domain"),
+    ({"name": "S", "origins": ["https://shop%22.example"]}, "origins", "host must be a domain"),
+    ({"name": "S", "origins": ["http://[::1"]}, "origins", "invalid host"),  # was a 500
+    ({"name": "S", "origins": ["http://[zz::1]"]}, "origins", "invalid host"),
+    ({"name": "S", "controller": {"name": "C", "address": "A", "country": "SE\n",
+                                  "email": "c@shop.example"}}, "controller", "alpha-2"),
     ({"name": "S", "consent_lifetime_months": 14}, "consent_lifetime_months", "between 1 and 13"),
     ({"name": "S", "consent_lifetime_months": "12"}, "consent_lifetime_months", "Not a valid integer"),
     ({"name": "S", "refusal_lifetime_months": 13, "consent_lifetime_months": 12},
