@@ -138,6 +138,23 @@ def test_released_scripts_carry_the_csp_nonce(banner_site, new_page):
     assert ran(page) == ["inline under CSP", "csp.js"]
 
 
+def test_the_banner_is_styled_where_the_page_allows_no_inline_style(banner_site, new_page):
+    """csp.html's style-src has no nonce and no 'unsafe-inline': a <style> in the shadow
+    root would be refused, the constructed stylesheet is not (found by
+    stress/test_strict_csp.py)."""
+    page = new_page()
+    violations = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text
+            else None)
+    page = open_fixture(page, banner_site, "csp.html")
+    dialog = page.locator("#cmp-banner")
+    dialog.wait_for()
+    assert dialog.evaluate("e => getComputedStyle(e).position") == "fixed"
+    assert page.locator("[data-cmp-action=accept-all]").evaluate(
+        "e => parseFloat(getComputedStyle(e).minHeight)") == 44
+    assert violations == []
+
+
 def test_calls_queued_on_the_stub_are_replayed(banner_site, new_page):
     page = open_fixture(new_page(), banner_site, "stub.html")
     page.wait_for_function("window.__ran.includes('mixpanel')")

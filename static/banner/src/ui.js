@@ -114,13 +114,23 @@ export function _mount(strings, act) {
   for (const [k, v] of Object.entries(_s._config.theme || {}))
     host.style.setProperty('--cmp-' + k.replace(/^--(cmp-)?/, ''), String(v));
   _root = host.attachShadow({ mode: 'open' });
-  const style = document.createElement('style');
-  style.nonce = _s._nonce;
-  style.textContent = __CMP_CSS__;
   _root.innerHTML =
     '<div class="bd" hidden></div><div id="cmp-banner" role="dialog" aria-labelledby="cmp-t" tabindex="-1" hidden></div>' +
     `<button type="button" class="fab" data-cmp-action="open" hidden>${_esc(_t.settings)}</button>`;
-  _root.prepend(style);
+  // A constructed stylesheet: CSP's style-src does not apply to it, so the banner is styled
+  // on pages whose policy has neither 'unsafe-inline' nor a nonce for styles. Browsers
+  // without adoptedStyleSheets (Safari < 16.4) get a <style> with the tag's nonce.
+  const css = __CMP_CSS__;
+  if (_root.adoptedStyleSheets) {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(css);
+    _root.adoptedStyleSheets = [sheet];
+  } else {
+    const style = document.createElement('style');
+    style.nonce = _s._nonce;
+    style.textContent = css;
+    _root.prepend(style);
+  }
   [_bd, _dlg, _fab] = _root.querySelectorAll('.bd,#cmp-banner,.fab');
   _root.addEventListener('click', (e) => {
     const b = e.target.closest('[data-cmp-action]');
