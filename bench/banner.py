@@ -19,7 +19,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from bench.api import RESULTS, prepare, say, start_server
-from e2e.conftest import CHROMIUM, CHROMIUM_FLAGS
+from cmp_server.scanner import CHROMIUM, CHROMIUM_FLAGS
 from tests.pg import free_port
 
 MEASURE = """() => {

@@ -83,5 +83,3 @@ def pytest_terminal_summary(terminalreporter):
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{profile.name}.md").write_text(table)
 
-
-from e2e.conftest import browser, page  # noqa: E402,F401  (Chromium, shared with e2e/)
