@@ -50,6 +50,14 @@ def profile() -> Profile:
     return current_profile()
 
 
+@pytest.fixture
+def answers(tmp_path) -> Path:
+    """Where wrk writes the receipt id of every 201 it reads (bench.load.recorded_ids)."""
+    path = tmp_path / "answers"
+    path.mkdir()
+    return path
+
+
 @dataclass
 class Figures:
     """Rows of the summary table: (section, check, figure)."""

@@ -12,6 +12,7 @@ import pytest
 
 from bench.load import Result, recorded_ids, run_wrk
 from stress.platform import Platform, wait_for
+from tests.conftest import ENGINES
 from tests.http import call
 
 pytestmark = pytest.mark.stress
@@ -63,13 +64,8 @@ def check_ledger(platform: Platform, answers, figures, name: str, result: Result
                 f"sealed and verified")
 
 
-ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
 @pytest.mark.parametrize("engine", ENGINES)
-def test_kill_9_of_a_worker(engine, profile, figures, tmp_path):
-    answers = tmp_path / "answers"
-    answers.mkdir()
+def test_kill_9_of_a_worker(engine, profile, figures, tmp_path, answers):
     with Platform(engine, tmp_path) as platform:
         before = set(platform.workers())
         result = load_through(platform, platform.kill_worker, profile.crash_seconds, answers)
@@ -80,9 +76,8 @@ def test_kill_9_of_a_worker(engine, profile, figures, tmp_path):
 
 @pytest.mark.browser
 @pytest.mark.parametrize("engine", ENGINES)
-def test_kill_9_of_the_whole_server_with_a_page_open(engine, profile, figures, tmp_path, page):
-    answers = tmp_path / "answers"
-    answers.mkdir()
+def test_kill_9_of_the_whole_server_with_a_page_open(engine, profile, figures, tmp_path,
+                                                    answers, page):
     with Platform(engine, tmp_path) as platform:
         requested = []
         page.on("request", lambda request: requested.append(request.url))
@@ -109,9 +104,7 @@ def test_kill_9_of_the_whole_server_with_a_page_open(engine, profile, figures, t
 
 
 @pytest.mark.postgres
-def test_kill_9_of_postgresql(profile, figures, tmp_path):
-    answers = tmp_path / "answers"
-    answers.mkdir()
+def test_kill_9_of_postgresql(profile, figures, tmp_path, answers):
     with Platform("postgresql", tmp_path) as platform:
         outage = {}
 

@@ -7,16 +7,15 @@ import pytest
 
 from bench.load import recorded_ids, run_wrk
 from stress.platform import Platform
+from tests.conftest import ENGINES
 
 pytestmark = pytest.mark.stress
 CONNECTIONS = 16
-ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_consents_at_rising_rates_reconcile_with_the_ledger(engine, profile, figures, tmp_path):
-    answers = tmp_path / "answers"
-    answers.mkdir()
+def test_consents_at_rising_rates_reconcile_with_the_ledger(engine, profile, figures, tmp_path,
+                                                           answers):
     with Platform(engine, tmp_path) as platform:
         for rate in profile.load_rates:
             result = run_wrk(platform.consents_url, profile.load_seconds, CONNECTIONS,
