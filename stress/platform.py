@@ -86,9 +86,11 @@ class Platform:
     def consents_url(self) -> str:
         return f"{self.url}/api/v1/consents"
 
+    def consent(self, action: str = "accept_all") -> dict:
+        return {"site": self.site_key, "config_version": 1, "action": action, "language": "en"}
+
     def consent_body(self, action: str = "accept_all") -> str:
-        return json.dumps({"site": self.site_key, "config_version": 1, "action": action,
-                           "language": "en"})
+        return json.dumps(self.consent(action))
 
     # --- the ledger ----------------------------------------------------------------------
 

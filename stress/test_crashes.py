@@ -35,16 +35,10 @@ def load_through(platform: Platform, fault, seconds: float, answers) -> Result:
 def recovered(platform: Platform) -> str:
     """A consent recorded after the fault: the service is back."""
     def attempt():
-        answer = call("POST", platform.consents_url, json_body(platform),
+        answer = call("POST", platform.consents_url, platform.consent(),
                       headers={"X-Forwarded-For": "130.237.99.99"})
         return answer.json["receipt"]["receipt_id"] if answer.status == 201 else None
     return wait_for(attempt, timeout=60, step=0.5)
-
-
-def json_body(platform: Platform) -> dict:
-    import json
-
-    return json.loads(platform.consent_body())
 
 
 def check_ledger(platform: Platform, answers, figures, name: str, result: Result) -> None:
@@ -111,7 +105,7 @@ def test_kill_9_of_postgresql(profile, figures, tmp_path, answers):
         def crash_and_restart():
             platform.postgres.crash()
             time.sleep(profile.crash_seconds / 2)
-            answer = call("POST", platform.consents_url, json_body(platform),
+            answer = call("POST", platform.consents_url, platform.consent(),
                           headers={"X-Forwarded-For": "130.237.98.98"})
             outage.update(status=answer.status, body=answer.json)
             platform.postgres.boot()

@@ -3,15 +3,10 @@
 database is back. Found by the stress suite's crash tests."""
 from __future__ import annotations
 
-import threading
-
 import pytest
-from werkzeug.serving import make_server
 
-from cmp_server import configs
-from cmp_server.config import default_vendors_dir
-from cmp_server.sites import create_site
-from tests.conftest import SHOP, SHOP_VENDORS, make_app, migrate_to_head
+from cmp_server.extensions import db
+from tests.conftest import make_app, migrate_to_head
 from tests.http import call
 from tests.pg import PostgresServer
 
@@ -20,6 +15,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def own_postgres():
+    """A server of this test's own, since the test crashes it."""
     server = PostgresServer().start()
     server.wait_ready()
     server.execute("CREATE DATABASE cmp")
@@ -27,37 +23,31 @@ def own_postgres():
     server.stop()
 
 
-def test_a_dead_database_gets_503_and_recording_resumes(own_postgres, tmp_path):
-    from cmp_server.vendors import import_catalogue
-
+@pytest.fixture
+def app(own_postgres, tmp_path):
+    """tests/conftest.py's app, on the server this test crashes (caches kept warm, so the
+    consent reaches the database write before it notices)."""
     url = own_postgres.url("cmp")
     migrate_to_head(url, tmp_path)
     app = make_app(url, tmp_path, CMP_CACHE_SECONDS=60)
     with app.app_context():
-        import_catalogue(default_vendors_dir(), "test")
-        site = create_site(SHOP)
-        configs.set_draft_vendors(site, SHOP_VENDORS)
-        configs.publish(site)
-        body = {"site": site.key, "config_version": 1, "action": "accept_all", "language": "en"}
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    consents = f"http://127.0.0.1:{server.server_port}/api/v1/consents"
-    try:
-        assert call("POST", consents, body).status == 201  # caches warm, pool open
-        own_postgres.crash()
-        answer = call("POST", consents, body)
-        assert answer.status == 503
-        assert answer.json["code"] == 503 and "database" in answer.json["message"]
-        assert answer.headers["Retry-After"] == "5"
-        own_postgres.boot()
-        own_postgres.wait_ready()
-        assert call("POST", consents, body).status == 201
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        with app.app_context():
-            from cmp_server.extensions import db
+        yield app
+        db.session.remove()
+        db.engine.dispose()
 
-            db.engine.dispose()
+
+def test_a_dead_database_gets_503_and_recording_resumes(own_postgres, live_server, shop):
+    site, version = shop
+    consents = f"{live_server}/api/v1/consents"
+    body = {"site": site.key, "config_version": version.number, "action": "accept_all",
+            "language": "en"}
+    assert call("POST", consents, body).status == 201  # caches warm, pool open
+    db.session.remove()  # this test's own connection would die with the server
+    own_postgres.crash()
+    answer = call("POST", consents, body)
+    assert answer.status == 503
+    assert answer.json["code"] == 503 and "database" in answer.json["message"]
+    assert answer.headers["Retry-After"] == "5"
+    own_postgres.boot()
+    own_postgres.wait_ready()
+    assert call("POST", consents, body).status == 201
