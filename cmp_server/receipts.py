@@ -25,7 +25,7 @@ from consent_logs.timeutil import add_months, parse_utc, utc_iso
 from cmp_server import kantara
 from cmp_server.configs import VersionRef, consent_scope, published_content, published_ref
 from cmp_server.errors import ServiceError
-from cmp_server.extensions import db, serialised_writes
+from cmp_server.extensions import db
 from cmp_server.geo import Region
 from cmp_server.languages import LANGUAGE_TAG
 from cmp_server.models import Site, ledger
@@ -162,9 +162,11 @@ LEDGER_WRITER = "cmp_ledger_writer"
 
 def init_app(app) -> None:
     """The process's ledger writer: concurrent request threads share durable commits
-    (consent_logs.group_commit); on SQLite, processes queue on a file lock."""
-    app.extensions[LEDGER_WRITER] = GroupCommit(
-        ledger, lambda autocommit: serialised_writes(db.engine, autocommit))
+    (consent_logs.group_commit), each one statement on the writer's own connection
+    (consent_logs.writer); on SQLite, processes queue on a file lock."""
+    with app.app_context():
+        engine = db.engine
+    app.extensions[LEDGER_WRITER] = GroupCommit(ledger, ledger.writer(engine).insert)
 
 
 def check_origin(site_key: str, origin: str | None) -> None:

@@ -4,7 +4,7 @@ A record may only be acknowledged once it is durable, and a durable commit costs
 to disk (an fsync on SQLite with synchronous=FULL, a WAL flush on PostgreSQL) that takes
 longer than everything else about recording a consent. Threads that append while a commit
 is in flight queue up; when it ends, one of them commits the whole queue in a single
-transaction and wakes the others. Each caller still returns only after the commit that
+statement and wakes the others. Each caller still returns only after the commit that
 holds its own record, so the promise is unchanged; under load, one flush serves many
 records. With one thread per process (gunicorn's sync workers) every batch has one record.
 
@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import DataError, IntegrityError
 
 from consent_logs.ledger import Ledger
 
-# (autocommit) -> a connection in a transaction committed on exit, or with autocommit a
-# connection whose statements commit by themselves
-Transaction = Callable[[bool], ContextManager[Connection]]
+# rows -> None once they are durably committed, in one statement (consent_logs.writer)
+Insert = Callable[[list[dict[str, Any]]], None]
 
 
 @dataclass
@@ -39,7 +37,7 @@ class _Pending:
 @dataclass
 class GroupCommit:
     ledger: Ledger
-    transaction: Transaction
+    insert: Insert
     max_batch: int = 256
     _queue: list[_Pending] = field(default_factory=list)
     _committing: bool = False
@@ -78,7 +76,7 @@ class GroupCommit:
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:
-            self._insert([p.row for p in batch])
+            self.insert([p.row for p in batch])
         except (IntegrityError, DataError) as error:
             if len(batch) == 1:
                 batch[0].error = error
@@ -88,10 +86,4 @@ class GroupCommit:
         except Exception as error:  # the database is down, the disk is full...
             for pending in batch:
                 pending.error = error
-
-    def _insert(self, rows: list[dict[str, Any]]) -> None:
-        """One row is one INSERT that commits by itself (on PostgreSQL one round trip
-        rather than BEGIN, INSERT, COMMIT); several share a transaction."""
-        with self.transaction(len(rows) == 1) as conn:
-            self.ledger.insert_rows(conn, rows)
 

@@ -24,12 +24,16 @@ from consent_logs.keys import ALGORITHM, PublicKey, SigningKey
 from consent_logs.schema import LedgerTables
 from consent_logs.seals import Seal, VerificationError, check_seal, record_leaf, seal_body
 from consent_logs.timeutil import add_months, as_utc, parse_utc
+from consent_logs.writer import RowWriter
 
 DEFAULT_BATCH = 10_000
 SEAL_ATTEMPTS = 8
 
 
 PERSONAL_FIELDS = ("subject_id", "region", "language")
+# the consent_records columns a row sets (seq is the database's)
+ROW_COLUMNS = ("receipt_id", "site", "subject_id", "issued_at", "expires_at", "state",
+               "previous_receipt_id", "retention_months", "data", "leaf_hash")
 
 
 def redact(record: dict[str, Any]) -> dict[str, Any]:
@@ -91,9 +95,10 @@ class Ledger:
         result = conn.execute(self._insert_record, self.row(record, retention_months))
         return result.inserted_primary_key[0]
 
-    def insert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """Insert rows made by ``row`` in the caller's transaction (see group_commit)."""
-        conn.execute(self._insert_record, rows)
+    def writer(self, engine: Engine) -> RowWriter:
+        """A writer of rows made by ``row``, each batch one durable statement on a
+        connection of its own (consent_logs.writer; group_commit batches for it)."""
+        return RowWriter(engine, self.t.records, list(ROW_COLUMNS))
 
     def seal(self, engine: Engine, key: SigningKey, batch_size: int = DEFAULT_BATCH,
              now: datetime | None = None) -> list[Seal]:

@@ -1,5 +1,6 @@
 """Concurrent appends share durable commits, and each caller returns only once its own
-record is committed (consent_logs.group_commit), on SQLite and on PostgreSQL."""
+record is committed (consent_logs.group_commit), on SQLite and on PostgreSQL; each commit
+is one statement on the writer's own connection (consent_logs.writer)."""
 from __future__ import annotations
 
 import threading
@@ -7,11 +8,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from consent_logs.group_commit import GroupCommit
-from cmp_server.extensions import db, serialised_writes
+from consent_logs.ledger import ROW_COLUMNS
+from consent_logs.timeutil import as_utc
+from cmp_server.extensions import db
 from cmp_server.models import ledger
 
 
@@ -28,15 +31,18 @@ def stored(receipt_id: str) -> bool:
         return conn.execute(query).first() is not None
 
 
-def count_commits(engine) -> list[int]:
-    commits = [0]
-    event.listen(engine, "commit", lambda conn: commits.__setitem__(0, commits[0] + 1))
-    return commits
+def counting(insert):
+    """The writer's insert, counting its statements: each is one durable commit."""
+    def counted(rows):
+        counted.statements += 1
+        insert(rows)
+    counted.statements = 0
+    return counted
 
 
 def test_concurrent_appends_share_commits_and_return_only_when_committed(app):
-    writer = GroupCommit(ledger, lambda autocommit: serialised_writes(db.engine, autocommit))
-    commits = count_commits(db.engine)
+    insert = counting(ledger.writer(db.engine).insert)
+    writer = GroupCommit(ledger, insert)
     start = threading.Barrier(16)
     seen_committed = []
 
@@ -53,11 +59,11 @@ def test_concurrent_appends_share_commits_and_return_only_when_committed(app):
         list(pool.map(append, range(16)))
     total = db.session.execute(select(func.count()).select_from(ledger.t.records)).scalar()
     assert total == 160 and all(seen_committed) and len(seen_committed) == 160
-    assert commits[0] < 160  # some flushes served several records
+    assert insert.statements < 160  # some flushes served several records
 
 
 def test_a_bad_record_fails_alone(app):
-    writer = GroupCommit(ledger, lambda autocommit: serialised_writes(db.engine, autocommit))
+    writer = GroupCommit(ledger, ledger.writer(db.engine).insert)
     taken = record()
     writer.append(taken, 0)
     outcomes = {}
@@ -82,6 +88,45 @@ def test_a_database_failure_reaches_every_caller_and_stores_nothing(app, tmp_pat
     from sqlalchemy import create_engine
 
     gone = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.sqlite3'}")
-    writer = GroupCommit(ledger, lambda autocommit: gone.begin())
+    writer = GroupCommit(ledger, ledger.writer(gone).insert)
     with pytest.raises(OperationalError):
         writer.append(record(), 0)
+
+
+# --- the writer under group commit (consent_logs.writer) ---------------------------------
+
+def test_rows_read_back_as_sqlalchemy_would_have_stored_them(app):
+    """Dates and text go through the columns' own bind processors: the writer's rows are
+    indistinguishable from rows SQLAlchemy inserts (SQLite keeps dates as text)."""
+    receipt = record()
+    row = ledger.row(receipt, 14)
+    assert tuple(row) == ROW_COLUMNS
+    ledger.writer(db.engine).insert([row])
+    with db.engine.connect() as conn:
+        stored_row = conn.execute(select(ledger.t.records).where(
+            ledger.t.records.c.receipt_id == receipt["receipt_id"])).one()._asdict()
+    assert as_utc(stored_row["issued_at"]) == row["issued_at"]
+    assert as_utc(stored_row["expires_at"]) == row["expires_at"]
+    assert {k: stored_row[k] for k in ROW_COLUMNS if "_at" not in k} == \
+        {k: row[k] for k in ROW_COLUMNS if "_at" not in k}
+
+
+def test_a_batch_is_all_or_nothing(app):
+    taken = record()
+    writer = ledger.writer(db.engine)
+    writer.insert([ledger.row(taken, 0)])
+    fresh = record()
+    with pytest.raises(IntegrityError):
+        writer.insert([ledger.row(fresh, 0), ledger.row(taken, 0)])
+    assert not stored(fresh["receipt_id"])
+    writer.insert([ledger.row(fresh, 0)])  # the connection is still good after a refusal
+    assert stored(fresh["receipt_id"])
+
+
+def test_the_writer_reconnects_after_the_engine_is_disposed(app):
+    writer = ledger.writer(db.engine)
+    writer.insert([ledger.row(record(), 0)])
+    db.engine.dispose()  # closes the writer's connection too
+    again = record()
+    writer.insert([ledger.row(again, 0)])
+    assert stored(again["receipt_id"])
