@@ -166,7 +166,7 @@ def init_app(app) -> None:
     (consent_logs.writer); on SQLite, processes queue on a file lock."""
     with app.app_context():
         engine = db.engine
-    app.extensions[LEDGER_WRITER] = GroupCommit(ledger, ledger.writer(engine).insert)
+    app.extensions[LEDGER_WRITER] = GroupCommit(ledger, ledger.writer(engine))
 
 
 def check_origin(site_key: str, origin: str | None) -> None:

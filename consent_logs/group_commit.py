@@ -1,12 +1,13 @@
-"""Group commit: appends from concurrent threads of one process share one transaction.
+"""Group commit: appends from concurrent threads of one process share statements and
+flushes to disk.
 
-A record may only be acknowledged once it is durable, and a durable commit costs a flush
-to disk (an fsync on SQLite with synchronous=FULL, a WAL flush on PostgreSQL) that takes
-longer than everything else about recording a consent. Threads that append while a commit
-is in flight queue up; when it ends, one of them commits the whole queue in a single
-statement and wakes the others. Each caller still returns only after the commit that
-holds its own record, so the promise is unchanged; under load, one flush serves many
-records. With one thread per process (gunicorn's sync workers) every batch has one record.
+A record may only be acknowledged once it is durable, and making it durable costs a flush
+to disk that takes longer than everything else about recording a consent. Threads that
+append while a batch is being written queue up; when the write ends, one of them writes
+the whole queue in one statement while the previous batch is still being flushed
+(consent_logs.writer: ``write``, then ``sync``). Each caller returns only after the flush
+that covers its own record, so the promise is unchanged; under load one statement and
+one flush serve many records, and writing never waits for the disk.
 
 A batch that fails on a constraint is retried one record at a time, so one bad record
 cannot fail its neighbours; an error of the database itself fails the whole batch, and
@@ -16,14 +17,19 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Protocol
 
 from sqlalchemy.exc import DataError, IntegrityError
 
 from consent_logs.ledger import Ledger
 
-# rows -> None once they are durably committed, in one statement (consent_logs.writer)
-Insert = Callable[[list[dict[str, Any]]], None]
+
+class Writer(Protocol):
+    def write(self, rows: list[dict[str, Any]]) -> int:
+        """Commit the rows in one statement, all or none; the position to sync."""
+
+    def sync(self, position: int) -> None:
+        """Make the write at ``position`` durable."""
 
 
 @dataclass
@@ -37,53 +43,79 @@ class _Pending:
 @dataclass
 class GroupCommit:
     ledger: Ledger
-    insert: Insert
+    writer: Writer
     max_batch: int = 256
     _queue: list[_Pending] = field(default_factory=list)
-    _committing: bool = False
-    _changed: threading.Condition = field(default_factory=threading.Condition)
+    _writing: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._turn = threading.Condition(self._lock)  # the writer is free, or you were taken
+        self._done = threading.Condition(self._lock)  # a batch is durable (or failed)
 
     def append(self, record: dict[str, Any], retention_months: int) -> str:
-        """Append ``record`` and return once it is committed (or raise why it is not).
+        """Append ``record`` and return once it is durable (or raise why it is not).
         Returns the record's canonical JSON, as stored."""
         pending = _Pending(self.ledger.row(record, retention_months))
-        with self._changed:
-            self._queue.append(pending)
-            while not pending.done:
-                if self._committing or pending.taken:
-                    self._changed.wait()
-                    continue
-                self._lead()
+        batch = self._join(pending)
+        if batch is None:
+            self._await(pending)
+        else:
+            self._commit(batch)
         if pending.error is not None:
             raise pending.error
         return pending.row["data"]
 
-    def _lead(self) -> None:
-        """Commit the queue (called holding the condition's lock, released meanwhile)."""
-        batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
-        for pending in batch:
-            pending.taken = True
-        self._committing = True
-        self._changed.release()
-        try:
-            self._commit(batch)
-        finally:
-            self._changed.acquire()
-            self._committing = False
-            for pending in batch:
-                pending.done = True
-            self._changed.notify_all()
+    def _join(self, pending: _Pending) -> list[_Pending] | None:
+        """Queue ``pending``; the batch this thread is to commit, or None when another
+        thread has taken it into its batch."""
+        with self._lock:
+            self._queue.append(pending)
+            while self._writing and not pending.taken:
+                self._turn.wait()
+            if pending.taken:
+                return None
+            batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
+            for queued in batch:
+                queued.taken = True
+            self._writing = True
+            self._turn.notify_all()  # the threads of the batch now wait for it to be done
+            return batch
+
+    def _await(self, pending: _Pending) -> None:
+        with self._lock:
+            while not pending.done:
+                self._done.wait()
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:
-            self.insert([p.row for p in batch])
+            position = self._write(batch)
+        finally:
+            with self._lock:
+                self._writing = False
+                self._turn.notify()  # the next batch is written while this one is flushed
+        written = [pending for pending in batch if pending.error is None]
+        if written:
+            try:
+                self.writer.sync(position)
+            except Exception as error:  # the disk failed: none of them is known durable
+                for pending in written:
+                    pending.error = error
+        with self._lock:
+            for pending in batch:
+                pending.done = True
+            self._done.notify_all()
+
+    def _write(self, batch: list[_Pending]) -> int:
+        """Write the batch; the position to sync (covering every record written)."""
+        try:
+            return self.writer.write([pending.row for pending in batch])
         except (IntegrityError, DataError) as error:
             if len(batch) == 1:
                 batch[0].error = error
-                return
-            for pending in batch:
-                self._commit([pending])
+                return 0
+            return max(self._write([pending]) for pending in batch)
         except Exception as error:  # the database is down, the disk is full...
             for pending in batch:
                 pending.error = error
-
+            return 0

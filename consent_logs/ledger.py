@@ -96,8 +96,8 @@ class Ledger:
         return result.inserted_primary_key[0]
 
     def writer(self, engine: Engine) -> RowWriter:
-        """A writer of rows made by ``row``, each batch one durable statement on a
-        connection of its own (consent_logs.writer; group_commit batches for it)."""
+        """A writer of rows made by ``row``: each batch one statement on a connection of
+        its own, durable after ``sync`` (consent_logs.writer; group_commit batches)."""
         return RowWriter(engine, self.t.records, list(ROW_COLUMNS))
 
     def seal(self, engine: Engine, key: SigningKey, batch_size: int = DEFAULT_BATCH,

@@ -1,20 +1,28 @@
-"""Durable appends on a database connection of the writer's own.
+"""Appends on a database connection of the writer's own: ``write`` commits a batch of
+rows in one statement, ``sync`` makes what was written durable.
 
 Recording a consent is the platform's hottest write, and through SQLAlchemy's pool and
 statement machinery one INSERT costs more CPU than the database spends storing it (pool
 checkout and reset, a transaction object, compiled-cache lookups, result objects). The
 writer keeps one plain DB-API connection per process, opened like the engine's own (its
-URL, options and connect events, such as SQLite's pragmas) but never pooled, and sends each batch of rows as one multi-row INSERT in
-autocommit mode. A single statement is atomic by itself and durable when it returns
-(SQLite with synchronous=FULL, PostgreSQL with synchronous_commit on): one round trip,
-no BEGIN or COMMIT.
+URL, options and connect events, such as SQLite's pragmas) but never pooled, and sends
+each batch as one multi-row INSERT in autocommit mode: one statement is atomic by itself,
+one round trip, no BEGIN or COMMIT. Values pass through the columns' own bind
+processors, so a row is stored exactly as SQLAlchemy would store it (SQLite's date
+format, for one) and reads back the same.
 
-Values pass through the columns' own bind processors, so a row is stored exactly as
-SQLAlchemy would store it (SQLite's date format, for one) and reads back the same.
-
-On SQLite, writers from every process first queue on a file lock beside the database:
-the lock hands over at once, where SQLite's own busy handler sleeps in steps of up to
-100 ms and leaves the CPU idle under load. PostgreSQL needs no such queue.
+Durability. On PostgreSQL a committed statement is durable when it returns
+(synchronous_commit on), and ``sync`` has nothing to do. On SQLite the flush to disk is
+taken out of the commit, as PostgreSQL itself does it (``SQLiteLog``): the writer's
+connection commits with synchronous=NORMAL, which in WAL mode appends the transaction to
+the write-ahead log without waiting for the disk, and ``sync`` then makes sure an
+fdatasync of that log has run since. A caller acknowledges a record only after ``sync``,
+so the promise is the one synchronous=FULL makes (whose commit is that same fdatasync);
+the difference is that one flush serves every write before it, from any process, and
+that writers append while the disk works instead of queueing behind each flush. The log
+is append-only between checkpoints, and SQLite syncs it before a checkpoint copies it
+into the database and syncs its header when it is reused, so nothing a flush covered can
+be lost. Every other connection keeps synchronous=FULL.
 
 Errors come out as SQLAlchemy's exception classes (IntegrityError, DataError,
 OperationalError...), parameters hidden. After any error but a refused row, the
@@ -25,20 +33,101 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import mmap
 import os
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from sqlalchemy import Engine, Table, event
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
 PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
+class SQLiteLog:
+    """The writes of every process to one SQLite database, and shared flushes of its log.
+
+    Writers queue on a file lock beside the database (``-writelock``): it hands over at
+    once, where SQLite's own busy handler sleeps in steps of up to 100 ms and leaves the
+    CPU idle under load. That file also holds two counters, mapped into every process:
+    how many writes have been appended to the log, and how many of them a finished
+    fdatasync is known to cover. ``flush(n)`` returns at once when write n is covered;
+    otherwise it takes the flush lock (``-flushlock``), looks again (whoever held the
+    lock may have covered it), and else flushes the log itself, covering every write
+    counted before it started. So under load one fdatasync serves the writes of all
+    processes since the last one began. The counters only ever grow, change only under
+    their lock, and say nothing about visitors."""
+
+    WRITTEN, FLUSHED = 0, 1
+
+    def __init__(self, database: str):
+        self.database = database
+        self.log_path = f"{database}-wal"
+        self._pid = 0
+        self._flushing = threading.Lock()  # flock is per open file: threads queue here
+
+    def write(self, execute: Callable[[], None]) -> int:
+        """Run ``execute`` (one committed statement) holding the write lock; its position."""
+        self._open()
+        fcntl.flock(self._write_lock, fcntl.LOCK_EX)
+        try:
+            execute()
+            position = self._counters[self.WRITTEN] + 1
+            self._counters[self.WRITTEN] = position
+            return position
+        finally:
+            fcntl.flock(self._write_lock, fcntl.LOCK_UN)
+
+    def flush(self, position: int) -> None:
+        """Return once an fdatasync of the log has run since write ``position`` ended."""
+        self._open()
+        counters = self._counters
+        with self._flushing:
+            if counters[self.FLUSHED] >= position:
+                return
+            fcntl.flock(self._flush_lock, fcntl.LOCK_EX)
+            try:
+                if counters[self.FLUSHED] >= position:
+                    return
+                covered = counters[self.WRITTEN]
+                # The log by name: the file SQLite appends to while a connection (ours) is
+                # open; a descriptor of the moment's own cannot go stale.
+                log = os.open(self.log_path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    os.fdatasync(log)
+                finally:
+                    os.close(log)
+                if covered > counters[self.FLUSHED]:
+                    counters[self.FLUSHED] = covered
+            finally:
+                fcntl.flock(self._flush_lock, fcntl.LOCK_UN)
+
+    def _open(self) -> None:
+        if self._pid == os.getpid():
+            return  # (a forked child opens its own descriptors and mapping)
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+        write_lock = os.open(f"{self.database}-writelock", flags, 0o600)
+        if os.fstat(write_lock).st_size < 16:
+            os.ftruncate(write_lock, 16)
+        self._counters = memoryview(mmap.mmap(write_lock, 16)).cast("Q")
+        self._write_lock = write_lock
+        self._flush_lock = os.open(f"{self.database}-flushlock", flags, 0o600)
+        self._pid = os.getpid()
+
+    def close(self) -> None:
+        if self._pid != os.getpid():
+            return
+        self._pid = 0
+        self._counters.release()
+        for descriptor in (self._write_lock, self._flush_lock):
+            with contextlib.suppress(OSError):
+                os.close(descriptor)
+
+
 class RowWriter:
-    """Insert rows (dicts keyed by column name) into ``table``, durably, in one statement
-    per call. Thread-safe: calls are serialised. Its connection closes with
-    ``engine.dispose()`` and reopens on the next call."""
+    """Rows (dicts keyed by column name) into ``table``, one statement per ``write``.
+    Thread-safe: writes are serialised, syncs are not. Its connection closes with
+    ``engine.dispose()`` and reopens on the next write."""
 
     def __init__(self, engine: Engine, table: Table, columns: list[str]):
         dialect = engine.dialect
@@ -56,32 +145,51 @@ class RowWriter:
         self._tuple = f"({', '.join([marker] * len(columns))})"
         self._statements: dict[int, str] = {}
         database = engine.url.database
-        self._lock_path = (f"{database}-writelock" if dialect.name == "sqlite"
-                           and database not in (None, "", ":memory:") else None)
+        file_database = dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        self._sqlite = SQLiteLog(database) if file_database else None
+        self._deferred = False  # whether commits leave the flush to ``sync`` (WAL mode)
         self._mutex = threading.Lock()
         self._pid = 0
         self._connection: Any = None
-        self._lock_file: Any = None
         # engine.dispose() means "new connections from now on": ours too
         event.listen(engine, "engine_disposed", lambda _engine: self.close())
 
-    def insert(self, rows: list[dict[str, Any]]) -> None:
-        """Store ``rows``; on return they are committed and durable. Raises SQLAlchemy's
-        exception for whatever the database refused, and then nothing is stored."""
+    def write(self, rows: list[dict[str, Any]]) -> int:
+        """Commit ``rows`` in one statement; they are durable once ``sync`` of the
+        returned position returns. Raises SQLAlchemy's exception for whatever the
+        database refused, and then nothing is stored."""
         statement = self._statement(len(rows))
         params = [process(row[name]) if process else row[name]
                   for row in rows for name, process in self._fields]
         with self._mutex:
             try:
                 connection = self._connect()
-                with self._queue():
+
+                def execute() -> None:
                     cursor = connection.cursor()
                     try:
                         cursor.execute(statement, params)
                     finally:
                         cursor.close()
+
+                if self._sqlite is None:
+                    execute()
+                    return 0
+                position = self._sqlite.write(execute)
+                return position if self._deferred else 0
             except self.engine.dialect.loaded_dbapi.Error as error:
                 raise self._failed(statement, error) from error
+
+    def sync(self, position: int) -> None:
+        """Make the write at ``position`` durable (on SQLite, an fdatasync of the log
+        that one flush may share with others; a position of 0 is durable already)."""
+        if not position:
+            return
+        try:
+            self._sqlite.flush(position)
+        except OSError as error:  # the records may not be on disk: say so, start afresh
+            self.close()
+            raise OperationalError("fdatasync", None, error, hide_parameters=True) from error
 
     def close(self) -> None:
         with self._mutex:
@@ -96,8 +204,8 @@ class RowWriter:
 
     def _connect(self):
         if self._pid != os.getpid():
-            # a forked child must not share its parent's connection or lock descriptor
-            self._connection = self._lock_file = None
+            # a forked child must not share its parent's connection
+            self._connection = None
             self._pid = os.getpid()
         if self._connection is None:
             # A new connection, never one the engine's pool kept (it may have died with a
@@ -106,37 +214,39 @@ class RowWriter:
             pooled.detach()  # ours for good: closed by this writer, not returned
             connection = pooled.dbapi_connection
             self.engine.dialect.set_isolation_level(connection, "AUTOCOMMIT")
+            if self._sqlite:
+                self._deferred = self._defer_flush(connection)
             self._connection = connection
         return self._connection
 
-    @contextlib.contextmanager
-    def _queue(self) -> Iterator[None]:
-        if self._lock_path is None:
-            yield
-            return
-        if self._lock_file is None:
-            self._lock_file = open(self._lock_path, "a")
-        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+    @staticmethod
+    def _defer_flush(connection) -> bool:
+        """In WAL mode, commit without waiting for the disk (``sync`` waits); in any
+        other journal mode the commit itself stays synchronous."""
+        cursor = connection.cursor()
         try:
-            yield
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                return False
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            return True
         finally:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            cursor.close()
 
     def _failed(self, statement: str, error: Exception) -> DBAPIError:
-        dbapi = self.engine.dialect.loaded_dbapi
-        wrapped = DBAPIError.instance(statement, None, error, dbapi.Error,
+        wrapped = DBAPIError.instance(statement, None, error,
+                                      self.engine.dialect.loaded_dbapi.Error,
                                       hide_parameters=True, dialect=self.engine.dialect)
         if not isinstance(wrapped, (IntegrityError, DataError)):
             self._discard()  # the connection may be broken: the next batch opens a new one
         return wrapped
 
     def _discard(self) -> None:
-        """Close the connection and the lock file; the next call opens them anew."""
+        """Close the connection and the lock files; the next write opens them anew."""
         connection, self._connection = self._connection, None
-        lock_file, self._lock_file = self._lock_file, None
         if self._pid != os.getpid():
             return  # a parent's, inherited through fork: not ours to close
-        for handle in (connection, lock_file):
-            if handle is not None:
-                with contextlib.suppress(Exception):
-                    handle.close()
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+        if self._sqlite is not None:
+            self._sqlite.close()

@@ -3,6 +3,7 @@ record is committed (consent_logs.group_commit), on SQLite and on PostgreSQL; ea
 is one statement on the writer's own connection (consent_logs.writer)."""
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -31,18 +32,24 @@ def stored(receipt_id: str) -> bool:
         return conn.execute(query).first() is not None
 
 
-def counting(insert):
-    """The writer's insert, counting its statements: each is one durable commit."""
-    def counted(rows):
-        counted.statements += 1
-        insert(rows)
-    counted.statements = 0
-    return counted
+class Counting:
+    """The app's writer, counting its statements and flushes."""
+
+    def __init__(self, writer):
+        self.writer, self.statements, self.syncs = writer, 0, 0
+
+    def write(self, rows):
+        self.statements += 1
+        return self.writer.write(rows)
+
+    def sync(self, position):
+        self.syncs += 1
+        self.writer.sync(position)
 
 
 def test_concurrent_appends_share_commits_and_return_only_when_committed(app):
-    insert = counting(ledger.writer(db.engine).insert)
-    writer = GroupCommit(ledger, insert)
+    counting = Counting(ledger.writer(db.engine))
+    writer = GroupCommit(ledger, counting)
     start = threading.Barrier(16)
     seen_committed = []
 
@@ -59,11 +66,12 @@ def test_concurrent_appends_share_commits_and_return_only_when_committed(app):
         list(pool.map(append, range(16)))
     total = db.session.execute(select(func.count()).select_from(ledger.t.records)).scalar()
     assert total == 160 and all(seen_committed) and len(seen_committed) == 160
-    assert insert.statements < 160  # some flushes served several records
+    assert counting.statements < 160  # some statements served several records
+    assert counting.syncs == counting.statements
 
 
 def test_a_bad_record_fails_alone(app):
-    writer = GroupCommit(ledger, ledger.writer(db.engine).insert)
+    writer = GroupCommit(ledger, ledger.writer(db.engine))
     taken = record()
     writer.append(taken, 0)
     outcomes = {}
@@ -88,7 +96,7 @@ def test_a_database_failure_reaches_every_caller_and_stores_nothing(app, tmp_pat
     from sqlalchemy import create_engine
 
     gone = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.sqlite3'}")
-    writer = GroupCommit(ledger, ledger.writer(gone).insert)
+    writer = GroupCommit(ledger, ledger.writer(gone))
     with pytest.raises(OperationalError):
         writer.append(record(), 0)
 
@@ -101,7 +109,7 @@ def test_rows_read_back_as_sqlalchemy_would_have_stored_them(app):
     receipt = record()
     row = ledger.row(receipt, 14)
     assert tuple(row) == ROW_COLUMNS
-    ledger.writer(db.engine).insert([row])
+    ledger.writer(db.engine).write([row])
     with db.engine.connect() as conn:
         stored_row = conn.execute(select(ledger.t.records).where(
             ledger.t.records.c.receipt_id == receipt["receipt_id"])).one()._asdict()
@@ -114,19 +122,69 @@ def test_rows_read_back_as_sqlalchemy_would_have_stored_them(app):
 def test_a_batch_is_all_or_nothing(app):
     taken = record()
     writer = ledger.writer(db.engine)
-    writer.insert([ledger.row(taken, 0)])
+    writer.write([ledger.row(taken, 0)])
     fresh = record()
     with pytest.raises(IntegrityError):
-        writer.insert([ledger.row(fresh, 0), ledger.row(taken, 0)])
+        writer.write([ledger.row(fresh, 0), ledger.row(taken, 0)])
     assert not stored(fresh["receipt_id"])
-    writer.insert([ledger.row(fresh, 0)])  # the connection is still good after a refusal
+    writer.write([ledger.row(fresh, 0)])  # the connection is still good after a refusal
     assert stored(fresh["receipt_id"])
 
 
 def test_the_writer_reconnects_after_the_engine_is_disposed(app):
     writer = ledger.writer(db.engine)
-    writer.insert([ledger.row(record(), 0)])
+    writer.write([ledger.row(record(), 0)])
     db.engine.dispose()  # closes the writer's connection too
     again = record()
-    writer.insert([ledger.row(again, 0)])
+    writer.write([ledger.row(again, 0)])
     assert stored(again["receipt_id"])
+
+
+# SQLite's write-ahead log flush (PostgreSQL commits durably, and sync has nothing to do)
+sqlite_only = pytest.mark.parametrize("engine_name", ["sqlite"])
+
+
+@sqlite_only
+def test_sqlite_commits_leave_the_flush_to_sync_and_other_connections_stay_full(app):
+    writer = ledger.writer(db.engine)
+    writer.write([ledger.row(record(), 0)])
+    own = writer._connection.execute("PRAGMA synchronous").fetchone()[0]
+    with db.engine.connect() as conn:
+        others = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+    assert (own, others) == (1, 2)  # NORMAL for the writer, FULL for everyone else
+
+
+@sqlite_only
+def test_one_flush_serves_every_write_before_it_from_any_process(app, monkeypatch):
+    flushes = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (flushes.append(fd), real(fd)))
+    first, second = ledger.writer(db.engine), ledger.writer(db.engine)  # two "processes"
+    early = first.write([ledger.row(record(), 0)])
+    late = second.write([ledger.row(record(), 0)])
+    assert late > early
+    second.sync(late)
+    first.sync(early)  # covered by the flush after the later write: no second flush
+    assert len(flushes) == 1
+    third = first.write([ledger.row(record(), 0)])
+    first.sync(third)  # written after the last flush began: flushed again
+    assert len(flushes) == 2
+
+
+@sqlite_only
+def test_a_failed_flush_fails_the_consent_with_a_503(client, shop, monkeypatch):
+    site, version = shop
+
+    def broken_disk(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", broken_disk)
+    answer = client.post("/api/v1/consents", json={
+        "site": site.key, "config_version": version.number, "action": "accept_all",
+        "language": "en"})
+    assert answer.status_code == 503 and answer.json["code"] == 503
+    monkeypatch.undo()
+    answer = client.post("/api/v1/consents", json={
+        "site": site.key, "config_version": version.number, "action": "accept_all",
+        "language": "en"})
+    assert answer.status_code == 201
