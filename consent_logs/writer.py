@@ -50,13 +50,14 @@ class SQLiteLog:
     Writers queue on a file lock beside the database (``-writelock``): it hands over at
     once, where SQLite's own busy handler sleeps in steps of up to 100 ms and leaves the
     CPU idle under load. That file also holds two counters, mapped into every process:
-    how many writes have been appended to the log, and how many of them a finished
-    fdatasync is known to cover. ``flush(n)`` returns at once when write n is covered;
-    otherwise it takes the flush lock (``-flushlock``), looks again (whoever held the
-    lock may have covered it), and else flushes the log itself, covering every write
-    counted before it started. So under load one fdatasync serves the writes of all
-    processes since the last one began. The counters only ever grow, change only under
-    their lock, and say nothing about visitors."""
+    how many writes have been appended to the log, and the highest count a finished
+    fdatasync is known to cover. ``flush(n)`` returns at once when write n is covered,
+    else flushes the log, covering every write counted before the flush began; flushes
+    that run at the same time are merged by the kernel, so none waits for another. So
+    under load one fdatasync serves the writes of all processes since the last one
+    began. WRITTEN changes only under the write lock; FLUSHED is only ever set to a count
+    its writer has flushed (a race may set it lower, which costs a flush, never higher).
+    The counters say nothing about visitors."""
 
     WRITTEN, FLUSHED = 0, 1
 
@@ -64,7 +65,6 @@ class SQLiteLog:
         self.database = database
         self.log_path = f"{database}-wal"
         self._pid = 0
-        self._flushing = threading.Lock()  # flock is per open file: threads queue here
 
     def write(self, execute: Callable[[], None]) -> int:
         """Run ``execute`` (one committed statement) holding the write lock; its position."""
@@ -82,25 +82,18 @@ class SQLiteLog:
         """Return once an fdatasync of the log has run since write ``position`` ended."""
         self._open()
         counters = self._counters
-        with self._flushing:
-            if counters[self.FLUSHED] >= position:
-                return
-            fcntl.flock(self._flush_lock, fcntl.LOCK_EX)
-            try:
-                if counters[self.FLUSHED] >= position:
-                    return
-                covered = counters[self.WRITTEN]
-                # The log by name: the file SQLite appends to while a connection (ours) is
-                # open; a descriptor of the moment's own cannot go stale.
-                log = os.open(self.log_path, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    os.fdatasync(log)
-                finally:
-                    os.close(log)
-                if covered > counters[self.FLUSHED]:
-                    counters[self.FLUSHED] = covered
-            finally:
-                fcntl.flock(self._flush_lock, fcntl.LOCK_UN)
+        if counters[self.FLUSHED] >= position:
+            return
+        covered = counters[self.WRITTEN]
+        # The log by name: the file SQLite appends to while a connection (ours) is open;
+        # a descriptor of the moment's own cannot go stale or be closed under us.
+        log = os.open(self.log_path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fdatasync(log)
+        finally:
+            os.close(log)
+        if covered > counters[self.FLUSHED]:
+            counters[self.FLUSHED] = covered
 
     def _open(self) -> None:
         if self._pid == os.getpid():
@@ -111,17 +104,14 @@ class SQLiteLog:
             os.ftruncate(write_lock, 16)
         self._counters = memoryview(mmap.mmap(write_lock, 16)).cast("Q")
         self._write_lock = write_lock
-        self._flush_lock = os.open(f"{self.database}-flushlock", flags, 0o600)
         self._pid = os.getpid()
 
     def close(self) -> None:
         if self._pid != os.getpid():
             return
-        self._pid = 0
-        self._counters.release()
-        for descriptor in (self._write_lock, self._flush_lock):
-            with contextlib.suppress(OSError):
-                os.close(descriptor)
+        self._pid = 0  # (the mapping goes with its last reference: a flush may hold one)
+        with contextlib.suppress(OSError):
+            os.close(self._write_lock)
 
 
 class RowWriter:
