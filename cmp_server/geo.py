@@ -60,6 +60,14 @@ def client_ip(request: Request, trusted_hops: int) -> str:
     from the right is the one the outermost trusted proxy saw (werkzeug ProxyFix x_for=N).
     Too few entries fall back to the socket peer. "" when there is no address at all.
     """
+    key = f"cmp.client_ip.{trusted_hops}"  # worked out once per request (rate limit, region)
+    address = request.environ.get(key)
+    if address is None:
+        address = request.environ[key] = _client_ip(request, trusted_hops)
+    return address
+
+
+def _client_ip(request: Request, trusted_hops: int) -> str:
     if trusted_hops > 0:
         values = parse_list_header(request.headers.get("X-Forwarded-For", ""))
         if len(values) >= trusted_hops and values[-trusted_hops].strip():

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import current_app
-from itsdangerous import BadData, BadSignature, URLSafeSerializer
+from itsdangerous import BadData, BadSignature, Signer, URLSafeSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 from marshmallow import fields, validate
 
@@ -87,12 +87,32 @@ def now_utc() -> datetime:
 
 # --- tokens --------------------------------------------------------------------------------
 
+class KeyCachingSigner(Signer):
+    """itsdangerous's Signer, deriving each key once instead of on every call (a token
+    is signed on every consent)."""
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        derived = self.__dict__.setdefault("_derived", {})
+        if secret_key not in derived:
+            derived[secret_key] = super().derive_key(secret_key)
+        return derived[secret_key]
+
+
 class TokenSerializer(URLSafeSerializer):
     """base64url(JSON claims) "." base64url(signature), never compressed, so the banner can
-    read its own cookie with atob() and JSON.parse() (the server still verifies)."""
+    read its own cookie with atob() and JSON.parse() (the server still verifies). Signers
+    are made once per salt (itsdangerous makes one per call)."""
+
+    signer = KeyCachingSigner
 
     def dump_payload(self, obj: Any) -> bytes:
         return base64_encode(self.serializer.dumps(obj, **self.serializer_kwargs).encode("utf-8"))
+
+    def make_signer(self, salt: str | bytes | None = None) -> Signer:
+        signers = self.__dict__.setdefault("_signers", {})
+        if salt not in signers:
+            signers[salt] = super().make_signer(salt)
+        return signers[salt]
 
 
 def serializer() -> URLSafeSerializer:
