@@ -32,7 +32,6 @@ picked up again.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import mmap
 import os
 import threading
@@ -45,46 +44,47 @@ PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 class SQLiteLog:
-    """The writes of every process to one SQLite database, and shared flushes of its log.
+    """Shared flushes of one SQLite database's write-ahead log, for every process.
 
-    Writers queue on a file lock beside the database (``-writelock``): it hands over at
-    once, where SQLite's own busy handler sleeps in steps of up to 100 ms and leaves the
-    CPU idle under load. That file also holds two counters, mapped into every process:
-    how many writes have been appended to the log, and the highest count a finished
-    fdatasync is known to cover. ``flush(n)`` returns at once when write n is covered,
-    else flushes the log, covering every write counted before the flush began; flushes
-    that run at the same time are merged by the kernel, so none waits for another. So
-    under load one fdatasync serves the writes of all processes since the last one
-    began. WRITTEN changes only under the write lock; FLUSHED is only ever set to a count
-    its writer has flushed (a race may set it lower, which costs a flush, never higher).
-    The counters say nothing about visitors."""
+    A small file beside the database (``-flushed``) holds two counters, mapped into every
+    process: the highest ledger sequence number known to be committed, and the highest
+    one a finished fdatasync is known to cover. A writer's position is the sequence
+    number of the last row its statement inserted. ``flush(n)`` returns at once when n
+    is covered, else flushes the log, covering everything committed before the flush
+    began; flushes that run at the same time are merged by the kernel, so none waits for
+    another. Under load one fdatasync serves the writes of all processes since the last
+    one began. SQLite commits one writer at a time, in sequence order, so a committed
+    number means every lower one is committed too. Each counter is only ever set to a
+    value its writer knows to be true (a race between processes may set it lower, which
+    costs a flush, never higher). The counters say nothing about visitors.
 
-    WRITTEN, FLUSHED = 0, 1
+    Writers take no lock of their own: a statement commits without waiting for the disk,
+    so SQLite holds its write lock only while it inserts, and the lock is released
+    inside SQLite itself. (A file lock around the statement would stay held while its
+    holder waits for its process's GIL after the statement, stalling every other
+    process behind it.)"""
+
+    COMMITTED, FLUSHED = 0, 1
 
     def __init__(self, database: str):
         self.database = database
         self.log_path = f"{database}-wal"
         self._pid = 0
 
-    def write(self, execute: Callable[[], None]) -> int:
-        """Run ``execute`` (one committed statement) holding the write lock; its position."""
+    def committed(self, position: int) -> int:
+        """Note that everything up to ``position`` is committed; returns it."""
         self._open()
-        fcntl.flock(self._write_lock, fcntl.LOCK_EX)
-        try:
-            execute()
-            position = self._counters[self.WRITTEN] + 1
-            self._counters[self.WRITTEN] = position
-            return position
-        finally:
-            fcntl.flock(self._write_lock, fcntl.LOCK_UN)
+        if position > self._counters[self.COMMITTED]:
+            self._counters[self.COMMITTED] = position
+        return position
 
     def flush(self, position: int) -> None:
-        """Return once an fdatasync of the log has run since write ``position`` ended."""
+        """Return once an fdatasync of the log has run since ``position`` committed."""
         self._open()
         counters = self._counters
         if counters[self.FLUSHED] >= position:
             return
-        covered = counters[self.WRITTEN]
+        covered = max(counters[self.COMMITTED], position)
         # The log by name: the file SQLite appends to while a connection (ours) is open;
         # a descriptor of the moment's own cannot go stale or be closed under us.
         log = os.open(self.log_path, os.O_RDONLY | os.O_CLOEXEC)
@@ -97,21 +97,19 @@ class SQLiteLog:
 
     def _open(self) -> None:
         if self._pid == os.getpid():
-            return  # (a forked child opens its own descriptors and mapping)
-        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
-        write_lock = os.open(f"{self.database}-writelock", flags, 0o600)
-        if os.fstat(write_lock).st_size < 16:
-            os.ftruncate(write_lock, 16)
-        self._counters = memoryview(mmap.mmap(write_lock, 16)).cast("Q")
-        self._write_lock = write_lock
+            return  # (a forked child maps the file anew)
+        descriptor = os.open(f"{self.database}-flushed",
+                             os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            if os.fstat(descriptor).st_size < 16:
+                os.ftruncate(descriptor, 16)
+            self._counters = memoryview(mmap.mmap(descriptor, 16)).cast("Q")
+        finally:
+            os.close(descriptor)  # the mapping stays
         self._pid = os.getpid()
 
     def close(self) -> None:
-        if self._pid != os.getpid():
-            return
         self._pid = 0  # (the mapping goes with its last reference: a flush may hold one)
-        with contextlib.suppress(OSError):
-            os.close(self._write_lock)
 
 
 class RowWriter:
@@ -153,20 +151,14 @@ class RowWriter:
                   for row in rows for name, process in self._fields]
         with self._mutex:
             try:
-                connection = self._connect()
-
-                def execute() -> None:
-                    cursor = connection.cursor()
-                    try:
-                        cursor.execute(statement, params)
-                    finally:
-                        cursor.close()
-
-                if self._sqlite is None:
-                    execute()
-                    return 0
-                position = self._sqlite.write(execute)
-                return position if self._deferred else 0
+                cursor = self._connect().cursor()
+                try:
+                    cursor.execute(statement, params)
+                    if not self._deferred:
+                        return 0  # durable already
+                    return self._sqlite.committed(cursor.lastrowid)
+                finally:
+                    cursor.close()
             except self.engine.dialect.loaded_dbapi.Error as error:
                 raise self._failed(statement, error) from error
 
@@ -231,7 +223,7 @@ class RowWriter:
         return wrapped
 
     def _discard(self) -> None:
-        """Close the connection and the lock files; the next write opens them anew."""
+        """Close the connection (and unmap the counters); the next write opens anew."""
         connection, self._connection = self._connection, None
         if self._pid != os.getpid():
             return  # a parent's, inherited through fork: not ours to close
