@@ -183,7 +183,7 @@ LEDGER_WRITER = "cmp_ledger_writer"
 def init_app(app) -> None:
     """The process's ledger writer: concurrent request threads share durable commits
     (consent_logs.group_commit), each one statement on the writer's own connection
-    (consent_logs.writer); on SQLite, processes queue on a file lock."""
+    (consent_logs.writer)."""
     with app.app_context():
         engine = db.engine
     app.extensions[LEDGER_WRITER] = GroupCommit(ledger, ledger.writer(engine))

@@ -18,8 +18,8 @@ connection commits with synchronous=NORMAL, which in WAL mode appends the transa
 the write-ahead log without waiting for the disk, and ``sync`` then makes sure an
 fdatasync of that log has run since. A caller acknowledges a record only after ``sync``,
 so the promise is the one synchronous=FULL makes (whose commit is that same fdatasync);
-the difference is that one flush serves every write before it, from any process, and
-that writers append while the disk works instead of queueing behind each flush. The log
+the difference is that one flush serves every write of the process before it, and that
+writers append while the disk works instead of queueing behind each flush. The log
 is append-only between checkpoints, and SQLite syncs it before a checkpoint copies it
 into the database and syncs its header when it is reused, so nothing a flush covered can
 be lost. Every other connection keeps synchronous=FULL.
@@ -32,7 +32,6 @@ picked up again.
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
 import threading
 from typing import Any, Callable
@@ -44,19 +43,14 @@ PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 class SQLiteLog:
-    """Shared flushes of one SQLite database's write-ahead log, for every process.
+    """Flushes of one SQLite database's write-ahead log for the writes of this process.
 
-    A small file beside the database (``-flushed``) holds two counters, mapped into every
-    process: the highest ledger sequence number known to be committed, and the highest
-    one a finished fdatasync is known to cover. A writer's position is the sequence
-    number of the last row its statement inserted. ``flush(n)`` returns at once when n
-    is covered, else flushes the log, covering everything committed before the flush
-    began; flushes that run at the same time are merged by the kernel, so none waits for
-    another. Under load one fdatasync serves the writes of all processes since the last
-    one began. SQLite commits one writer at a time, in sequence order, so a committed
-    number means every lower one is committed too. Each counter is only ever set to a
-    value its writer knows to be true (a race between processes may set it lower, which
-    costs a flush, never higher). The counters say nothing about visitors.
+    Each write gets a position from a count of this process's writes (kept under the
+    writer's lock). ``flush(n)`` returns at once when a flush that began after write n
+    has finished, else flushes the log, covering every write counted before the flush
+    began. Flushes of different threads and processes run side by side and the kernel
+    merges them, so none waits for another. (Positions are not ledger sequence numbers:
+    the purge and erasure delete rows, and SQLite may then hand a number out again.)
 
     Writers take no lock of their own: a statement commits without waiting for the disk,
     so SQLite holds its write lock only while it inserts, and the lock is released
@@ -64,27 +58,21 @@ class SQLiteLog:
     holder waits for its process's GIL after the statement, stalling every other
     process behind it.)"""
 
-    COMMITTED, FLUSHED = 0, 1
-
     def __init__(self, database: str):
-        self.database = database
         self.log_path = f"{database}-wal"
-        self._pid = 0
+        self._written = 0
+        self._flushed = 0
 
-    def committed(self, position: int) -> int:
-        """Note that everything up to ``position`` is committed; returns it."""
-        self._open()
-        if position > self._counters[self.COMMITTED]:
-            self._counters[self.COMMITTED] = position
-        return position
+    def committed(self) -> int:
+        """Count a committed write (called under the writer's lock); its position."""
+        self._written += 1
+        return self._written
 
     def flush(self, position: int) -> None:
-        """Return once an fdatasync of the log has run since ``position`` committed."""
-        self._open()
-        counters = self._counters
-        if counters[self.FLUSHED] >= position:
+        """Return once an fdatasync of the log has run since write ``position`` ended."""
+        if self._flushed >= position:
             return
-        covered = max(counters[self.COMMITTED], position)
+        covered = self._written
         # The log by name: the file SQLite appends to while a connection (ours) is open;
         # a descriptor of the moment's own cannot go stale or be closed under us.
         log = os.open(self.log_path, os.O_RDONLY | os.O_CLOEXEC)
@@ -92,24 +80,8 @@ class SQLiteLog:
             os.fdatasync(log)
         finally:
             os.close(log)
-        if covered > counters[self.FLUSHED]:
-            counters[self.FLUSHED] = covered
-
-    def _open(self) -> None:
-        if self._pid == os.getpid():
-            return  # (a forked child maps the file anew)
-        descriptor = os.open(f"{self.database}-flushed",
-                             os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            if os.fstat(descriptor).st_size < 16:
-                os.ftruncate(descriptor, 16)
-            self._counters = memoryview(mmap.mmap(descriptor, 16)).cast("Q")
-        finally:
-            os.close(descriptor)  # the mapping stays
-        self._pid = os.getpid()
-
-    def close(self) -> None:
-        self._pid = 0  # (the mapping goes with its last reference: a flush may hold one)
+        if covered > self._flushed:  # (a racing flush may lower it: one flush more)
+            self._flushed = covered
 
 
 class RowWriter:
@@ -156,7 +128,7 @@ class RowWriter:
                     cursor.execute(statement, params)
                     if not self._deferred:
                         return 0  # durable already
-                    return self._sqlite.committed(cursor.lastrowid)
+                    return self._sqlite.committed()
                 finally:
                     cursor.close()
             except self.engine.dialect.loaded_dbapi.Error as error:
@@ -223,12 +195,10 @@ class RowWriter:
         return wrapped
 
     def _discard(self) -> None:
-        """Close the connection (and unmap the counters); the next write opens anew."""
+        """Close the connection; the next write opens a new one."""
         connection, self._connection = self._connection, None
         if self._pid != os.getpid():
             return  # a parent's, inherited through fork: not ours to close
         if connection is not None:
             with contextlib.suppress(Exception):
                 connection.close()
-        if self._sqlite is not None:
-            self._sqlite.close()
