@@ -64,6 +64,7 @@ bench: setup
 	$(PY) -m bench.api
 	$(PY) -m bench.banner
 	$(PY) -m bench.export
+	$(PY) -m bench.flush
 
 # The stress suite at full rates and durations (make test runs its short profile).
 stress: setup

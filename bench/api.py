@@ -6,6 +6,10 @@ Prints a table (requests per second, p50 and p99 latency, errors, ratio to the b
 endpoint) and writes it to bench/results/api.md. Each endpoint and its baseline run in
 alternating rounds; round length, connections and endpoints can be set:
 python -m bench.api --seconds 4 --connections 16 --only consent
+
+``--ledger-write no-flush`` or ``none`` takes the consent POST's ledger write apart, to
+see what each part costs (bench/wsgi_bench.py); such runs write
+bench/results/api-<mode>.md instead.
 """
 from __future__ import annotations
 
@@ -18,15 +22,32 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.load import Result, run_wrk, wait_until_up
+from bench import LEDGER_WRITES, publish
+from bench.load import Result, process_tree_cpu, run_wrk, wait_until_up
 from tests.pg import PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-RESULTS = ROOT / "bench" / "results"
 ROUNDS = 5
+
+
+@dataclass
+class Comparison:
+    """An endpoint beside the bare one: both over all rounds, each round's ratio (the
+    spread shows how far the shared VM moves a single round), and the CPU time the server
+    spent per request on each (gunicorn's processes and, on PostgreSQL, the database's)."""
+    subject: Result
+    bare: Result
+    round_ratios: list[float]
+    subject_cpu_ms: float
+    bare_cpu_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.subject.rps / self.bare.rps
 
 
 def say(message: str) -> None:
@@ -61,6 +82,13 @@ def wrk(url: str, seconds: int, connections: int, **request) -> Result:
     return run_wrk(url, seconds, connections, many_clients=True, **request)
 
 
+def measured(server_pids: list[int], **wrk_args) -> tuple[Result, float]:
+    """wrk's result and the CPU seconds the server's processes spent meanwhile."""
+    before = process_tree_cpu(server_pids)
+    result = wrk(**wrk_args)
+    return result, process_tree_cpu(server_pids) - before
+
+
 def prepare(env: dict, port: int) -> tuple[str, str]:
     flask_cli(env, "init")
     flask_cli(env, "import-vendors")
@@ -69,10 +97,12 @@ def prepare(env: dict, port: int) -> tuple[str, str]:
 
 
 def measure_engine(engine: str, env: dict, seconds: int, connections: int,
-                   workdir: Path, only: str = "") -> dict[str, tuple[Result, Result]]:
+                   workdir: Path, only: str = "", database_pids: tuple[int, ...] = (),
+                   ) -> dict[str, Comparison]:
     port = free_port()
     site_key, base = prepare(env, port)
     server = start_server(env, port, workdir / f"gunicorn-{engine}.log")
+    server_pids = [server.pid, *database_pids]
     try:
         banner = f"{base}/api/v1/sites/{site_key}/banner?lang=sv"
         etag = urllib.request.urlopen(banner).headers["ETag"]
@@ -100,22 +130,33 @@ def measure_engine(engine: str, env: dict, seconds: int, connections: int,
             wrk(seconds=2, connections=connections, **subject)
             say(f"[{engine}] {name}: {ROUNDS} rounds of {seconds}s, each beside the bare "
                 f"endpoint")
-            results[name] = interleaved(subject, baseline, seconds, connections)
+            results[name] = interleaved(subject, baseline, seconds, connections,
+                                        server_pids)
         return results
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
-def interleaved(subject: dict, baseline: dict, seconds: int,
-                connections: int) -> tuple[Result, Result]:
+def interleaved(subject: dict, baseline: dict, seconds: int, connections: int,
+                server_pids: list[int]) -> Comparison:
     """The endpoint and the bare one in alternating rounds, so a slow spell of the machine
     (a shared VM drifts by tens of percent over a minute) weighs on both alike. Requests
     per second over all rounds; p50 the median of the rounds', p99 the worst round's."""
-    rounds = [(wrk(seconds=seconds, connections=connections, **subject),
-               wrk(seconds=seconds, connections=connections, **baseline))
+    run = dict(seconds=seconds, connections=connections)
+    rounds = [(measured(server_pids, **run, **subject), measured(server_pids, **run, **baseline))
               for _ in range(ROUNDS)]
-    return tuple(combined([pair[i] for pair in rounds], seconds) for i in (0, 1))
+    own = [result for (result, _), _ in rounds]
+    bare = [result for _, (result, _) in rounds]
+    return Comparison(
+        combined(own, seconds), combined(bare, seconds),
+        [mine.rps / theirs.rps for mine, theirs in zip(own, bare)],
+        cpu_ms_per_request([cpu for (_, cpu), _ in rounds], own),
+        cpu_ms_per_request([cpu for _, (_, cpu) in rounds], bare))
+
+
+def cpu_ms_per_request(cpu_seconds: list[float], results: list[Result]) -> float:
+    return 1000 * sum(cpu_seconds) / max(1, sum(r.requests for r in results))
 
 
 def combined(results: list[Result], seconds: int) -> Result:
@@ -129,15 +170,18 @@ def combined(results: list[Result], seconds: int) -> Result:
     )
 
 
-def table(all_results: dict[str, dict[str, tuple[Result, Result]]]) -> str:
-    lines = ["| engine | endpoint | req/s | p50 ms | p99 ms | errors | bare req/s | bare p50 ms | ratio |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+def table(all_results: dict[str, dict[str, Comparison]]) -> str:
+    lines = ["| engine | endpoint | req/s | p50 ms | p99 ms | errors | bare req/s | "
+             "bare p50 ms | ratio | rounds' ratios | CPU ms/req | bare CPU ms/req |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for engine, results in all_results.items():
-        for name, (subject, bare) in results.items():
+        for name, c in results.items():
             lines.append(
-                f"| {engine} | {name} | {subject.rps:,.0f} | {subject.p50_ms:.2f} | "
-                f"{subject.p99_ms:.2f} | {subject.errors} | {bare.rps:,.0f} | "
-                f"{bare.p50_ms:.2f} | {subject.rps / bare.rps:.0%} |")
+                f"| {engine} | {name} | {c.subject.rps:,.0f} | {c.subject.p50_ms:.2f} | "
+                f"{c.subject.p99_ms:.2f} | {c.subject.errors} | {c.bare.rps:,.0f} | "
+                f"{c.bare.p50_ms:.2f} | {c.ratio:.0%} | "
+                f"{min(c.round_ratios):.0%}-{max(c.round_ratios):.0%} | "
+                f"{c.subject_cpu_ms:.2f} | {c.bare_cpu_ms:.2f} |")
     return "\n".join(lines)
 
 
@@ -147,9 +191,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--only", default="", help="measure only endpoints whose name has this")
+    parser.add_argument("--ledger-write", choices=LEDGER_WRITES, default="durable",
+                        help="for diagnosis: skip the flush, or the whole ledger write")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="cmp-bench-"))
-    base_env = {**os.environ, "CMP_SECRET_KEYS": "bench-secret-key", "CMP_TRUSTED_PROXY_HOPS": "1"}
+    base_env = {**os.environ, "CMP_SECRET_KEYS": "bench-secret-key", "CMP_TRUSTED_PROXY_HOPS": "1",
+                "BENCH_LEDGER_WRITE": args.ledger_write}
     all_results = {}
     for engine in args.engines.split(","):
         instance = workdir / f"instance-{engine}"
@@ -162,8 +209,9 @@ def main() -> int:
             postgres.execute("CREATE DATABASE cmp_bench")
             env["CMP_DATABASE_URL"] = postgres.url("cmp_bench")
         try:
-            all_results[engine] = measure_engine(engine, env, args.seconds,
-                                                 args.connections, workdir, args.only)
+            all_results[engine] = measure_engine(
+                engine, env, args.seconds, args.connections, workdir, args.only,
+                database_pids=(postgres.postmaster_pid(),) if postgres else ())
         finally:
             if postgres:
                 postgres.stop()
@@ -172,11 +220,14 @@ def main() -> int:
     header = (f"{cpus} CPUs, gunicorn with gunicorn.conf.py (the production settings), "
               f"wrk -t2 -c{args.connections}, {ROUNDS} alternating rounds of {args.seconds}s "
               f"per endpoint and baseline on loopback, each request "
-              f"from one of 32,768 client addresses behind one trusted proxy, "
-              f"{time.strftime('%Y-%m-%d')}")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "api.md").write_text(f"{header}\n\n{report}\n")
-    print(f"\n{header}\n\n{report}")
+              f"from one of 32,768 client addresses behind one trusted proxy; CPU ms/req: "
+              f"user and system time of gunicorn's processes (on PostgreSQL also the "
+              f"server's) per request, from /proc; {time.strftime('%Y-%m-%d')}")
+    name = "api.md"
+    if args.ledger_write != "durable":
+        header += f"; ledger write: {args.ledger_write} (diagnosis, not the product)"
+        name = f"api-{args.ledger_write}.md"
+    publish(name, header, report)
     return 0
 
 

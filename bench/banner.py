@@ -18,7 +18,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from bench.api import RESULTS, prepare, say, start_server
+from bench import publish
+from bench.api import prepare, say, start_server
 from cmp_server.scanner import CHROMIUM, CHROMIUM_FLAGS
 from tests.pg import free_port
 
@@ -81,9 +82,7 @@ def main() -> int:
     header = (f"{os.cpu_count()} CPUs, Debian Chromium headless, demo page over loopback from "
               f"gunicorn, {args.loads} loads, {time.strftime('%Y-%m-%d')}")
     report = "\n".join(rows)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "banner.md").write_text(f"{header}\n\n{report}\n")
-    print(f"\n{header}\n\n{report}")
+    publish("banner.md", header, report)
     return 0
 
 

@@ -39,11 +39,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from bench import publish
 from tests.pg import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-RESULTS = ROOT / "bench" / "results"
 GNU_TIME = Path("/usr/bin/time")
 MiB = 1024 * 1024
 
@@ -526,9 +526,7 @@ def main() -> int:
     header = (f"{machine()}, SQLite (WAL, synchronous=FULL) and PostgreSQL (fsync on), "
               f"{time.strftime('%Y-%m-%d')}, whole run {minutes:.0f} min\n\n"
               + "\n".join(f"- {note}" for note in notes))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "export.md").write_text(f"{header}\n\n{report}\n")
-    print(f"\n{header}\n\n{report}")
+    publish("export.md", header, report)
     return 0
 
 

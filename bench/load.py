@@ -143,3 +143,26 @@ def wait_until_up(url: str, timeout: float = 60) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} did not answer in {timeout} s") from None
             time.sleep(0.1)
+
+
+def process_tree_cpu(roots: list[int]) -> float:
+    """CPU seconds (user and system) that the processes ``roots`` and their descendants
+    (gunicorn's workers, PostgreSQL's backends) have used so far, read from /proc."""
+    parents, ticks = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat.rsplit(")", 1)[1].split()  # the name in parentheses may hold spaces
+        parents[int(entry)] = int(fields[1])
+        ticks[int(entry)] = int(fields[11]) + int(fields[12])
+    tree = {pid for pid in roots if pid in ticks}
+    grown = True
+    while grown:
+        children = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= children
+        grown = bool(children)
+    return sum(ticks[pid] for pid in tree) / os.sysconf("SC_CLK_TCK")

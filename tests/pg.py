@@ -65,7 +65,7 @@ class PostgresServer:
     def crash(self) -> None:
         """kill -9 of the postmaster and every backend at once, as an OOM killer or a
         host failure would; the data directory is left exactly as the crash leaves it."""
-        postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        postmaster = self.postmaster_pid()
         children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
         for pid in [postmaster, *map(int, children)]:
             try:
@@ -83,6 +83,9 @@ class PostgresServer:
         (self.datadir / "postmaster.pid").unlink(missing_ok=True)
         for lock in self.root.glob(".s.PGSQL.*.lock"):
             lock.unlink()
+
+    def postmaster_pid(self) -> int:
+        return int((self.datadir / "postmaster.pid").read_text().split()[0])
 
     def boot(self) -> None:
         """Start the server on its data directory (after a crash, recovery replays the WAL)."""
