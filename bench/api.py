@@ -144,19 +144,20 @@ def interleaved(subject: dict, baseline: dict, seconds: int, connections: int,
     (a shared VM drifts by tens of percent over a minute) weighs on both alike. Requests
     per second over all rounds; p50 the median of the rounds', p99 the worst round's."""
     run = dict(seconds=seconds, connections=connections)
-    rounds = [(measured(server_pids, **run, **subject), measured(server_pids, **run, **baseline))
-              for _ in range(ROUNDS)]
-    own = [result for (result, _), _ in rounds]
-    bare = [result for _, (result, _) in rounds]
+    own, bare = [], []
+    for _ in range(ROUNDS):
+        own.append(measured(server_pids, **run, **subject))
+        bare.append(measured(server_pids, **run, **baseline))
     return Comparison(
-        combined(own, seconds), combined(bare, seconds),
-        [mine.rps / theirs.rps for mine, theirs in zip(own, bare)],
-        cpu_ms_per_request([cpu for (_, cpu), _ in rounds], own),
-        cpu_ms_per_request([cpu for _, (_, cpu) in rounds], bare))
+        combined([result for result, _ in own], seconds),
+        combined([result for result, _ in bare], seconds),
+        [mine.rps / theirs.rps for (mine, _), (theirs, _) in zip(own, bare)],
+        cpu_ms_per_request(own), cpu_ms_per_request(bare))
 
 
-def cpu_ms_per_request(cpu_seconds: list[float], results: list[Result]) -> float:
-    return 1000 * sum(cpu_seconds) / max(1, sum(r.requests for r in results))
+def cpu_ms_per_request(rounds: list[tuple[Result, float]]) -> float:
+    requests = sum(result.requests for result, _ in rounds)
+    return 1000 * sum(cpu for _, cpu in rounds) / max(1, requests)
 
 
 def combined(results: list[Result], seconds: int) -> Result:

@@ -48,8 +48,8 @@ class SQLiteLog:
     Each write gets a position from a count of this process's writes (kept under the
     writer's lock). ``flush(n)`` returns at once when a flush that began after write n
     has finished, else flushes the log, covering every write counted before the flush
-    began. Flushes of different threads and processes run side by side and the kernel
-    merges them, so none waits for another. (Positions are not ledger sequence numbers:
+    began. Flushes of different threads and processes run side by side, so none waits
+    for another (each still costs the disk a flush of its own). (Positions are not ledger sequence numbers:
     the purge and erasure delete rows, and SQLite may then hand a number out again.)
 
     Writers take no lock of their own: a statement commits without waiting for the disk,
