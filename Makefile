@@ -65,6 +65,7 @@ bench: setup
 	$(PY) -m bench.banner
 	$(PY) -m bench.export
 	$(PY) -m bench.flush
+	$(PY) -m bench.threads
 
 # The stress suite at full rates and durations (make test runs its short profile).
 stress: setup
