@@ -89,6 +89,13 @@ def measured(server_pids: list[int], **wrk_args) -> tuple[Result, float]:
     return result, process_tree_cpu(server_pids) - before
 
 
+def app_env(instance: Path, ledger_write: str = "durable") -> dict:
+    """The app's environment in the request benchmarks: a throw-away instance folder, a
+    fixed signing key, and every client behind one trusted proxy (X-Forwarded-For)."""
+    return {**os.environ, "CMP_SECRET_KEYS": "bench-secret-key", "CMP_TRUSTED_PROXY_HOPS": "1",
+            "CMP_INSTANCE_PATH": str(instance), "BENCH_LEDGER_WRITE": ledger_write}
+
+
 def prepare(env: dict, port: int) -> tuple[str, str]:
     flask_cli(env, "init")
     flask_cli(env, "import-vendors")
@@ -196,12 +203,9 @@ def main() -> int:
                         help="for diagnosis: skip the flush, or the whole ledger write")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="cmp-bench-"))
-    base_env = {**os.environ, "CMP_SECRET_KEYS": "bench-secret-key", "CMP_TRUSTED_PROXY_HOPS": "1",
-                "BENCH_LEDGER_WRITE": args.ledger_write}
     all_results = {}
     for engine in args.engines.split(","):
-        instance = workdir / f"instance-{engine}"
-        env = {**base_env, "CMP_INSTANCE_PATH": str(instance)}
+        env = app_env(workdir / f"instance-{engine}", args.ledger_write)
         postgres = None
         if engine == "postgresql":
             say("[postgresql] starting a throw-away server (fsync on)")

@@ -57,6 +57,8 @@ def client_address(number: int) -> str:
 
 
 def environ(path: str, body: bytes, number: int) -> dict:
+    """A POST's WSGI environ, built by hand: werkzeug's EnvironBuilder would add its own
+    cost to every request measured."""
     return {
         "REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "",
         "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
@@ -113,13 +115,13 @@ def child(path: str, threads: int, requests: int, site_key: str) -> None:
 
 def measure(env: dict, variant: tuple[str, str, str], threads: int, requests: int,
             site_key: str) -> Cost:
-    _name, path, mode = variant
+    name, path, mode = variant
     done = subprocess.run(
         [sys.executable, "-m", "bench.threads", "--child", path, "--threads", str(threads),
          "--requests", str(requests), "--site", site_key],
         env={**env, "BENCH_LEDGER_WRITE": mode}, cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
-        raise RuntimeError(f"{variant[0]} with {threads} threads failed:\n{done.stderr[-2000:]}")
+        raise RuntimeError(f"{name} with {threads} threads failed:\n{done.stderr[-2000:]}")
     return Cost(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -162,12 +164,11 @@ def main() -> int:
     if args.child:
         child(args.child, int(args.threads), args.requests, args.site)
         return 0
-    from bench.api import prepare  # the same throw-away instance as the API benchmark
+    from bench.api import app_env, prepare  # the app as the API benchmark sets it up
 
     thread_counts = [int(n) for n in args.threads.split(",")]
     instance = Path(tempfile.mkdtemp(prefix="cmp-bench-threads-"))
-    env = {**os.environ, "CMP_SECRET_KEYS": "bench-secret-key", "CMP_TRUSTED_PROXY_HOPS": "1",
-           "CMP_INSTANCE_PATH": str(instance)}
+    env = app_env(instance)
     try:
         site_key, _base = prepare(env, 5000)
         costs = measure_all(env, thread_counts, args.requests, site_key)

@@ -49,8 +49,9 @@ class SQLiteLog:
     writer's lock). ``flush(n)`` returns at once when a flush that began after write n
     has finished, else flushes the log, covering every write counted before the flush
     began. Flushes of different threads and processes run side by side, so none waits
-    for another (each still costs the disk a flush of its own). (Positions are not ledger sequence numbers:
-    the purge and erasure delete rows, and SQLite may then hand a number out again.)
+    for another (each still costs the disk a flush of its own). (Positions are not ledger
+    sequence numbers: the purge and erasure delete rows, and SQLite may then hand a
+    number out again.)
 
     Writers take no lock of their own: a statement commits without waiting for the disk,
     so SQLite holds its write lock only while it inserts, and the lock is released
