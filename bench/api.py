@@ -7,6 +7,10 @@ endpoint) and writes it to bench/results/api.md. Each endpoint and its baseline 
 alternating rounds; round length, connections and endpoints can be set:
 python -m bench.api --seconds 4 --connections 16 --only consent
 
+Beside the targets it measures a floor: a bare POST that also makes its body durable (an
+append and a shared fdatasync, nothing else), the least any durable write costs on this
+machine, so the consent POST's ratio can be read against it.
+
 ``--ledger-write no-flush`` or ``none`` takes the consent POST's ledger write apart, to
 see what each part costs (bench/wsgi_bench.py); such runs write
 bench/results/api-<mode>.md instead.
@@ -125,6 +129,12 @@ def measure_engine(engine: str, env: dict, seconds: int, connections: int,
                 dict(url=f"{base}/bench/bare")),
             "consent POST (201)": (
                 dict(url=f"{base}/api/v1/consents", method="POST", body=consent,
+                     headers=json_headers),
+                dict(url=f"{base}/bench/bare", method="POST", body=consent,
+                     headers=json_headers)),
+            # not a target: the least any durable write costs here (bench/wsgi_bench.py)
+            "floor: bare POST + durable append (201)": (
+                dict(url=f"{base}/bench/durable", method="POST", body=consent,
                      headers=json_headers),
                 dict(url=f"{base}/bench/bare", method="POST", body=consent,
                      headers=json_headers)),

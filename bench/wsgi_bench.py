@@ -1,5 +1,6 @@
 """The real app plus two bare endpoints, so the baseline is served by the same gunicorn,
-the same workers and the same process as what it is compared with.
+the same workers and the same process as what it is compared with, and the floor of any
+durable write on this machine: a bare POST that also makes its body durable.
 
 For diagnosis only, BENCH_LEDGER_WRITE takes the consent POST's ledger write apart
 (``python -m bench.api --ledger-write ...``; the app itself has no such switch):
@@ -8,11 +9,13 @@ SQLite's flush of its log (on PostgreSQL the commit is the flush, so nothing cha
 "none" skips the write, so nothing is stored.
 """
 import os
+import threading
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 
 from bench import LEDGER_WRITES
 from cmp_server import create_app, receipts
+from consent_logs.writer import SharedFlush
 
 app = create_app()
 
@@ -25,6 +28,43 @@ def bare_get():
 @app.post("/bench/bare")
 def bare_post():
     request.get_json()
+    return jsonify(ok=True), 201
+
+
+class DurableAppends:
+    """Lines appended to a file of this process's own in the instance folder (where the
+    SQLite database lives), each acknowledged only once an fdatasync covers it, flushes
+    shared between threads as the ledger's writer shares them (``SharedFlush``). Nothing
+    else: no database, no index, no validation. What it costs is the least any durable
+    write costs on this disk."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._file = -1
+        self._flush: SharedFlush | None = None
+
+    def append(self, line: bytes) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # opened in the process that appends (a worker)
+                self._pid = os.getpid()
+                path = os.path.join(current_app.instance_path, f"bench-durable-{self._pid}.log")
+                self._file = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                                     0o600)
+                self._flush = SharedFlush(path)
+            os.write(self._file, line)
+            position = self._flush.committed()
+        self._flush.flush(position)
+
+
+durable_appends = DurableAppends()
+
+
+@app.post("/bench/durable")
+def durable_post():
+    """The bare POST, plus its body made durable before the 201."""
+    request.get_json()
+    durable_appends.append(request.get_data() + b"\n")
     return jsonify(ok=True), 201
 
 

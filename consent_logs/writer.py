@@ -13,7 +13,7 @@ format, for one) and reads back the same.
 
 Durability. On PostgreSQL a committed statement is durable when it returns
 (synchronous_commit on), and ``sync`` has nothing to do. On SQLite the flush to disk is
-taken out of the commit, as PostgreSQL itself does it (``SQLiteLog``): the writer's
+taken out of the commit, as PostgreSQL itself does it (``SharedFlush``): the writer's
 connection commits with synchronous=NORMAL, which in WAL mode appends the transaction to
 the write-ahead log without waiting for the disk, and ``sync`` then makes sure an
 fdatasync of that log has run since. A caller acknowledges a record only after ``sync``,
@@ -42,12 +42,13 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
-class SQLiteLog:
-    """Flushes of one SQLite database's write-ahead log for the writes of this process.
+class SharedFlush:
+    """Flushes of one append-only file (SQLite's write-ahead log, for the writer) shared
+    by the writes of this process.
 
     Each write gets a position from a count of this process's writes (kept under the
     writer's lock). ``flush(n)`` returns at once when a flush that began after write n
-    has finished, else flushes the log, covering every write counted before the flush
+    has finished, else flushes the file, covering every write counted before the flush
     began. Flushes of different threads and processes run side by side, so none waits
     for another (each still costs the disk a flush of its own). (Positions are not ledger
     sequence numbers: the purge and erasure delete rows, and SQLite may then hand a
@@ -59,8 +60,8 @@ class SQLiteLog:
     holder waits for its process's GIL after the statement, stalling every other
     process behind it.)"""
 
-    def __init__(self, database: str):
-        self.log_path = f"{database}-wal"
+    def __init__(self, path: str):
+        self.log_path = path
         self._written = 0
         self._flushed = 0
 
@@ -70,11 +71,11 @@ class SQLiteLog:
         return self._written
 
     def flush(self, position: int) -> None:
-        """Return once an fdatasync of the log has run since write ``position`` ended."""
+        """Return once an fdatasync of the file has run since write ``position`` ended."""
         if self._flushed >= position:
             return
         covered = self._written
-        # The log by name: the file SQLite appends to while a connection (ours) is open;
+        # The file by name (for SQLite: the log it appends to while our connection is open);
         # a descriptor of the moment's own cannot go stale or be closed under us.
         log = os.open(self.log_path, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -107,7 +108,7 @@ class RowWriter:
         self._statements: dict[int, str] = {}
         database = engine.url.database
         file_database = dialect.name == "sqlite" and database not in (None, "", ":memory:")
-        self._sqlite = SQLiteLog(database) if file_database else None
+        self._sqlite = SharedFlush(f"{database}-wal") if file_database else None
         self._deferred = False  # whether commits leave the flush to ``sync`` (WAL mode)
         self._mutex = threading.Lock()
         self._pid = 0
