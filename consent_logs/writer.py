@@ -52,16 +52,10 @@ class SharedFlush:
     began. Flushes of different threads and processes run side by side, so none waits
     for another (each still costs the disk a flush of its own). (Positions are not ledger
     sequence numbers: the purge and erasure delete rows, and SQLite may then hand a
-    number out again.)
-
-    Writers take no lock of their own: a statement commits without waiting for the disk,
-    so SQLite holds its write lock only while it inserts, and the lock is released
-    inside SQLite itself. (A file lock around the statement would stay held while its
-    holder waits for its process's GIL after the statement, stalling every other
-    process behind it.)"""
+    number out again.)"""
 
     def __init__(self, path: str):
-        self.log_path = path
+        self.path = path
         self._written = 0
         self._flushed = 0
 
@@ -77,7 +71,7 @@ class SharedFlush:
         covered = self._written
         # The file by name (for SQLite: the log it appends to while our connection is open);
         # a descriptor of the moment's own cannot go stale or be closed under us.
-        log = os.open(self.log_path, os.O_RDONLY | os.O_CLOEXEC)
+        log = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             os.fdatasync(log)
         finally:
@@ -89,7 +83,13 @@ class SharedFlush:
 class RowWriter:
     """Rows (dicts keyed by column name) into ``table``, one statement per ``write``.
     Thread-safe: writes are serialised, syncs are not. Its connection closes with
-    ``engine.dispose()`` and reopens on the next write."""
+    ``engine.dispose()`` and reopens on the next write.
+
+    Writers of different processes take no lock of their own: on SQLite a statement
+    commits without waiting for the disk, so SQLite holds its write lock only while it
+    inserts, and the lock is released inside SQLite itself. (A file lock around the
+    statement would stay held while its holder waits for its process's GIL after the
+    statement, stalling every other process behind it.)"""
 
     def __init__(self, engine: Engine, table: Table, columns: list[str]):
         dialect = engine.dialect
@@ -108,7 +108,7 @@ class RowWriter:
         self._statements: dict[int, str] = {}
         database = engine.url.database
         file_database = dialect.name == "sqlite" and database not in (None, "", ":memory:")
-        self._sqlite = SharedFlush(f"{database}-wal") if file_database else None
+        self._wal = SharedFlush(f"{database}-wal") if file_database else None
         self._deferred = False  # whether commits leave the flush to ``sync`` (WAL mode)
         self._mutex = threading.Lock()
         self._pid = 0
@@ -130,7 +130,7 @@ class RowWriter:
                     cursor.execute(statement, params)
                     if not self._deferred:
                         return 0  # durable already
-                    return self._sqlite.committed()
+                    return self._wal.committed()
                 finally:
                     cursor.close()
             except self.engine.dialect.loaded_dbapi.Error as error:
@@ -142,7 +142,7 @@ class RowWriter:
         if not position:
             return
         try:
-            self._sqlite.flush(position)
+            self._wal.flush(position)
         except OSError as error:  # the records may not be on disk: say so, start afresh
             self.close()
             raise OperationalError("fdatasync", None, error, hide_parameters=True) from error
@@ -170,7 +170,7 @@ class RowWriter:
             pooled.detach()  # ours for good: closed by this writer, not returned
             connection = pooled.dbapi_connection
             self.engine.dialect.set_isolation_level(connection, "AUTOCOMMIT")
-            if self._sqlite:
+            if self._wal:
                 self._deferred = self._defer_flush(connection)
             self._connection = connection
         return self._connection
