@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import LEDGER_WRITES, publish
-from bench.load import Result, process_tree_cpu, run_wrk, wait_until_up
+from bench.load import Result, Usage, process_tree_usage, run_wrk, wait_until_up
 from tests.pg import PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,15 +39,23 @@ ROUNDS = 5
 
 
 @dataclass
+class ServerCost:
+    """What the server (gunicorn's processes and, on PostgreSQL, the database's) spent
+    per request: CPU time, and context switches of its threads."""
+    cpu_ms: float
+    switches: float
+
+
+@dataclass
 class Comparison:
     """An endpoint beside the bare one: both over all rounds, each round's ratio (the
-    spread shows how far the shared VM moves a single round), and the CPU time the server
-    spent per request on each (gunicorn's processes and, on PostgreSQL, the database's)."""
+    spread shows how far the shared VM moves a single round), and what the server spent
+    per request on each."""
     subject: Result
     bare: Result
     round_ratios: list[float]
-    subject_cpu_ms: float
-    bare_cpu_ms: float
+    subject_cost: ServerCost
+    bare_cost: ServerCost
 
     @property
     def ratio(self) -> float:
@@ -86,11 +94,11 @@ def wrk(url: str, seconds: int, connections: int, **request) -> Result:
     return run_wrk(url, seconds, connections, many_clients=True, **request)
 
 
-def measured(server_pids: list[int], **wrk_args) -> tuple[Result, float]:
-    """wrk's result and the CPU seconds the server's processes spent meanwhile."""
-    before = process_tree_cpu(server_pids)
+def measured(server_pids: list[int], **wrk_args) -> tuple[Result, Usage]:
+    """wrk's result and what the server's processes used meanwhile."""
+    before = process_tree_usage(server_pids)
     result = wrk(**wrk_args)
-    return result, process_tree_cpu(server_pids) - before
+    return result, process_tree_usage(server_pids) - before
 
 
 def app_env(instance: Path, ledger_write: str = "durable") -> dict:
@@ -169,12 +177,13 @@ def interleaved(subject: dict, baseline: dict, seconds: int, connections: int,
         combined([result for result, _ in own], seconds),
         combined([result for result, _ in bare], seconds),
         [mine.rps / theirs.rps for (mine, _), (theirs, _) in zip(own, bare)],
-        cpu_ms_per_request(own), cpu_ms_per_request(bare))
+        cost_per_request(own), cost_per_request(bare))
 
 
-def cpu_ms_per_request(rounds: list[tuple[Result, float]]) -> float:
-    requests = sum(result.requests for result, _ in rounds)
-    return 1000 * sum(cpu for _, cpu in rounds) / max(1, requests)
+def cost_per_request(rounds: list[tuple[Result, Usage]]) -> ServerCost:
+    requests = max(1, sum(result.requests for result, _ in rounds))
+    return ServerCost(1000 * sum(usage.cpu_seconds for _, usage in rounds) / requests,
+                sum(usage.switches for _, usage in rounds) / requests)
 
 
 def combined(results: list[Result], seconds: int) -> Result:
@@ -190,8 +199,9 @@ def combined(results: list[Result], seconds: int) -> Result:
 
 def table(all_results: dict[str, dict[str, Comparison]]) -> str:
     lines = ["| engine | endpoint | req/s | p50 ms | p99 ms | errors | bare req/s | "
-             "bare p50 ms | ratio | rounds' ratios | CPU ms/req | bare CPU ms/req |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "bare p50 ms | ratio | rounds' ratios | CPU ms/req | bare CPU ms/req | "
+             "switches/req | bare switches/req |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for engine, results in all_results.items():
         for name, c in results.items():
             lines.append(
@@ -199,7 +209,8 @@ def table(all_results: dict[str, dict[str, Comparison]]) -> str:
                 f"{c.subject.p99_ms:.2f} | {c.subject.errors} | {c.bare.rps:,.0f} | "
                 f"{c.bare.p50_ms:.2f} | {c.ratio:.0%} | "
                 f"{min(c.round_ratios):.0%}-{max(c.round_ratios):.0%} | "
-                f"{c.subject_cpu_ms:.2f} | {c.bare_cpu_ms:.2f} |")
+                f"{c.subject_cost.cpu_ms:.2f} | {c.bare_cost.cpu_ms:.2f} | "
+                f"{c.subject_cost.switches:.1f} | {c.bare_cost.switches:.1f} |")
     return "\n".join(lines)
 
 
@@ -237,7 +248,8 @@ def main() -> int:
               f"per endpoint and baseline on loopback, each request "
               f"from one of 32,768 client addresses behind one trusted proxy; CPU ms/req: "
               f"user and system time of gunicorn's processes (on PostgreSQL also the "
-              f"server's) per request, from /proc; {time.strftime('%Y-%m-%d')}")
+              f"server's) per request, from /proc; switches/req: context switches of their "
+              f"threads per request, from /proc; {time.strftime('%Y-%m-%d')}")
     name = "api.md"
     if args.ledger_write != "durable":
         header += f"; ledger write: {args.ledger_write} (diagnosis, not the product)"

@@ -145,9 +145,27 @@ def wait_until_up(url: str, timeout: float = 60) -> None:
             time.sleep(0.1)
 
 
-def process_tree_cpu(roots: list[int]) -> float:
-    """CPU seconds (user and system) that the processes ``roots`` and their descendants
-    (gunicorn's workers, PostgreSQL's backends) have used so far, read from /proc."""
+@dataclass(frozen=True)
+class Usage:
+    """What a tree of processes has used so far: CPU seconds (user and system), and
+    context switches (voluntary and not) of the threads it has now."""
+    cpu_seconds: float
+    switches: int
+
+    def __sub__(self, earlier: Usage) -> Usage:
+        return Usage(self.cpu_seconds - earlier.cpu_seconds, self.switches - earlier.switches)
+
+
+def process_tree_usage(roots: list[int]) -> Usage:
+    """What the processes ``roots`` and their descendants (gunicorn's workers,
+    PostgreSQL's backends) have used so far, read from /proc."""
+    ticks = process_tree_ticks(roots)
+    return Usage(sum(ticks.values()) / os.sysconf("SC_CLK_TCK"),
+                 sum(thread_switches(pid) for pid in ticks))
+
+
+def process_tree_ticks(roots: list[int]) -> dict[int, int]:
+    """CPU clock ticks (user and system) of each process in the trees under ``roots``."""
     parents, ticks = {}, {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -165,4 +183,25 @@ def process_tree_cpu(roots: list[int]) -> float:
         children = {pid for pid, parent in parents.items() if parent in tree} - tree
         tree |= children
         grown = bool(children)
-    return sum(ticks[pid] for pid in tree) / os.sysconf("SC_CLK_TCK")
+    return {pid: ticks[pid] for pid in tree}
+
+
+SWITCHES = re.compile(r"^(?:non)?voluntary_ctxt_switches:\s+(\d+)$", re.MULTILINE)
+
+
+def thread_switches(pid: int) -> int:
+    """Context switches, voluntary and not, of the threads process ``pid`` has now
+    (/proc/<pid>/status counts its main thread's only)."""
+    total = 0
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0  # gone meanwhile
+    for thread in threads:
+        try:
+            status = Path("/proc", str(pid), "task", thread, "status").read_text()
+        except OSError:
+            continue
+        total += sum(int(count) for count in SWITCHES.findall(status))
+    return total
+
