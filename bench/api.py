@@ -183,7 +183,7 @@ def interleaved(subject: dict, baseline: dict, seconds: int, connections: int,
 def cost_per_request(rounds: list[tuple[Result, Usage]]) -> ServerCost:
     requests = max(1, sum(result.requests for result, _ in rounds))
     return ServerCost(1000 * sum(usage.cpu_seconds for _, usage in rounds) / requests,
-                sum(usage.switches for _, usage in rounds) / requests)
+                      sum(usage.switches for _, usage in rounds) / requests)
 
 
 def combined(results: list[Result], seconds: int) -> Result:

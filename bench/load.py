@@ -204,4 +204,3 @@ def thread_switches(pid: int) -> int:
             continue
         total += sum(int(count) for count in SWITCHES.findall(status))
     return total
-
