@@ -1,4 +1,5 @@
 """Extension objects, created unbound and bound to the app in ``create_app``."""
+import logging
 from pathlib import Path
 
 from flask_migrate import Migrate
@@ -39,3 +40,34 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+_warned_fsync_off: set[tuple] = set()  # the servers this process has warned about
+
+
+@event.listens_for(Engine, "connect")
+def _postgresql_durable_commits(dbapi_connection, _record):
+    """A 201 promises that the record is durable, so a connection of the platform's commits
+    durably whatever the server's default. synchronous_commit=off (a commit returns before
+    its WAL is flushed, and a crash loses it) is raised to on for the session; the other
+    settings flush locally already, and the stronger ones of synchronous replication
+    (remote_write, remote_apply) are kept. fsync=off cannot be overridden by a session, so
+    it is logged as a warning, once per server and process."""
+    if not type(dbapi_connection).__module__.startswith("psycopg"):
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT current_setting('synchronous_commit'), current_setting('fsync')")
+        synchronous_commit, fsync = cursor.fetchone()
+        if synchronous_commit == "off":
+            cursor.execute("SET synchronous_commit TO on")
+    finally:
+        cursor.close()
+    dbapi_connection.commit()  # outside a transaction, so a rollback cannot undo the SET
+    server = (dbapi_connection.info.host, dbapi_connection.info.port)
+    if fsync == "off" and server not in _warned_fsync_off:
+        _warned_fsync_off.add(server)
+        logging.getLogger("cmp_server").warning(
+            "PostgreSQL at %s:%s runs with fsync=off: consent records are not durable and a "
+            "crash of its host can lose acknowledged receipts. Turn fsync on in "
+            "postgresql.conf.", *server)

@@ -12,7 +12,8 @@ processors, so a row is stored exactly as SQLAlchemy would store it (SQLite's da
 format, for one) and reads back the same.
 
 Durability. On PostgreSQL a committed statement is durable when it returns
-(synchronous_commit on), and ``sync`` has nothing to do. On SQLite the flush to disk is
+(synchronous_commit on, which the platform's connect hook makes sure of:
+cmp_server.extensions), and ``sync`` has nothing to do. On SQLite the flush to disk is
 taken out of the commit, as PostgreSQL itself does it (``SharedFlush``): the writer's
 connection commits with synchronous=NORMAL, which in WAL mode appends the transaction to
 the write-ahead log without waiting for the disk, and ``sync`` then makes sure an

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,34 @@ def migrate_to_head(database_url: str, instance_path: Path) -> None:
         upgrade()
         from cmp_server.extensions import db
 
+        db.engine.dispose()
+
+
+@contextmanager
+def own_postgres_server(**options):
+    """A PostgreSQL server of one test's own (PostgresServer's options), with an empty
+    database ``cmp``: for a test that crashes its server or needs other settings."""
+    server = PostgresServer(**options).start()
+    try:
+        server.wait_ready()
+        server.execute("CREATE DATABASE cmp")
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def app_on_own_database(url: str, instance_path: Path):
+    """An app on a database of the test's own, migrated to head, in its app context
+    (caches kept warm, so a consent reaches the database write before it notices
+    anything about the server); its connections are closed at the end."""
+    from cmp_server.extensions import db
+
+    migrate_to_head(url, instance_path)
+    app = make_app(url, instance_path, CMP_CACHE_SECONDS=60)
+    with app.app_context():
+        yield app
+        db.session.remove()
         db.engine.dispose()
 
 

@@ -34,8 +34,9 @@ def free_port() -> int:
 class PostgresServer:
     """Runs as the ``postgres`` system user when the tests run as root (initdb refuses root)."""
 
-    def __init__(self, durable: bool = False) -> None:
+    def __init__(self, durable: bool = False, settings: dict[str, str] | None = None) -> None:
         self.durable = durable  # fsync on for benchmarks; off makes tests faster
+        self.settings = settings or {}  # further postgresql.conf settings
         self.bindir = server_bindir()
         self.root = Path(tempfile.mkdtemp(prefix="cmp-pg-"))
         self.datadir = self.root / "data"
@@ -60,7 +61,8 @@ class PostgresServer:
     def _options(self) -> str:
         return (f"-c listen_addresses=127.0.0.1 -p {self.port} "
                 f"-c unix_socket_directories={self.root} -c max_connections=200 "
-                f"-c fsync={'on' if self.durable else 'off'}")
+                f"-c fsync={'on' if self.durable else 'off'}"
+                + "".join(f" -c {name}={value}" for name, value in self.settings.items()))
 
     def crash(self) -> None:
         """kill -9 of the postmaster and every backend at once, as an OOM killer or a
@@ -105,10 +107,18 @@ class PostgresServer:
 
     def execute(self, sql: str) -> None:
         """Run SQL outside a transaction (CREATE/DROP DATABASE need that)."""
+        with self._connect() as conn:
+            conn.execute(sql)
+
+    def fetch(self, sql: str) -> list[tuple]:
+        """The rows of a query, on a connection of its own."""
+        with self._connect() as conn:
+            return conn.execute(sql).fetchall()
+
+    def _connect(self):
         import psycopg
 
-        with psycopg.connect(self.url().replace("+psycopg", ""), autocommit=True) as conn:
-            conn.execute(sql)
+        return psycopg.connect(self.url().replace("+psycopg", ""), autocommit=True)
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 from cmp_server.extensions import db
-from tests.conftest import make_app, migrate_to_head
+from tests.conftest import app_on_own_database, own_postgres_server
 from tests.http import call
-from tests.pg import PostgresServer
 
 pytestmark = pytest.mark.postgres
 
@@ -16,24 +15,15 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def own_postgres():
     """A server of this test's own, since the test crashes it."""
-    server = PostgresServer().start()
-    server.wait_ready()
-    server.execute("CREATE DATABASE cmp")
-    yield server
-    server.stop()
+    with own_postgres_server() as server:
+        yield server
 
 
 @pytest.fixture
 def app(own_postgres, tmp_path):
-    """tests/conftest.py's app, on the server this test crashes (caches kept warm, so the
-    consent reaches the database write before it notices)."""
-    url = own_postgres.url("cmp")
-    migrate_to_head(url, tmp_path)
-    app = make_app(url, tmp_path, CMP_CACHE_SECONDS=60)
-    with app.app_context():
+    """tests/conftest.py's app, on the server this test crashes."""
+    with app_on_own_database(own_postgres.url("cmp"), tmp_path) as app:
         yield app
-        db.session.remove()
-        db.engine.dispose()
 
 
 def test_a_dead_database_gets_503_and_recording_resumes(own_postgres, live_server, shop):
