@@ -11,9 +11,10 @@ BANNER := static/banner
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the project needs: Chromium for the browser tests, PostgreSQL's server
 # for the database tests, Node.js and npm to build the banner, wrk to drive load (the
-# benchmarks, and the stress suite whose short profile is part of make test).
+# benchmarks, and the stress suite whose short profile is part of make test), strace to
+# check from the server's system calls that each answer follows its record's flush.
 # Installed only when missing, so setup stays quick.
-DEBIAN_PACKAGES := chromium postgresql nodejs npm wrk
+DEBIAN_PACKAGES := chromium postgresql nodejs npm wrk strace
 
 .PHONY: setup system-packages run serve test bench stress clean banner-missing
 
@@ -25,6 +26,7 @@ system-packages:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v strace >/dev/null || missing="$$missing strace"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && \

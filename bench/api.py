@@ -73,11 +73,12 @@ def flask_cli(env: dict, *args: str) -> str:
 
 
 def start_server(env: dict, port: int, log: Path, app: str = "bench.wsgi_bench:app",
-                 ) -> subprocess.Popen:
-    """gunicorn with gunicorn.conf.py (the production settings) on ``port``."""
+                 wrapper: tuple[str, ...] = ()) -> subprocess.Popen:
+    """gunicorn with gunicorn.conf.py (the production settings) on ``port``; ``wrapper``
+    is a command that runs it (a tracer, say)."""
     with log.open("a") as handle:  # the server keeps its own copy of the descriptor
         process = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", app],
+            [*wrapper, str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", app],
             env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
         )
     try:
