@@ -24,6 +24,8 @@ import os
 import secrets
 from pathlib import Path
 
+from consent_logs.keys import create_secret_file
+
 
 class ConfigError(ValueError):
     """A setting has a value the application cannot run with."""
@@ -77,12 +79,11 @@ def load_secret_keys(raw: str | None, instance_path: str) -> list[str]:
     if keys:
         return keys
     path = Path(instance_path) / "secret_keys"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48) + "\n")
-    keys = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text()
+    except FileNotFoundError:  # each worker of a first start gets here: one key for all
+        text = create_secret_file(path, (secrets.token_urlsafe(48) + "\n").encode()).decode()
+    keys = [line.strip() for line in text.splitlines() if line.strip()]
     if not keys:
         raise ConfigError(f"{path} holds no key; put one key per line or set CMP_SECRET_KEYS")
     return keys

@@ -63,7 +63,7 @@ def _postgresql_durable_commits(dbapi_connection, _record):
             cursor.execute("SET synchronous_commit TO on")
     finally:
         cursor.close()
-    dbapi_connection.commit()  # outside a transaction, so a rollback cannot undo the SET
+    dbapi_connection.commit()  # so that no later rollback (the pool resets) undoes the SET
     server = (dbapi_connection.info.host, dbapi_connection.info.port)
     if fsync == "off" and server not in _warned_fsync_off:
         _warned_fsync_off.add(server)

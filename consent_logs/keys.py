@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,14 +86,37 @@ class SigningKey:
     def load_or_create(cls, path: str | Path) -> "SigningKey":
         """The key in ``path`` (PEM), created with mode 0600 on first use."""
         path = Path(path)
-        if path.exists():
-            return cls.from_pem(path.read_bytes())
-        key = cls.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another worker won the race: use its key
-            return cls.from_pem(path.read_bytes())
+            pem = path.read_bytes()
+        except FileNotFoundError:
+            pem = create_secret_file(path, cls.generate().to_pem())
+        return cls.from_pem(pem)
+
+
+def create_secret_file(path: Path, content: bytes) -> bytes:
+    """Create ``path`` with ``content``, readable by its owner only and durable, unless it
+    exists; what the file holds then (``content``, or another process's).
+
+    Safe when processes race to create it, as a server's workers do on a first start: the
+    content is written and flushed under a temporary name, then linked to ``path``, which
+    fails if it exists. So the file appears whole or not at all, and a process that loses
+    the race reads the winner's secret, never an empty or half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(key.to_pem())
-        return key
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return path.read_bytes()
+    finally:
+        os.unlink(temporary)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the new name, too, survives a power cut
+    finally:
+        os.close(directory)
+    return content

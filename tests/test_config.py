@@ -5,7 +5,8 @@ import stat
 
 import pytest
 
-from cmp_server.config import ConfigError, from_environment
+from cmp_server.config import ConfigError, from_environment, load_secret_keys
+from tests.races import disagreements, race
 
 
 def test_defaults_use_sqlite_in_the_instance_folder_and_generate_a_secret(tmp_path):
@@ -18,6 +19,16 @@ def test_defaults_use_sqlite_in_the_instance_folder_and_generate_a_secret(tmp_pa
     # the generated key is kept: a restart does not log visitors out
     assert from_environment(str(tmp_path), environ={})["SECRET_KEY"] == config["SECRET_KEY"]
     assert config["CMP_TRUSTED_PROXY_HOPS"] == 0
+
+
+def test_workers_of_a_first_start_generate_one_secret(tmp_path):
+    """gunicorn's workers each create the app: on a first start they race to generate the
+    secret, and must all sign with the one that was kept."""
+    instances = [tmp_path / f"instance-{n}" for n in range(30)]
+    results = race(lambda instance: "|".join(load_secret_keys(None, str(instance))), instances)
+    assert disagreements(results) == []
+    for instance, keys in zip(instances, results[0]):
+        assert (instance / "secret_keys").read_text() == keys + "\n"
 
 
 def test_secret_keys_from_the_environment_first_signs_all_verify(tmp_path):

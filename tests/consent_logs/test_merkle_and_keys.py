@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import stat
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pytest
 
 from consent_logs import PublicKey, SigningKey, canonical_json, leaf_hash, merkle_root
 from consent_logs.merkle import node_hash
+from tests.races import disagreements, race
 
 
 def reference_mth(data: list[bytes]) -> bytes:
@@ -51,6 +53,18 @@ def test_signatures_verify_only_with_the_signing_key(tmp_path):
     assert not key.public.verify(signature, b"seal body!")
     assert not SigningKey.generate().public.verify(signature, b"seal body")
     assert not PublicKey(key.key_id, key.public.public_key).verify("not-base64!", b"seal body")
+
+
+def test_processes_creating_the_key_together_all_get_the_one_key(tmp_path):
+    """Sealers (and the workers that answer /.well-known/cmp-keys.json) of a first start:
+    none may read a half-written key file, or go on with a key of its own."""
+    paths = [tmp_path / f"instance-{n}" / "ledger.pem" for n in range(30)]
+    results = race(lambda path: SigningKey.load_or_create(path).key_id, paths)
+    assert disagreements(results) == []
+    for path, key_id in zip(paths, results[0]):
+        assert SigningKey.from_pem(path.read_bytes()).key_id == key_id
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert [p.name for p in path.parent.iterdir()] == ["ledger.pem"]  # no temporary left
 
 
 def test_the_library_imports_nothing_from_flask():
