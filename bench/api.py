@@ -35,7 +35,7 @@ from tests.pg import PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-ROUNDS = 5
+ROUNDS = 6  # even, so that each of a pair goes first equally often
 
 
 @dataclass
@@ -167,13 +167,17 @@ def measure_engine(engine: str, env: dict, seconds: int, connections: int,
 def interleaved(subject: dict, baseline: dict, seconds: int, connections: int,
                 server_pids: list[int]) -> Comparison:
     """The endpoint and the bare one in alternating rounds, so a slow spell of the machine
-    (a shared VM drifts by tens of percent over a minute) weighs on both alike. Requests
-    per second over all rounds; p50 the median of the rounds', p99 the worst round's."""
+    (a shared VM drifts by tens of percent over a minute) weighs on both alike. Which of
+    the two goes first alternates too (A B, B A, ...), so neither more often inherits what
+    the other leaves behind (the kernel's writeback of a durable round, warm caches).
+    Requests per second over all rounds; p50 the median of the rounds', p99 the worst
+    round's. Round ratios pair each round of the endpoint with the bare round beside it."""
     run = dict(seconds=seconds, connections=connections)
     own, bare = [], []
-    for _ in range(ROUNDS):
-        own.append(measured(server_pids, **run, **subject))
-        bare.append(measured(server_pids, **run, **baseline))
+    for round_number in range(ROUNDS):
+        pair = [(own, subject), (bare, baseline)]
+        for rounds, request in (pair if round_number % 2 == 0 else reversed(pair)):
+            rounds.append(measured(server_pids, **run, **request))
     return Comparison(
         combined([result for result, _ in own], seconds),
         combined([result for result, _ in bare], seconds),
@@ -246,7 +250,7 @@ def main() -> int:
     cpus = os.cpu_count()
     header = (f"{cpus} CPUs, gunicorn with gunicorn.conf.py (the production settings), "
               f"wrk -t2 -c{args.connections}, {ROUNDS} alternating rounds of {args.seconds}s "
-              f"per endpoint and baseline on loopback, each request "
+              f"per endpoint and baseline (each first in half of them) on loopback, each request "
               f"from one of 32,768 client addresses behind one trusted proxy; CPU ms/req: "
               f"user and system time of gunicorn's processes (on PostgreSQL also the "
               f"server's) per request, from /proc; switches/req: context switches of their "
