@@ -42,7 +42,10 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.close()
 
 
-_warned_fsync_off: set[tuple] = set()  # the servers this process has warned about
+_warned_servers: set[tuple] = set()  # the servers this process has warned about
+# What a crash of the database's host can cost when these are off: acknowledged records
+# (fsync), or pages torn by a partial write, which recovery cannot repair (full pages).
+CRASH_SAFETY = ("fsync", "full_page_writes")
 
 
 @event.listens_for(Engine, "connect")
@@ -51,23 +54,26 @@ def _postgresql_durable_commits(dbapi_connection, _record):
     durably whatever the server's default. synchronous_commit=off (a commit returns before
     its WAL is flushed, and a crash loses it) is raised to on for the session; the other
     settings flush locally already, and the stronger ones of synchronous replication
-    (remote_write, remote_apply) are kept. fsync=off cannot be overridden by a session, so
-    it is logged as a warning, once per server and process."""
+    (remote_write, remote_apply) are kept. fsync=off and full_page_writes=off cannot be
+    overridden by a session, so they are logged as a warning, once per server and
+    process."""
     if not type(dbapi_connection).__module__.startswith("psycopg"):
         return
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("SELECT current_setting('synchronous_commit'), current_setting('fsync')")
-        synchronous_commit, fsync = cursor.fetchone()
+        cursor.execute("SELECT current_setting('synchronous_commit'), "
+                       + ", ".join(f"current_setting('{name}')" for name in CRASH_SAFETY))
+        synchronous_commit, *safety = cursor.fetchone()
         if synchronous_commit == "off":
             cursor.execute("SET synchronous_commit TO on")
     finally:
         cursor.close()
     dbapi_connection.commit()  # so that no later rollback (the pool resets) undoes the SET
+    off = [name for name, value in zip(CRASH_SAFETY, safety) if value == "off"]
     server = (dbapi_connection.info.host, dbapi_connection.info.port)
-    if fsync == "off" and server not in _warned_fsync_off:
-        _warned_fsync_off.add(server)
+    if off and server not in _warned_servers:
+        _warned_servers.add(server)
         logging.getLogger("cmp_server").warning(
-            "PostgreSQL at %s:%s runs with fsync=off: consent records are not durable and a "
-            "crash of its host can lose acknowledged receipts. Turn fsync on in "
-            "postgresql.conf.", *server)
+            "PostgreSQL at %s:%s runs with %s: a crash of its host can lose or corrupt "
+            "acknowledged consent records. Turn %s on in postgresql.conf.",
+            *server, " and ".join(f"{name}=off" for name in off), " and ".join(off))

@@ -1,6 +1,7 @@
 """A 201 means the record is durable even on a PostgreSQL server whose defaults say
 otherwise: the platform's connections raise synchronous_commit=off to on, and a server
-running with fsync=off (which no session can override) is reported in the log."""
+running with fsync=off or full_page_writes=off (which no session can override) is
+reported in the log."""
 from __future__ import annotations
 
 import logging
@@ -59,9 +60,13 @@ def test_each_consent_is_flushed_although_the_server_commits_asynchronously(
     assert flushes >= CONSENTS
 
 
-def test_a_server_without_fsync_is_reported_once(tmp_path, caplog):
+@pytest.mark.parametrize("settings, named", [
+    ({}, "fsync=off"),  # as the test session's server runs
+    ({"full_page_writes": "off"}, "fsync=off and full_page_writes=off"),
+])
+def test_a_server_that_a_crash_can_corrupt_is_reported_once(tmp_path, caplog, settings, named):
     caplog.set_level(logging.WARNING, logger="cmp_server")
-    with own_postgres_server() as server:  # fsync=off, as the test session's server runs
+    with own_postgres_server(settings=settings) as server:
         for _ in range(2):  # two apps of one process, each with two connections
             app = make_app(server.url("cmp"), tmp_path)
             with app.app_context():
@@ -69,10 +74,22 @@ def test_a_server_without_fsync_is_reported_once(tmp_path, caplog):
                     first.execute(db.text("SELECT 1"))
                     second.execute(db.text("SELECT 1"))
                 db.engine.dispose()
-        warnings = [r.getMessage() for r in caplog.records if "fsync=off" in r.getMessage()]
-        assert warnings == [f"PostgreSQL at 127.0.0.1:{server.port} runs with fsync=off: "
-                            "consent records are not durable and a crash of its host can "
-                            "lose acknowledged receipts. Turn fsync on in postgresql.conf."]
+        warnings = [r.getMessage() for r in caplog.records if "PostgreSQL at" in r.getMessage()]
+        turn_on = named.replace("=off", "")
+        assert warnings == [f"PostgreSQL at 127.0.0.1:{server.port} runs with {named}: a crash "
+                            "of its host can lose or corrupt acknowledged consent records. "
+                            f"Turn {turn_on} on in postgresql.conf."]
+
+
+def test_a_crash_safe_server_is_not_reported(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="cmp_server")
+    with own_postgres_server(durable=True) as server:
+        app = make_app(server.url("cmp"), tmp_path)
+        with app.app_context():
+            with db.engine.connect() as connection:
+                connection.execute(db.text("SELECT 1"))
+            db.engine.dispose()
+    assert not [r for r in caplog.records if "PostgreSQL at" in r.getMessage()]
 
 
 def test_a_stronger_setting_is_kept(tmp_path):
