@@ -250,8 +250,8 @@ def main() -> int:
     cpus = os.cpu_count()
     header = (f"{cpus} CPUs, gunicorn with gunicorn.conf.py (the production settings), "
               f"wrk -t2 -c{args.connections}, {ROUNDS} alternating rounds of {args.seconds}s "
-              f"per endpoint and baseline (each first in half of them) on loopback, each request "
-              f"from one of 32,768 client addresses behind one trusted proxy; CPU ms/req: "
+              f"per endpoint and baseline (each first in half of them) on loopback, each "
+              f"request from one of 32,768 client addresses behind one trusted proxy; CPU ms/req: "
               f"user and system time of gunicorn's processes (on PostgreSQL also the "
               f"server's) per request, from /proc; switches/req: context switches of their "
               f"threads per request, from /proc; {time.strftime('%Y-%m-%d')}")

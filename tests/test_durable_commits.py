@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 
 import pytest
 
@@ -60,6 +61,23 @@ def test_each_consent_is_flushed_although_the_server_commits_asynchronously(
     assert flushes >= CONSENTS
 
 
+def answers_of_a_new_app(url: str, instance_path, queries: list[str]) -> list:
+    """A new app's answers to ``queries``, each on a connection of its own, all open at
+    once (so each is a new connection to the server)."""
+    app = make_app(url, instance_path)
+    with app.app_context():
+        with ExitStack() as stack:
+            connections = [stack.enter_context(db.engine.connect()) for _ in queries]
+            answers = [connection.execute(db.text(query)).scalar()
+                       for connection, query in zip(connections, queries)]
+        db.engine.dispose()
+    return answers
+
+
+def server_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "PostgreSQL at" in r.getMessage()]
+
+
 @pytest.mark.parametrize("settings, named", [
     ({}, "fsync=off"),  # as the test session's server runs
     ({"full_page_writes": "off"}, "fsync=off and full_page_writes=off"),
@@ -68,36 +86,23 @@ def test_a_server_that_a_crash_can_corrupt_is_reported_once(tmp_path, caplog, se
     caplog.set_level(logging.WARNING, logger="cmp_server")
     with own_postgres_server(settings=settings) as server:
         for _ in range(2):  # two apps of one process, each with two connections
-            app = make_app(server.url("cmp"), tmp_path)
-            with app.app_context():
-                with db.engine.connect() as first, db.engine.connect() as second:
-                    first.execute(db.text("SELECT 1"))
-                    second.execute(db.text("SELECT 1"))
-                db.engine.dispose()
-        warnings = [r.getMessage() for r in caplog.records if "PostgreSQL at" in r.getMessage()]
+            answers_of_a_new_app(server.url("cmp"), tmp_path, ["SELECT 1", "SELECT 1"])
         turn_on = named.replace("=off", "")
-        assert warnings == [f"PostgreSQL at 127.0.0.1:{server.port} runs with {named}: a crash "
-                            "of its host can lose or corrupt acknowledged consent records. "
-                            f"Turn {turn_on} on in postgresql.conf."]
+        assert server_warnings(caplog) == [
+            f"PostgreSQL at 127.0.0.1:{server.port} runs with {named}: a crash of its host "
+            "can lose or corrupt acknowledged consent records. "
+            f"Turn {turn_on} on in postgresql.conf."]
 
 
 def test_a_crash_safe_server_is_not_reported(tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="cmp_server")
     with own_postgres_server(durable=True) as server:
-        app = make_app(server.url("cmp"), tmp_path)
-        with app.app_context():
-            with db.engine.connect() as connection:
-                connection.execute(db.text("SELECT 1"))
-            db.engine.dispose()
-    assert not [r for r in caplog.records if "PostgreSQL at" in r.getMessage()]
+        answers_of_a_new_app(server.url("cmp"), tmp_path, ["SELECT 1"])
+    assert server_warnings(caplog) == []
 
 
 def test_a_stronger_setting_is_kept(tmp_path):
     """remote_apply (synchronous replication) waits for more than on does: not lowered."""
     with own_postgres_server(settings={"synchronous_commit": "remote_apply"}) as server:
-        app = make_app(server.url("cmp"), tmp_path)
-        with app.app_context():
-            with db.engine.connect() as connection:
-                setting = connection.execute(db.text("SHOW synchronous_commit")).scalar()
-            db.engine.dispose()
-        assert setting == "remote_apply"
+        assert answers_of_a_new_app(server.url("cmp"), tmp_path,
+                                    ["SHOW synchronous_commit"]) == ["remote_apply"]
