@@ -18,8 +18,10 @@ bench/results/api-<mode>.md instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -28,9 +30,12 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from bench import LEDGER_WRITES, publish
-from bench.load import Result, Usage, process_tree_usage, run_wrk, wait_until_up
+from bench.load import (
+    MachineTime, Result, Usage, machine_time, process_tree_usage, run_wrk, wait_until_up,
+)
 from tests.pg import PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,9 +46,12 @@ ROUNDS = 6  # even, so that each of a pair goes first equally often
 @dataclass
 class ServerCost:
     """What the server (gunicorn's processes and, on PostgreSQL, the database's) spent
-    per request: CPU time, and context switches of its threads."""
+    per request: CPU time, and context switches of its threads; and the share of the
+    machine's CPU time nobody used meanwhile (near 0: the rounds were bound by the CPU,
+    not by waiting)."""
     cpu_ms: float
     switches: float
+    idle_share: float
 
 
 @dataclass
@@ -95,11 +103,16 @@ def wrk(url: str, seconds: int, connections: int, **request) -> Result:
     return run_wrk(url, seconds, connections, many_clients=True, **request)
 
 
-def measured(server_pids: list[int], **wrk_args) -> tuple[Result, Usage]:
-    """wrk's result and what the server's processes used meanwhile."""
-    before = process_tree_usage(server_pids)
+Round = tuple[Result, Usage, MachineTime]
+
+
+def measured(server_pids: list[int], **wrk_args) -> Round:
+    """wrk's result, what the server's processes used meanwhile, and the machine's CPU
+    time meanwhile."""
+    before, machine_before = process_tree_usage(server_pids), machine_time()
     result = wrk(**wrk_args)
-    return result, process_tree_usage(server_pids) - before
+    return (result, process_tree_usage(server_pids) - before,
+            machine_time() - machine_before)
 
 
 def app_env(instance: Path, ledger_write: str = "durable") -> dict:
@@ -114,6 +127,20 @@ def prepare(env: dict, port: int) -> tuple[str, str]:
     flask_cli(env, "import-vendors")
     site_key = flask_cli(env, "demo", "--port", str(port)).strip().splitlines()[-1]
     return site_key, f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def throwaway_app(prefix: str) -> Iterator[tuple[dict, str]]:
+    """The app's environment (``app_env``) on a throw-away instance folder with the demo
+    site prepared, for benchmarks that call the app in their own processes: (environment,
+    site key). The folder goes when the block ends."""
+    instance = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        env = app_env(instance)
+        site_key, _base = prepare(env, 5000)
+        yield env, site_key
+    finally:
+        shutil.rmtree(instance, ignore_errors=True)
 
 
 def measure_engine(engine: str, env: dict, seconds: int, connections: int,
@@ -179,16 +206,19 @@ def interleaved(subject: dict, baseline: dict, seconds: int, connections: int,
         for rounds, request in (pair if round_number % 2 == 0 else reversed(pair)):
             rounds.append(measured(server_pids, **run, **request))
     return Comparison(
-        combined([result for result, _ in own], seconds),
-        combined([result for result, _ in bare], seconds),
-        [mine.rps / theirs.rps for (mine, _), (theirs, _) in zip(own, bare)],
+        combined([result for result, *_ in own], seconds),
+        combined([result for result, *_ in bare], seconds),
+        [mine[0].rps / theirs[0].rps for mine, theirs in zip(own, bare)],
         cost_per_request(own), cost_per_request(bare))
 
 
-def cost_per_request(rounds: list[tuple[Result, Usage]]) -> ServerCost:
-    requests = max(1, sum(result.requests for result, _ in rounds))
-    return ServerCost(1000 * sum(usage.cpu_seconds for _, usage in rounds) / requests,
-                      sum(usage.switches for _, usage in rounds) / requests)
+def cost_per_request(rounds: list[Round]) -> ServerCost:
+    requests = max(1, sum(result.requests for result, *_ in rounds))
+    machine = MachineTime(sum(spent.idle for *_, spent in rounds),
+                          sum(spent.total for *_, spent in rounds))
+    return ServerCost(1000 * sum(usage.cpu_seconds for _, usage, _ in rounds) / requests,
+                      sum(usage.switches for _, usage, _ in rounds) / requests,
+                      machine.idle_share)
 
 
 def combined(results: list[Result], seconds: int) -> Result:
@@ -204,18 +234,19 @@ def combined(results: list[Result], seconds: int) -> Result:
 
 def table(all_results: dict[str, dict[str, Comparison]]) -> str:
     lines = ["| engine | endpoint | req/s | p50 ms | p99 ms | errors | bare req/s | "
-             "bare p50 ms | ratio | rounds' ratios | CPU ms/req | bare CPU ms/req | "
-             "switches/req | bare switches/req |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "bare p50 ms | bare p99 ms | ratio | rounds' ratios | CPU ms/req | bare CPU ms/req | "
+             "switches/req | bare switches/req | CPU idle | bare CPU idle |",
+             "|---|---|" + "---:|" * 15]
     for engine, results in all_results.items():
         for name, c in results.items():
             lines.append(
                 f"| {engine} | {name} | {c.subject.rps:,.0f} | {c.subject.p50_ms:.2f} | "
                 f"{c.subject.p99_ms:.2f} | {c.subject.errors} | {c.bare.rps:,.0f} | "
-                f"{c.bare.p50_ms:.2f} | {c.ratio:.0%} | "
+                f"{c.bare.p50_ms:.2f} | {c.bare.p99_ms:.2f} | {c.ratio:.0%} | "
                 f"{min(c.round_ratios):.0%}-{max(c.round_ratios):.0%} | "
                 f"{c.subject_cost.cpu_ms:.2f} | {c.bare_cost.cpu_ms:.2f} | "
-                f"{c.subject_cost.switches:.1f} | {c.bare_cost.switches:.1f} |")
+                f"{c.subject_cost.switches:.1f} | {c.bare_cost.switches:.1f} | "
+                f"{c.subject_cost.idle_share:.0%} | {c.bare_cost.idle_share:.0%} |")
     return "\n".join(lines)
 
 
@@ -254,7 +285,9 @@ def main() -> int:
               f"request from one of 32,768 client addresses behind one trusted proxy; CPU ms/req: "
               f"user and system time of gunicorn's processes (on PostgreSQL also the "
               f"server's) per request, from /proc; switches/req: context switches of their "
-              f"threads per request, from /proc; {time.strftime('%Y-%m-%d')}")
+              f"threads per request, from /proc; CPU idle: the share of the machine's CPU time "
+              f"left idle during the rounds (wrk's own use included), from /proc/stat; "
+              f"{time.strftime('%Y-%m-%d')}")
     name = "api.md"
     if args.ledger_write != "durable":
         header += f"; ledger write: {args.ledger_write} (diagnosis, not the product)"

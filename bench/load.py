@@ -186,6 +186,28 @@ def process_tree_ticks(roots: list[int]) -> dict[int, int]:
     return {pid: ticks[pid] for pid in tree}
 
 
+@dataclass(frozen=True)
+class MachineTime:
+    """The whole machine's CPU time so far, in clock ticks of all its CPUs: idle (waiting
+    for I/O included), and all of it."""
+    idle: int
+    total: int
+
+    def __sub__(self, earlier: MachineTime) -> MachineTime:
+        return MachineTime(self.idle - earlier.idle, self.total - earlier.total)
+
+    @property
+    def idle_share(self) -> float:
+        return self.idle / self.total if self.total else 0.0
+
+
+def machine_time() -> MachineTime:
+    """From the first line of /proc/stat: user nice system idle iowait irq softirq steal
+    (guest time is already counted in user)."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return MachineTime(idle=ticks[3] + ticks[4], total=sum(ticks))
+
+
 SWITCHES = re.compile(r"^(?:non)?voluntary_ctxt_switches:\s+(\d+)$", re.MULTILINE)
 
 

@@ -22,11 +22,9 @@ import argparse
 import io
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -164,16 +162,11 @@ def main() -> int:
     if args.child:
         child(args.child, int(args.threads), args.requests, args.site)
         return 0
-    from bench.api import app_env, prepare  # the app as the API benchmark sets it up
+    from bench.api import throwaway_app  # the app as the API benchmark sets it up
 
     thread_counts = [int(n) for n in args.threads.split(",")]
-    instance = Path(tempfile.mkdtemp(prefix="cmp-bench-threads-"))
-    env = app_env(instance)
-    try:
-        site_key, _base = prepare(env, 5000)
+    with throwaway_app("cmp-bench-threads-") as (env, site_key):
         costs = measure_all(env, thread_counts, args.requests, site_key)
-    finally:
-        shutil.rmtree(instance, ignore_errors=True)
     header = (f"{os.cpu_count()} CPUs, SQLite in a throw-away instance folder, "
               f"{args.requests} POSTs per cell from threads of one process calling the "
               f"WSGI app (no HTTP), median of {ROUNDS} alternating rounds; "

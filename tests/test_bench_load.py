@@ -1,13 +1,14 @@
 """The benchmark's accounting of what the server used: it must count the server's workers
 (children of the process it started), or CPU and context switches per request would read
-as the idle master's; and a worker's switches are those of all its threads."""
+as the idle master's; and a worker's switches are those of all its threads. Beside it, the
+machine's idle share, which says whether a round was bound by the CPU."""
 import os
 import signal
 import subprocess
 import sys
 import time
 
-from bench.load import Usage, process_tree_usage
+from bench.load import Usage, machine_time, process_tree_usage
 
 # A parent that starts a child burning CPU for a while, then both wait to be killed.
 BURNING_CHILD = """
@@ -69,3 +70,20 @@ def test_a_root_that_is_gone_counts_nothing():
     process.wait()
     time.sleep(0.1)
     assert process_tree_usage([process.pid]) == Usage(0, 0)
+
+
+BURN = "import time\nend = time.monotonic() + 1.0\nwhile time.monotonic() < end: pass\n"
+
+
+def test_the_machine_is_counted_busy_while_every_cpu_burns():
+    """All of the machine's CPU time is counted (about a second of each CPU's over a
+    second), and what burning processes use on every CPU is not counted idle."""
+    cpus = os.cpu_count()
+    before, started = machine_time(), time.monotonic()
+    burners = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(cpus)]
+    for burner in burners:
+        burner.wait()
+    spent, elapsed = machine_time() - before, time.monotonic() - started
+    ticks_per_cpu = spent.total / cpus / os.sysconf("SC_CLK_TCK")
+    assert 0.8 * elapsed <= ticks_per_cpu <= 1.2 * elapsed
+    assert spent.idle_share < 0.35
