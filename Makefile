@@ -68,6 +68,7 @@ bench: setup
 	$(PY) -m bench.export
 	$(PY) -m bench.flush
 	$(PY) -m bench.threads
+	$(PY) -m bench.gc_pauses
 
 # The stress suite at full rates and durations (make test runs its short profile).
 stress: setup
