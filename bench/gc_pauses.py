@@ -58,7 +58,7 @@ def serve(app, site_key: str, requests: int, frozen: bool) -> dict:
     from bench.threads import environ
 
     if frozen:
-        runpy.run_path(str(ROOT / "gunicorn.conf.py"))["post_worker_init"](None)
+        runpy.run_path(str(ROOT / "gunicorn.conf.py"))["freeze_startup_objects"]()
     path, slowest = f"/api/v1/sites/{site_key}/banner", 0.0
     with FullCollections() as collections:
         for number in range(requests):
