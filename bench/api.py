@@ -30,7 +30,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from bench import LEDGER_WRITES, publish
 from bench.load import (
@@ -103,16 +103,19 @@ def wrk(url: str, seconds: int, connections: int, **request) -> Result:
     return run_wrk(url, seconds, connections, many_clients=True, **request)
 
 
-Round = tuple[Result, Usage, MachineTime]
+class Round(NamedTuple):
+    """One round: wrk's result, what the server's processes used meanwhile, and the
+    machine's CPU time meanwhile."""
+    result: Result
+    usage: Usage
+    machine: MachineTime
 
 
 def measured(server_pids: list[int], **wrk_args) -> Round:
-    """wrk's result, what the server's processes used meanwhile, and the machine's CPU
-    time meanwhile."""
     before, machine_before = process_tree_usage(server_pids), machine_time()
     result = wrk(**wrk_args)
-    return (result, process_tree_usage(server_pids) - before,
-            machine_time() - machine_before)
+    return Round(result, process_tree_usage(server_pids) - before,
+                 machine_time() - machine_before)
 
 
 def app_env(instance: Path, ledger_write: str = "durable") -> dict:
@@ -206,18 +209,17 @@ def interleaved(subject: dict, baseline: dict, seconds: int, connections: int,
         for rounds, request in (pair if round_number % 2 == 0 else reversed(pair)):
             rounds.append(measured(server_pids, **run, **request))
     return Comparison(
-        combined([result for result, *_ in own], seconds),
-        combined([result for result, *_ in bare], seconds),
-        [mine[0].rps / theirs[0].rps for mine, theirs in zip(own, bare)],
+        combined([round_.result for round_ in own], seconds),
+        combined([round_.result for round_ in bare], seconds),
+        [mine.result.rps / theirs.result.rps for mine, theirs in zip(own, bare)],
         cost_per_request(own), cost_per_request(bare))
 
 
 def cost_per_request(rounds: list[Round]) -> ServerCost:
-    requests = max(1, sum(result.requests for result, *_ in rounds))
-    machine = MachineTime(sum(spent.idle for *_, spent in rounds),
-                          sum(spent.total for *_, spent in rounds))
-    return ServerCost(1000 * sum(usage.cpu_seconds for _, usage, _ in rounds) / requests,
-                      sum(usage.switches for _, usage, _ in rounds) / requests,
+    requests = max(1, sum(round_.result.requests for round_ in rounds))
+    machine = sum((round_.machine for round_ in rounds), MachineTime(0, 0))
+    return ServerCost(1000 * sum(round_.usage.cpu_seconds for round_ in rounds) / requests,
+                      sum(round_.usage.switches for round_ in rounds) / requests,
                       machine.idle_share)
 
 

@@ -196,6 +196,9 @@ class MachineTime:
     def __sub__(self, earlier: MachineTime) -> MachineTime:
         return MachineTime(self.idle - earlier.idle, self.total - earlier.total)
 
+    def __add__(self, other: MachineTime) -> MachineTime:
+        return MachineTime(self.idle + other.idle, self.total + other.total)
+
     @property
     def idle_share(self) -> float:
         return self.idle / self.total if self.total else 0.0
