@@ -62,7 +62,19 @@ class Platform:
         ``status``: the server's side of a reconciliation (wrk hangs up on requests still
         in flight when its time is up, so it never reads their answers)."""
         needle = f'"{request_line} HTTP/1.1" {status} '
-        return sum(needle in line for line in self.log.read_text().splitlines())
+        return sum(needle in line for line in self.settled_log().splitlines())
+
+    def settled_log(self, quiet: float = 0.3) -> str:
+        """The access log once it has stopped growing for ``quiet`` seconds: a worker
+        logs a request after sending its answer, so the last answers a client has read
+        may not be logged yet when the client is done (CI saw one line missing)."""
+        text = self.log.read_text()
+        while True:
+            time.sleep(quiet)
+            later = self.log.read_text()
+            if later == text:
+                return text
+            text = later
 
     def workers(self) -> list[int]:
         pid = self.server.pid
