@@ -28,13 +28,20 @@ MIGRATE_QUEUED_CONNECTIONS = Path("/proc/sys/net/ipv4/tcp_migrate_req")
 def server(tmp_path_factory):
     """(port, environment) of a running production server."""
     tmp_path = tmp_path_factory.mktemp("gunicorn")
-    env = app_env(tmp_path / "instance")
-    flask_cli(env, "init")  # the health check the server start waits for reads the database
+    env = initialised_env(tmp_path / "instance")
     port = free_port()
     process = start_server(env, port, tmp_path / "gunicorn.log", app="tests.worker_report_app:app")
     yield port, env
     process.terminate()
     process.wait(timeout=30)
+
+
+def initialised_env(instance: Path) -> dict:
+    """The app's environment on ``instance``, its database created (the health check a
+    server start waits for reads it)."""
+    env = app_env(instance)
+    flask_cli(env, "init")
+    return env
 
 
 def worker_answers(port: int, connections: int) -> list[dict]:
@@ -78,8 +85,7 @@ def test_each_instance_is_controlled_through_a_socket_of_its_own(server, tmp_pat
     another instance of the same user started and stopped (with gunicorn's default path,
     one per user, the other would have taken the socket over, then removed it)."""
     port, env = server
-    other_env = app_env(tmp_path / "instance")
-    flask_cli(other_env, "init")
+    other_env = initialised_env(tmp_path / "instance")
     other = start_server(other_env, free_port(), tmp_path / "gunicorn.log")
     other.terminate()
     other.wait(timeout=30)
@@ -94,8 +100,7 @@ def test_each_instance_is_controlled_through_a_socket_of_its_own(server, tmp_pat
 def test_a_host_that_resets_queued_connections_is_named_at_start(tmp_path):
     """Without net.ipv4.tcp_migrate_req, a reload or an upgrade resets connections queued
     at the workers that stop: the server says so, with the remedy, when it starts."""
-    env = app_env(tmp_path / "instance")
-    flask_cli(env, "init")
+    env = initialised_env(tmp_path / "instance")
     for value, warned in (("0", True), ("1", False)):
         log = tmp_path / f"gunicorn-{value}.log"
         with kernel_setting(MIGRATE_QUEUED_CONNECTIONS, value):
@@ -123,8 +128,7 @@ def test_socket_activation_serves_on_the_sockets_systemd_passed(tmp_path):
     """Started by systemd with its socket, the server must serve on that socket: with
     sockets of the workers' own it would refuse the port systemd holds, or leave
     systemd's socket queueing connections nobody accepts."""
-    env = app_env(tmp_path / "instance")
-    flask_cli(env, "init")
+    env = initialised_env(tmp_path / "instance")
     port, log = free_port(), tmp_path / "gunicorn.log"
     process = start_server(env, port, log, app="tests.worker_report_app:app",
                            wrapper=(sys.executable, str(ROOT / "tests" / "socket_activation.py"),
@@ -146,8 +150,7 @@ def handover(tmp_path):
     stopping worker to another (net.ipv4.tcp_migrate_req, as the README asks of a
     production host): without it, 1 of 15 upgrades and 3 of 15 reloads here saw a
     connection reset; with it, none of 20 each."""
-    env = app_env(tmp_path / "instance")
-    flask_cli(env, "init")
+    env = initialised_env(tmp_path / "instance")
     port, pidfile = free_port(), tmp_path / "gunicorn.pid"
     with kernel_setting(MIGRATE_QUEUED_CONNECTIONS, "1"):
         master = start_server({**env, "GUNICORN_CMD_ARGS": f"--pid {pidfile}"}, port,
