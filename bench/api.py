@@ -158,7 +158,8 @@ def measure_engine(engine: str, env: dict, seconds: int, connections: int,
         etag = urllib.request.urlopen(banner).headers["ETag"]
         consent = json.dumps({"site": site_key, "config_version": 1, "action": "accept_all",
                               "language": "sv"})
-        json_headers = {"Content-Type": "application/json"}
+        # as the banner sends them from the demo page (both sides alike)
+        json_headers = {"Content-Type": "application/json", "Origin": base}
         cases = {
             "banner GET (200)": (
                 dict(url=banner),

@@ -190,21 +190,25 @@ def record_templates(site_key: str) -> dict[str, dict[str, Any]]:
     from cmp_server.configs import published_content, published_ref
     from cmp_server.geo import Region
     from cmp_server.receipts import record_consent
+    from cmp_server.sites import get_site
 
     ref = published_ref(site_key)
     content = published_content(ref)
     optional = [p["id"] for p in content["purposes"] if not p["required"]]
     base = {"site": site_key, "config_version": ref.number, "language": "sv"}
     region = Region("SE")
-    accepted = record_consent({**base, "action": "accept_all"}, region, None)
+    origin = get_site(site_key).origin_list[0]  # as the banner on the site's page sends it
+
+    def record(**fields):
+        return record_consent({**base, **fields}, region, origin)
+
+    accepted = record(action="accept_all")
     return {
         "accept_all": accepted.receipt,
-        "reject_all": record_consent({**base, "action": "reject_all"}, region, None).receipt,
-        "custom": record_consent({**base, "action": "custom", "purposes": {optional[0]: True}},
-                                 region, None).receipt,
-        "gpc": record_consent({**base, "action": "gpc", "gpc": True}, region, None).receipt,
-        "withdraw": record_consent({**base, "action": "withdraw", "token": accepted.token},
-                                   region, None).receipt,
+        "reject_all": record(action="reject_all").receipt,
+        "custom": record(action="custom", purposes={optional[0]: True}).receipt,
+        "gpc": record(action="gpc", gpc=True).receipt,
+        "withdraw": record(action="withdraw", token=accepted.token).receipt,
     }
 
 

@@ -54,10 +54,11 @@ def client_address(number: int) -> str:
     return f"130.{number >> 16 & 255}.{number >> 8 & 255}.{number & 255}"
 
 
-def environ(path: str, body: bytes, number: int) -> dict:
-    """A POST's WSGI environ, built by hand: werkzeug's EnvironBuilder would add its own
-    cost to every request measured."""
-    return {
+def environ(path: str, body: bytes, number: int, origin: str | None = None) -> dict:
+    """A POST's WSGI environ (from a page on ``origin``, if given), built by hand:
+    werkzeug's EnvironBuilder would add its own cost to every request measured."""
+    headers = {"HTTP_ORIGIN": origin} if origin else {}
+    return {**headers,
         "REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "",
         "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
         "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
@@ -67,9 +68,9 @@ def environ(path: str, body: bytes, number: int) -> dict:
     }
 
 
-def run_threads(app, path: str, body: bytes, threads: int, requests: int) -> Cost:
-    """``requests`` POSTs to ``path`` from ``threads`` threads; raises if any is not
-    answered 201."""
+def run_threads(app, path: str, body: bytes, threads: int, requests: int, origin: str) -> Cost:
+    """``requests`` POSTs to ``path`` from ``threads`` threads, as from a page on
+    ``origin``; raises if any is not answered 201."""
     numbers = iter(range(WARM_UP, WARM_UP + requests))
     lock = threading.Lock()
     wrong: list[str] = []
@@ -81,12 +82,12 @@ def run_threads(app, path: str, body: bytes, threads: int, requests: int) -> Cos
             if number is None:
                 return
             status = []
-            b"".join(app(environ(path, body, number), lambda line, _headers: status.append(line)))
+            b"".join(app(environ(path, body, number, origin), lambda line, _headers: status.append(line)))
             if not status[0].startswith("201"):
                 wrong.append(status[0])
 
     for number in range(WARM_UP):
-        b"".join(app(environ(path, body, number), lambda _line, _headers: None))
+        b"".join(app(environ(path, body, number, origin), lambda _line, _headers: None))
     cpu, wall = time.process_time(), time.perf_counter()
     workers = [threading.Thread(target=serve) for _ in range(threads)]
     for worker in workers:
@@ -104,10 +105,13 @@ def child(path: str, threads: int, requests: int, site_key: str) -> None:
     """Run in a process of its own (the ledger write mode is read at import); prints the
     cost as JSON."""
     from bench.wsgi_bench import app
+    from cmp_server.sites import get_site
 
     body = json.dumps({"site": site_key, "config_version": 1, "action": "accept_all",
                        "language": "sv"}).encode()
-    cost = run_threads(app, path, body, threads, requests)
+    with app.app_context():
+        origin = get_site(site_key).origin_list[0]  # the demo page's, as the banner sends it
+    cost = run_threads(app, path, body, threads, requests, origin)
     print(json.dumps(cost.__dict__))
 
 

@@ -16,7 +16,7 @@ from cmp_server import analytics, auth, configs, sites, users, vendors
 from cmp_server.catalogue import VendorSchema
 from cmp_server.configs import BANNER_LANGUAGES, TEXT_KEYS
 from cmp_server.extensions import db
-from cmp_server.models import Role, Site, User
+from cmp_server.models import CollectionToken, Role, Site, User
 from cmp_server.schemas import StrictSchema
 
 blp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin",
@@ -212,6 +212,61 @@ def site_analytics(query, site_key: str):
 
 def day_start(value) -> datetime:
     return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+
+
+# --- collection tokens: the site's servers recording consents ------------------------------------
+
+class CollectionTokenIn(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class CollectionTokenOut(StrictSchema):
+    id = fields.Integer()
+    name = fields.String()
+    prefix = fields.String(metadata={"description": "The token's first characters, to recognise it."})
+    created_by = fields.String()
+    created_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+    token = fields.String(metadata={"description": "Only in the answer that creates it."})
+
+
+@blp.route("/sites/<site_key>/collection-tokens")
+@auth.api_for(MARKETER)
+@blp.response(200, CollectionTokenOut(many=True))
+@documented
+@blp.alt_response(404, description="Unknown site.")
+def list_collection_tokens(site_key: str):
+    """The site's collection tokens, revoked ones included (never the secrets)."""
+    site = sites.get_site(site_key)
+    return db.session.execute(db.select(CollectionToken).filter_by(site_id=site.id)
+                              .order_by(CollectionToken.id)).scalars().all()
+
+
+@blp.route("/sites/<site_key>/collection-tokens", methods=["POST"])
+@auth.api_for(MARKETER)
+@blp.arguments(CollectionTokenIn())
+@blp.response(201, CollectionTokenOut)
+@documented
+@blp.alt_response(404, description="Unknown site.")
+def create_collection_token(data, site_key: str):
+    """A token with which the site's own servers record consents (POST /api/v1/consents
+    without Origin, `Authorization: Bearer <token>`). Shown once, in this answer."""
+    token, secret = auth.create_collection_token(sites.get_site(site_key), data["name"],
+                                                 auth.current_user())
+    shown = {name: getattr(token, name) for name in CollectionTokenOut._declared_fields
+             if name != "token"}
+    return {**shown, "token": secret}
+
+
+@blp.route("/sites/<site_key>/collection-tokens/<int:token_id>", methods=["DELETE"])
+@auth.api_for(MARKETER)
+@blp.response(204)
+@documented
+@blp.alt_response(404, description="Unknown site.")
+def revoke_collection_token(site_key: str, token_id: int):
+    """Revoke a collection token at once."""
+    auth.revoke_collection_token(sites.get_site(site_key), token_id, auth.current_user())
 
 
 # --- the catalogue ------------------------------------------------------------------------------

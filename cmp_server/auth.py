@@ -24,13 +24,14 @@ from cmp_server import audit
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
 from cmp_server.geo import client_ip
-from cmp_server.models import ApiToken, LoginFailure, Role, User, utcnow
+from cmp_server.models import ApiToken, CollectionToken, LoginFailure, Role, Site, User, utcnow
 from cmp_server.users import check_password, find_user
 
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_ACCOUNT = 5
 MAX_FAILURES_PER_CLIENT = 20
 TOKEN_PREFIX = "cmpt_"
+COLLECTION_TOKEN_PREFIX = "cmpc_"
 
 
 # --- login ------------------------------------------------------------------------------------
@@ -188,3 +189,50 @@ def revoke_token(user: User, token_id: int) -> None:
     token.revoked_at = datetime.now(timezone.utc)
     audit.record(user, "token.revoke", "api_token", token.id, after={"name": token.name})
     db.session.commit()
+
+
+# --- collection tokens: a site's servers recording consents ------------------------------------
+
+def create_collection_token(site: Site, name: str, user: User | None) -> tuple[CollectionToken, str]:
+    """A new token with which the site's own servers may record consents (and nothing
+    else); the returned string is the only time it is ever shown."""
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise ServiceError({"name": ["must be 1 to 100 characters"]})
+    secret = COLLECTION_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    actor = user.email if user else "cli"
+    token = CollectionToken(site_id=site.id, name=name, prefix=secret[:12],
+                            token_hash=hash_token(secret), created_by=actor)
+    db.session.add(token)
+    db.session.flush()
+    audit.record(user or "cli", "collection_token.create", "site", site.key,
+                 after={"id": token.id, "name": name})
+    db.session.commit()
+    return token, secret
+
+
+def revoke_collection_token(site: Site, token_id: int, user: User | None) -> None:
+    token = db.session.get(CollectionToken, token_id)
+    if token is None or token.site_id != site.id:
+        raise ServiceError({"token": [f"no collection token {token_id} for this site"]})
+    token.revoked_at = utcnow()
+    audit.record(user or "cli", "collection_token.revoke", "site", site.key,
+                 after={"id": token.id, "name": token.name})
+    db.session.commit()
+
+
+def collection_token_problem(authorization: str, site_key: str) -> str | None:
+    """Why an Authorization header does not carry a live collection token of the site, or
+    None when it does."""
+    if not authorization.startswith("Bearer "):
+        return "must be 'Bearer <collection token>'"
+    token = db.session.execute(
+        db.select(CollectionToken).filter_by(token_hash=hash_token(authorization[7:].strip()))
+    ).scalar_one_or_none()
+    if token is None or token.revoked_at is not None:
+        return "unknown or revoked collection token"
+    if token.site.key != site_key:
+        return f"this collection token is not for site {site_key!r}"
+    token.last_used_at = utcnow()
+    db.session.commit()
+    return None

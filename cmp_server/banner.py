@@ -25,7 +25,7 @@ class Rendered:
 
 
 def banner_document(content: dict[str, Any], number: int, digest: str, language: str,
-                    region: str | None, mode: str) -> dict[str, Any]:
+                    region: str | None, mode: str, stale: tuple[str, ...] = ()) -> dict[str, Any]:
     default = content["default_language"]
 
     def text(texts: dict[str, str]) -> str:
@@ -56,18 +56,20 @@ def banner_document(content: dict[str, Any], number: int, digest: str, language:
         "texts": content["texts"].get(language) or content["texts"].get(default) or {},
         "theme": content["theme"],
         "consent_scope": sorted(consent_scope(content)),
+        "stale": list(stale),
     }
 
 
 @lru_cache(maxsize=4096)
-def render(ref: VersionRef, language: str | None, region: Region | None) -> Rendered:
-    """The response body and its ETag, in ``language`` or else the version's default.
-    Cached per process: a published version never changes, and the key holds everything
-    the body depends on."""
+def render(ref: VersionRef, language: str | None, region: Region | None,
+           stale: tuple[str, ...] = ()) -> Rendered:
+    """The response body and its ETag, in ``language`` or else the version's default,
+    listing the site's ``stale`` receipt prefixes (cmp_server.sync). Cached per process:
+    a published version never changes, and the key holds everything the body depends on."""
     content = published_content(ref)
     language = language or content["default_language"]
     mode = mode_for(region, content.get("region_rules") or {})
     document = banner_document(content, ref.number, ref.content_hash, language,
-                               region.code if region else None, mode)
+                               region.code if region else None, mode, stale)
     body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return Rendered(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')

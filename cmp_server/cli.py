@@ -16,7 +16,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 
-from cmp_server import compliance, retention, scans, sealing, sites, subjects, users, vendors
+from cmp_server import compliance, retention, scans, sealing, sites, subjects, sync, users, vendors
 from cmp_server.demo import default_origins, demo_url, ensure_demo
 from cmp_server.errors import ServiceError
 from cmp_server.scan_report import render_text
@@ -151,6 +151,7 @@ def purge_command(dry_run):
     if not dry_run:
         old_requests = subjects.purge_request_log()
         click.echo(f"removed {old_requests} data-subject request log entries older than 24 months")
+        click.echo(f"forgot {sync.purge_expired()} stale-receipt marks past their receipts' expiry")
 
 
 @cmp.command("export", help="Write a site's proof bundle (zip) for records issued in "

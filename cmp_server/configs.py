@@ -65,7 +65,7 @@ def set_draft_vendors(
 # The banner's own strings a site may rewrite per language (static/banner/src/strings.json).
 TEXT_KEYS = ("title", "intro", "accept", "reject", "customize", "save", "settings", "always",
              "cookies", "retention", "months", "days", "session", "persistent", "hosting",
-             "policy", "gpc", "ok", "cid", "mine")
+             "policy", "gpc", "ok", "cid", "mine", "needs")
 BANNER_LANGUAGES = ("bg cs da de el en es et fi fr ga hr hu it lt lv mt nl pl pt ro sk sl sv "
                     "nb").split()
 THEME = {  # CSS custom property (without --cmp-) -> what a value must look like

@@ -81,6 +81,7 @@ LABELS: dict[str, dict[str, Any]] = {
         "no": "No",
         "safeguards": "Safeguards",
         "also": "Also used for",
+        "needs_also": "Used only if you also consent to",
         "vendor_policy": "Privacy policy",
         "cookies": "Cookies and storage",
         "col_name": "Name",
@@ -131,6 +132,7 @@ LABELS: dict[str, dict[str, Any]] = {
         "no": "Nej",
         "safeguards": "Skyddsåtgärder",
         "also": "Används också för",
+        "needs_also": "Används bara om du också samtycker till",
         "vendor_policy": "Integritetspolicy",
         "cookies": "Cookies och lagring",
         "col_name": "Namn",
@@ -181,6 +183,7 @@ LABELS: dict[str, dict[str, Any]] = {
         "no": "Nee",
         "safeguards": "Waarborgen",
         "also": "Ook gebruikt voor",
+        "needs_also": "Alleen gebruikt als je ook toestemming geeft voor",
         "vendor_policy": "Privacyverklaring",
         "cookies": "Cookies en opslag",
         "col_name": "Naam",
@@ -231,6 +234,7 @@ LABELS: dict[str, dict[str, Any]] = {
         "no": "Nein",
         "safeguards": "Garantien",
         "also": "Auch verwendet für",
+        "needs_also": "Nur verwendet, wenn Sie auch einwilligen in",
         "vendor_policy": "Datenschutzerklärung",
         "cookies": "Cookies und Speicher",
         "col_name": "Name",
@@ -281,6 +285,7 @@ LABELS: dict[str, dict[str, Any]] = {
         "no": "Nei",
         "safeguards": "Garantier",
         "also": "Brukes også til",
+        "needs_also": "Brukes bare hvis du også samtykker til",
         "vendor_policy": "Personvernerklæring",
         "cookies": "Informasjonskapsler og lagring",
         "col_name": "Navn",
@@ -454,7 +459,8 @@ def declaration(content: dict[str, Any], number: int, published_at: datetime,
     # Consent is given per purpose, so each purpose's section must say everything that
     # granting it lets happen (a visitor who reads only "Marketing" still sees Piwik PRO's
     # cookies); "Also used for" links the vendor's other purposes, so the repetition is
-    # visible rather than confusing.
+    # visible rather than confusing. A vendor that needs consent runs only when every one
+    # of its purposes is granted, and says so ("Used only if you also consent to").
     purposes = []
     for purpose in content["purposes"]:
         vendors = []

@@ -93,7 +93,10 @@ def _status(vendor: dict[str, Any], receipt: dict[str, Any]) -> str:
     if vendor["legal_basis"] == "strictly_necessary":
         # Covered by the necessary purpose unless the receipt explicitly excludes it.
         return "not required" if receipt["vendors"].get(vendor["id"], True) else "refused"
-    if receipt["state"] == "given" and receipt["vendors"].get(vendor["id"]) is True:
+    # a vendor runs only with every one of its purposes (receipts recorded before the
+    # server enforced this may grant a vendor on one of them: it was never covered)
+    if (receipt["state"] == "given" and receipt["vendors"].get(vendor["id"]) is True
+            and all(receipt["purposes"].get(p, True) for p in vendor["purposes"])):
         return "given"
     return "withdrawn" if receipt["state"] == "withdrawn" else "refused"
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -293,6 +294,42 @@ class BannerImpression(db.Model):
     site_key: Mapped[str] = mapped_column(String(32))
     day: Mapped[date] = mapped_column(Date)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CollectionToken(db.Model):
+    """A site's token for server-side consent collection: a consent POST without a
+    browser's Origin must carry one of the site's tokens (collection method "api"). Only
+    its SHA-256 is stored; the token itself is shown once, when it is made."""
+
+    __tablename__ = "collection_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(12))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    site: Mapped[Site] = relationship()
+
+
+class StaleReceipt(db.Model):
+    """A receipt a visitor's browser may still hold in its cookie although the ledger has
+    moved past it without that browser: a change on /my-consent/ or through the API, or an
+    erasure. The banner configuration lists the first characters of these receipt ids, so a
+    banner holding one asks for the current state (cmp_server.sync); kept until the
+    browser's cookie expires with the receipt."""
+
+    __tablename__ = "stale_receipts"
+    __table_args__ = (Index("ix_stale_receipts_site_expiry", "site_key", "expires_at"),)
+
+    receipt_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site_key: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class SiteScan(db.Model):

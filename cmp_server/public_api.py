@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import TooManyRequests, UnprocessableEntity
 from marshmallow import fields, validate
 
-from cmp_server import analytics, banner, configs, geo, rate_limit, receipts, sites
+from cmp_server import analytics, banner, configs, geo, rate_limit, receipts, sites, sync
 from cmp_server.languages import LANGUAGE_TAG, negotiate
 from cmp_server.schemas import StrictSchema
 
@@ -71,6 +71,11 @@ class BannerSchema(StrictSchema):
     texts = fields.Dict()
     theme = fields.Dict()
     consent_scope = fields.List(fields.String())
+    stale = fields.List(fields.String(), metadata={
+        "description": "First 8 characters of receipt ids whose tokens a browser may still "
+                       "hold after the ledger moved on without it (changed on /my-consent/, "
+                       "through the API, or erased): a banner holding one asks "
+                       "POST /receipts/current."})
 
 
 class RecordedSchema(StrictSchema):
@@ -81,6 +86,16 @@ class RecordedSchema(StrictSchema):
 class VerifyRequest(StrictSchema):
     token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
     # any string is accepted here: a malformed token is an answer ("valid": false), not an error
+
+
+class CurrentAnswer(StrictSchema):
+    token = fields.String(allow_none=True, metadata={
+        "description": "A token of the subject's newest receipt, for the cmp_consent cookie; "
+                       "null when there is none to hold."})
+    receipt_id = fields.String()
+    state = fields.String(metadata={"enum": ["given", "refused", "withdrawn"]})
+    reason = fields.String(metadata={"enum": ["expired", "erased"],
+                                     "description": "Why token is null: ask the visitor again."})
 
 
 class VerifyAnswer(StrictSchema):
@@ -173,7 +188,8 @@ def banner_answer(site_key: str, lang: str | None, request: Request):
         return None
     headers = request.headers
     language = negotiate(lang, headers.get("Accept-Language"), default=None)
-    rendered = banner.render(ref, language, geo.region_for_request(request))
+    rendered = banner.render(ref, language, geo.region_for_request(request),
+                             sync.stale_prefixes(site_key))
     cache = [("ETag", rendered.etag), ("Cache-Control", BANNER_CACHE), ("Vary", "Accept-Language")]
     if rendered.etag in headers.get("If-None-Match", ""):
         return 304, cache, b""
@@ -183,15 +199,26 @@ def banner_answer(site_key: str, lang: str | None, request: Request):
 @blp.route("/consents", methods=["POST"])
 @blp.arguments(CONSENT_SCHEMA)
 @blp.response(201, RecordedSchema)
-@blp.alt_response(403, description="The request's Origin is not registered for the site.")
+@blp.alt_response(403, description="No Origin and no collection token, an Origin the site "
+                                    "did not register, or a collection token refused.")
 @blp.alt_response(413, description="Body over 8 KiB.")
 @blp.alt_response(415, description="Body not application/json.")
+@blp.doc(security=[{}, {"collectionToken": []}])
 def record_consent(data):
     """Record a visitor's choice; answered only once the record is durable.
 
-    On a first visit omit subject_id and token: the server creates the subject id. Later
-    choices send the current token, which links the new receipt to the one it replaces.
-    Withdrawal is action "withdraw" with the current token.
+    Browsers (the banner) send it from one of the site's registered origins. A site's own
+    server records without an Origin, with one of the site's collection tokens in
+    `Authorization: Bearer cmpc_...` (made by a marketer: POST
+    /api/v1/admin/sites/{key}/collection-tokens); its receipts have collection method
+    "api".
+
+    On a first visit send neither token nor subject_id: the server creates the subject.
+    Later choices send the visitor's current token, which proves the subject: the new
+    receipt then follows the subject's newest one, whichever of its tokens was sent. A
+    token past its expiry, or of a subject whose records were erased, proves nothing and
+    the choice starts a new subject. subject_id is accepted only beside a token of that
+    subject. Withdrawal is action "withdraw" with the token.
     """
     request.cmp_cors_site = data["site"]
     return Response(consent_body(data, request), status=201, mimetype="application/json")
@@ -201,7 +228,8 @@ def consent_body(data: dict, request: Request) -> bytes:
     """Record a choice loaded by CONSENT_SCHEMA; the 201 body. Shared by the view and by
     cmp_server.hot_path."""
     recorded = receipts.record_validated(
-        data, geo.region_for_request(request), request.headers.get("Origin")
+        data, geo.region_for_request(request), request.headers.get("Origin"),
+        request.headers.get("Authorization"),
     )
     # built here rather than through RecordedSchema: the receipt is already JSON, exactly
     # as stored, and the token is URL-safe base64 (nothing in it needs escaping)
@@ -216,13 +244,34 @@ def verify_receipt(data):
     return receipts.verify_token(data["token"])
 
 
+@blp.route("/receipts/current", methods=["POST"])
+@blp.arguments(VerifyRequest())
+@blp.response(200, CurrentAnswer)
+@blp.alt_response(403, description="The request's Origin is not registered for the site.")
+def current_receipt(data):
+    """What the visitor's browser should hold now: a token of the newest receipt of the
+    token's subject, or none (with the reason) when that subject's consent expired or its
+    records were erased. The banner asks only when its configuration lists its receipt as
+    stale (changed on /my-consent/, through the API, or erased)."""
+    claims = receipts.token_claims(data["token"])
+    request.cmp_cors_site = claims["k"]
+    origin = request.headers.get("Origin")
+    if origin is not None:  # a browser: the banner on one of the site's pages
+        receipts.require_origin(claims["k"], origin, "")
+    return receipts.current_state(claims)
+
+
 @blp.route("/sites/<site_key>/impressions", methods=["POST"])
 @blp.alt_response(204, description="Counted.")
+@blp.alt_response(403, description="Not from one of the site's registered origins.")
 @blp.alt_response(404, description="Unknown site, or nothing published yet.")
 def count_impression(site_key: str):
-    """The banner asked (or told) a visitor: one more for today. No body, no visitor data."""
+    """The banner asked (or told) a visitor: one more for today. No body, no visitor data.
+    Counted only from the site's registered origins (browsers send Origin)."""
     request.cmp_cors_site = site_key
     if not SITE_KEY.match(site_key) or configs.published_ref(site_key) is None:
         abort(404, description=f"Site {site_key!r} is unknown or has no published configuration.")
+    receipts.require_origin(site_key, request.headers.get("Origin"),
+                            "missing: impressions are counted only from the site's pages")
     analytics.count_impression(site_key)
     return Response(status=204)

@@ -13,16 +13,19 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from enum import Enum
 from typing import Any
 
 from flask import current_app
 from itsdangerous import BadData, BadSignature, Signer, URLSafeSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 from marshmallow import fields, validate
+from sqlalchemy.exc import IntegrityError
 
 from consent_logs.group_commit import GroupCommit
 from consent_logs.timeutil import add_months, parse_utc, utc_iso
-from cmp_server import kantara
+from cmp_server import kantara, sync
+from cmp_server.auth import collection_token_problem
 from cmp_server.configs import VersionRef, consent_scope, published_content, published_ref
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
@@ -175,6 +178,14 @@ def read_token(token: str) -> dict[str, Any]:
     return claims
 
 
+def token_claims(token: str) -> dict[str, Any]:
+    """read_token for a token sent as input: a ServiceError naming the field."""
+    try:
+        return read_token(token)
+    except InvalidToken as error:
+        raise ServiceError({"token": [str(error)]}) from None
+
+
 # --- recording ----------------------------------------------------------------------------
 
 LEDGER_WRITER = "cmp_ledger_writer"
@@ -189,14 +200,40 @@ def init_app(app) -> None:
     app.extensions[LEDGER_WRITER] = GroupCommit(ledger, ledger.writer(engine))
 
 
-def check_origin(site_key: str, origin: str | None) -> None:
-    """Browsers send Origin on cross-site POSTs; it must be one the site registered. Calls
-    without one (server-side API clients) are not browsers and pass."""
-    if origin is not None and not origin_allowed(origin, site_key):
-        raise OriginRefused(
-            {"origin": [f"{origin!r} is not registered for site {site_key!r}"]},
-            "Origin not allowed.",
-        )
+class Caller(str, Enum):
+    """Who records a choice: the banner in the visitor's browser (it sends Origin), a
+    server of the site with one of its collection tokens, or the visitor on their own
+    /my-consent/ page. Only the banner updates the browser's cookie itself."""
+
+    BROWSER = "browser"
+    SERVER = "server"
+    SELF_SERVICE = "self-service"
+
+
+NO_CALLER = ("missing: a consent comes from a browser on one of the site's registered "
+             "origins, or from a server with one of the site's collection tokens "
+             "(Authorization: Bearer ...)")
+
+
+def check_caller(site_key: str, origin: str | None, authorization: str | None) -> Caller:
+    """A browser's Origin must be one the site registered; a call without one must carry
+    a collection token of that site. Raises OriginRefused (403) naming the reason."""
+    if authorization:
+        problem = collection_token_problem(authorization, site_key)
+        if problem:
+            raise OriginRefused({"authorization": [problem]}, "Collection token refused.")
+        return Caller.SERVER
+    require_origin(site_key, origin, NO_CALLER)
+    return Caller.BROWSER
+
+
+def require_origin(site_key: str, origin: str | None, missing: str) -> None:
+    """The request must come from a page on one of the site's registered origins."""
+    if origin is None:
+        raise OriginRefused({"origin": [missing]}, "Origin required.")
+    if not origin_allowed(origin, site_key):
+        raise OriginRefused({"origin": [f"{origin!r} is not registered for site {site_key!r}"]},
+                            "Origin not allowed.")
 
 
 def find_published(site_key: str, number: int) -> VersionRef:
@@ -243,9 +280,11 @@ def granted_maps(action: str, data: dict[str, Any], content: dict[str, Any]):
             vendor_grants[vid] = True
             continue
         granted = chosen_v.get(vid, False)
-        if granted and not any(purpose_grants.get(p) for p in vendor["purposes"]):
+        refused = [p for p in vendor["purposes"] if not purpose_grants.get(p)]
+        if granted and refused:
             errors[f"vendors.{vid}"] = [
-                f"granted, but none of its purposes ({', '.join(vendor['purposes'])}) is"
+                f"granted, but it needs every one of its purposes "
+                f"({', '.join(vendor['purposes'])}) and {', '.join(refused)} is refused"
             ]
         vendor_grants[vid] = granted
     if errors:
@@ -260,25 +299,43 @@ def state_for(action: str, purposes: dict[str, bool], content: dict[str, Any]) -
     return "given" if any(purposes[p] for p in optional) else "refused"
 
 
-def continuity(data: dict[str, Any], site_key: str) -> tuple[str, str | None]:
-    """The visitor's subject id and the receipt this one replaces. A valid token proves
-    both; without one, a subject id the browser kept is taken at its word (it is random
-    and only ever read back from the visitor's own cookie)."""
+@dataclass
+class Continuity:
+    subject_id: str
+    previous_id: str | None  # the subject's newest record: the one this choice replaces
+    presented_id: str | None  # the receipt of the token the caller sent, if it proved anything
+
+
+def continuity(data: dict[str, Any], site_key: str, now: datetime) -> Continuity:
+    """Whose history a choice joins. A subject is proven only by a valid, unexpired token
+    of that subject whose history the ledger still holds; the choice then follows the
+    subject's newest record, whichever of its tokens was sent, so the history never forks.
+    Anything else starts a new subject: a bare subject id proves nothing."""
     token = data.get("token")
-    if token:
-        try:
-            claims = read_token(token)
-        except InvalidToken as error:
-            raise ServiceError({"token": [str(error)]}) from None
-        if claims.get("k") != site_key:
-            raise ServiceError({"token": ["belongs to another site"]})
-        if data.get("subject_id") and data["subject_id"] != claims["s"]:
-            raise ServiceError({"subject_id": ["does not match the token"]})
-        return claims["s"], claims["r"]
-    if data["action"] == "withdraw":
-        raise ServiceError({"token": ["required to withdraw: it names the consent withdrawn"]})
-    subject = data.get("subject_id") or secrets.token_urlsafe(16)
-    return subject, None
+    if not token:
+        if data.get("subject_id"):
+            raise ServiceError({"subject_id": [
+                "only with a token of that subject: a subject id alone proves nothing"]})
+        if data["action"] == "withdraw":
+            raise ServiceError({"token": ["required to withdraw: it names the consent withdrawn"]})
+        return Continuity(new_subject_id(), None, None)
+    claims = token_claims(token)
+    if claims.get("k") != site_key:
+        raise ServiceError({"token": ["belongs to another site"]})
+    if data.get("subject_id") and data["subject_id"] != claims["s"]:
+        raise ServiceError({"subject_id": ["does not match the token"]})
+    newest = None
+    if claims.get("e", 0) > now.timestamp():
+        newest = ledger.newest_receipt_id(db.session.connection(), site_key, claims["s"])
+    if newest is None:  # expired, or the subject's records are erased or purged
+        if data["action"] == "withdraw":
+            raise ServiceError({"token": ["expired or erased: there is no consent left to withdraw"]})
+        return Continuity(new_subject_id(), None, None)
+    return Continuity(claims["s"], newest, claims["r"])
+
+
+def new_subject_id() -> str:
+    return secrets.token_urlsafe(16)
 
 
 def retention_for(receipt: dict[str, Any]) -> int:
@@ -293,33 +350,36 @@ def retention_for(receipt: dict[str, Any]) -> int:
     return max(months, default=0)
 
 
-def record_consent(payload: dict[str, Any], region: Region | None,
-                   origin: str | None) -> Recorded:
-    return record_validated(validated(ConsentSchema(), payload), region, origin)
+def record_consent(payload: dict[str, Any], region: Region | None, origin: str | None,
+                   authorization: str | None = None) -> Recorded:
+    return record_validated(validated(ConsentSchema(), payload), region, origin, authorization)
 
 
-def record_validated(data: dict[str, Any], region: Region | None,
-                     origin: str | None) -> Recorded:
-    """Record a choice already loaded by ConsentSchema."""
+def record_validated(data: dict[str, Any], region: Region | None, origin: str | None,
+                     authorization: str | None = None,
+                     caller: Caller | None = None) -> Recorded:
+    """Record a choice already loaded by ConsentSchema. ``caller`` is given only by the
+    platform's own pages (the visitor's /my-consent/); everyone else is checked."""
     site_key = data["site"]
     version = find_published(site_key, data["config_version"])
-    check_origin(site_key, origin)
+    caller = caller or check_caller(site_key, origin, authorization)
+    method = collection_method(data, caller)
     content = published_content(version)
     if data["action"] == "gpc" and not data["gpc"]:
         raise ServiceError({"gpc": ["must be true for action 'gpc'"]})
-    subject_id, previous_id = continuity(data, site_key)
     purposes, vendors = granted_maps(data["action"], data, content)
     state = state_for(data["action"], purposes, content)
     if state == "withdrawn":
         purposes = {pid: p["required"] for pid, p in ((p["id"], p) for p in content["purposes"])}
         vendors = {v["id"]: v["legal_basis"] != "consent" for v in content["vendors"]}
     issued = now_utc()
+    chain = continuity(data, site_key, issued)
     # the lifetimes the visitor was told, frozen in the version they saw
     lifetime = content["consent_lifetime_months" if state == "given" else "refusal_lifetime_months"]
     receipt = {
         "record_format": RECORD_FORMAT,
         "receipt_id": str(uuid.uuid4()),
-        "subject_id": subject_id,
+        "subject_id": chain.subject_id,
         "site": site_key,
         "config_version": version.number,
         "config_hash": version.content_hash,
@@ -337,12 +397,46 @@ def record_validated(data: dict[str, Any], region: Region | None,
         "language": data["language"].lower(),
         "region": region.code if region else None,
         "gpc": data["gpc"],
-        "previous_receipt_id": previous_id,
-        "collection_method": data.get("collection_method") or DEFAULT_METHOD[data["action"]],
+        "previous_receipt_id": chain.previous_id,
+        "collection_method": method,
     }
-    # committed (durably: synchronous commit) before the caller may answer 201
-    stored = current_app.extensions[LEDGER_WRITER].append(receipt, retention_for(receipt))
+    stored = append_to_chain(receipt)
+    if caller is not Caller.BROWSER and receipt["previous_receipt_id"]:
+        # the browser still holds a token of the old state: tell its banner (cmp_server.sync)
+        sync.mark_stale(site_key, {receipt["previous_receipt_id"], chain.presented_id})
     return Recorded(receipt, token_for(receipt, sorted(consent_scope(content))), stored)
+
+
+def collection_method(data: dict[str, Any], caller: Caller) -> str:
+    if caller is Caller.BROWSER:
+        return data.get("collection_method") or DEFAULT_METHOD[data["action"]]
+    if data.get("collection_method", "api") != "api":
+        raise ServiceError({"collection_method": ["must be 'api' for server-side collection"]})
+    return "api"
+
+
+CHAIN_ATTEMPTS = 5
+
+
+def append_to_chain(receipt: dict[str, Any]) -> str:
+    """Append durably (the caller may answer 201 once this returns); the canonical JSON
+    stored. When another choice of the same subject was appended first, the ledger's
+    unique successor index refuses this one, and it is linked to that choice instead."""
+    writer = current_app.extensions[LEDGER_WRITER]
+    for attempt in range(CHAIN_ATTEMPTS):
+        try:
+            return writer.append(receipt, retention_for(receipt))
+        except IntegrityError:
+            previous = receipt["previous_receipt_id"]
+            if previous is None or attempt == CHAIN_ATTEMPTS - 1:
+                raise
+            db.session.commit()  # end the read snapshot: see the record that came first
+            newest = ledger.newest_receipt_id(db.session.connection(), receipt["site"],
+                                              receipt["subject_id"])
+            if newest in (None, previous):
+                raise
+            receipt["previous_receipt_id"] = newest
+    raise AssertionError("unreachable")
 
 
 # --- verification -------------------------------------------------------------------------
@@ -369,6 +463,23 @@ def verify_token(token: str) -> dict[str, Any]:
         return {"valid": False, "reason": "no such receipt in the ledger (never recorded, or purged)"}
     return {"valid": True, "status": status_of(receipt), "receipt": receipt,
             "kantara": kantara.render(receipt, notice(receipt["site"], receipt["config_version"]))}
+
+
+def current_state(claims: dict[str, Any]) -> dict[str, Any]:
+    """The answer of POST /api/v1/receipts/current for a token's claims: a token of the
+    subject's newest receipt (what the visitor's browser should hold now), or why there is
+    none."""
+    now = datetime.now(timezone.utc)
+    newest = None
+    if claims.get("e", 0) > now.timestamp():
+        newest = ledger.newest(db.session.connection(), claims["k"], claims["s"])
+        if newest is None:
+            return {"token": None, "reason": "erased"}
+    if newest is None or parse_utc(newest["expires_at"]) <= now:
+        return {"token": None, "reason": "expired"}
+    scope = consent_scope(notice(newest["site"], newest["config_version"]))
+    return {"token": token_for(newest, sorted(scope)), "receipt_id": newest["receipt_id"],
+            "state": newest["state"]}
 
 
 def notice(site_key: str, number: int) -> dict[str, Any]:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from cmp_server import audit, receipts, sealing
+from cmp_server import audit, receipts, sealing, sync
 from cmp_server.errors import ServiceError
+from cmp_server.schemas import validated
 from cmp_server.extensions import db
 from cmp_server.models import SUBJECT_REQUEST_RETENTION_MONTHS, SubjectRequest, User, ledger
 from consent_logs.timeutil import add_months
@@ -74,14 +75,16 @@ def change(token: str, purposes: dict[str, bool], language: str) -> receipts.Rec
         raise ServiceError({"token": ["this consent is no longer held"]})
     version = receipts.published_ref(subject.site)
     content = receipts.published_content(version)
+    required = {p["id"] for p in content["purposes"] if p["required"]}
     granted = {p["id"]: purposes.get(p["id"], False) for p in content["purposes"] if not p["required"]}
-    vendors = {v["id"]: any(granted.get(p) for p in v["purposes"])
+    # a vendor runs only with every one of its purposes
+    vendors = {v["id"]: all(p in required or granted.get(p) for p in v["purposes"])
                for v in content["vendors"] if v["legal_basis"] == "consent"}
-    recorded = receipts.record_consent({
+    recorded = receipts.record_validated(validated(receipts.ConsentSchema(), {
         "site": subject.site, "config_version": version.number, "action": "custom",
         "purposes": granted, "vendors": vendors, "language": language, "token": token,
         "collection_method": "api",
-    }, None, None)
+    }), None, None, caller=receipts.Caller.SELF_SERVICE)
     log_request(subject, "change", f"new receipt {recorded.receipt['receipt_id']}")
     return recorded
 
@@ -106,6 +109,10 @@ def erase_subject(subject: Subject, officer: User | None = None) -> list[str]:
     (subject id, region, language); seals still verify. Logged and audited."""
     sealing.seal_now(batch_size=10_000)  # erased records must already be in a seal
     request_id = str(uuid.uuid4())
+    # the browser's cookie holds one of these receipts: its banner must ask again
+    sync.mark_stale(subject.site, [record["receipt_id"] for _, record in
+                                   ledger.subject_records(db.session.connection(), subject.site,
+                                                          subject.subject_id)])
     with db.engine.begin() as conn:
         erased = ledger.erase_subject(conn, subject.site, subject.subject_id,
                                       f"erasure request {request_id}", datetime.now(timezone.utc))

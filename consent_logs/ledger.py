@@ -59,7 +59,7 @@ def consent_end(row) -> tuple[datetime, str]:
     issued, expires = as_utc(row.issued_at), as_utc(row.expires_at)
     if row.state == "withdrawn":
         return issued, "withdrawn"
-    if row.next_issued is not None and as_utc(row.next_issued) < expires:
+    if row.next_issued is not None and as_utc(row.next_issued) <= expires:
         return as_utc(row.next_issued), "superseded"
     return expires, "expired"
 
@@ -175,10 +175,13 @@ class Ledger:
     def _purge_scan(self, conn: Connection, after_seq: int, batch: int):
         r, m = self.t.records, self.t.seal_members
         later = r.alias("later")
+        # the visitor's next record in ledger order (timestamps have one-second
+        # precision: a choice and its successor can share one)
         next_issued = (
-            select(func.min(later.c.issued_at))
+            select(later.c.issued_at)
             .where(later.c.site == r.c.site, later.c.subject_id == r.c.subject_id,
-                   later.c.issued_at > r.c.issued_at)
+                   later.c.seq > r.c.seq)
+            .order_by(later.c.seq).limit(1)
             .scalar_subquery()
         )
         return conn.execute(
@@ -308,6 +311,24 @@ class Ledger:
             select(self.t.records.c.data).where(self.t.records.c.receipt_id == receipt_id)
         ).first()
         return json.loads(row.data) if row else None
+
+    def newest(self, conn: Connection, site: str, subject_id: str) -> dict[str, Any] | None:
+        """The visitor's newest record on the site (ledger order), or None when none is
+        held (never recorded, erased, or past retention)."""
+        r = self.t.records
+        row = conn.execute(
+            select(r.c.data).where(r.c.site == site, r.c.subject_id == subject_id)
+            .order_by(r.c.seq.desc()).limit(1)
+        ).first()
+        return json.loads(row.data) if row else None
+
+    def newest_receipt_id(self, conn: Connection, site: str, subject_id: str) -> str | None:
+        """The receipt id of ``newest``, without reading its record."""
+        r = self.t.records
+        return conn.execute(
+            select(r.c.receipt_id).where(r.c.site == site, r.c.subject_id == subject_id)
+            .order_by(r.c.seq.desc()).limit(1)
+        ).scalar()
 
     def later_record(self, conn: Connection, record: dict[str, Any]) -> dict[str, Any] | None:
         """The newest record of the same visitor on the same site appended after ``record``

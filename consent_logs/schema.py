@@ -54,6 +54,10 @@ def ledger_tables(metadata: MetaData) -> LedgerTables:
         # site's export. Deliberately the only index led by site: given a second one, SQLite
         # without statistics picks it for the purge and the purge turns quadratic again.
         Index("ix_consent_records_subject", "site", "subject_id", "seq"),
+        # A record has at most one successor: a subject's history is one chain, and two
+        # choices racing to follow the same record cannot both be stored (the loser links
+        # to the winner instead).
+        Index("uq_consent_records_previous", "previous_receipt_id", unique=True),
     )
     keys = Table(
         "ledger_keys", metadata,

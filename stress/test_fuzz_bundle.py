@@ -45,7 +45,7 @@ def members(shop) -> Members:
     """A real bundle: records in two seals, one of them a tombstone after an erasure."""
     site, version = shop
     receipts = [record_consent({"site": site.key, "config_version": version.number,
-                                "action": action, "language": "sv"}, None, None).receipt
+                                "action": action, "language": "sv"}, None, "https://shop.example").receipt
                 for action in ("accept_all", "reject_all", "accept_all")]
     seal_now(batch_size=2)
     erase_for_officer(receipts[1]["receipt_id"], None)

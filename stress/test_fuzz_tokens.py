@@ -23,7 +23,7 @@ def engine_name() -> str:
 def tokens(shop) -> list[str]:
     site, version = shop
     return [record_consent({"site": site.key, "config_version": version.number,
-                            "action": action, "language": "sv"}, None, None).token
+                            "action": action, "language": "sv"}, None, "https://shop.example").token
             for action in ("accept_all", "reject_all")]
 
 

@@ -112,7 +112,7 @@ def test_every_endpoint_refuses_hostile_bodies_clearly(app, live_server, shop, a
     app.config["CMP_RATE_LIMIT_PER_MINUTE"] = 0  # one client, many requests
     site, _ = shop
     token = record_consent({"site": site.key, "config_version": 1, "action": "accept_all",
-                            "language": "sv"}, None, None).token
+                            "language": "sv"}, None, "https://shop.example").token
     before = stored(app)
     sent = 0
     for method, path, valid in endpoints(site, token):

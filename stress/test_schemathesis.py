@@ -29,7 +29,7 @@ CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
 def known_resources(site) -> dict[str, str]:
     """Real values for every path parameter, so operations are exercised past their 404."""
     receipt = record_consent({"site": site.key, "config_version": 1, "action": "accept_all",
-                              "language": "sv"}, None, None).receipt
+                              "language": "sv"}, None, "https://shop.example").receipt
     document = copy.deepcopy(db.session.get(Vendor, "mixpanel").document)
     document.update(id="in-house-analytics", name="In-house analytics")
     save_custom_vendor(document)

@@ -16,7 +16,7 @@ def write_consents(database_url: str, instance_path: str, site_key: str, count: 
         for index in range(count):
             action = "accept_all" if index % 2 else "reject_all"
             recorded = record_consent({"site": site_key, "config_version": 1,
-                                       "action": action, "language": "en"}, None, None)
+                                       "action": action, "language": "en"}, None, "https://shop.example")
             ids.append(recorded.receipt["receipt_id"])
     return ids
 

@@ -16,7 +16,7 @@ def choices(live_server, shop):
                     headers={"Origin": "https://shop.example"}).status == 204
     def choose(action, **extra):
         return record_consent({"site": site.key, "config_version": 1, "action": action,
-                               "language": "en", **extra}, None, None)
+                               "language": "en", **extra}, None, "https://shop.example")
     first = choose("accept_all")
     choose("reject_all")
     choose("custom", purposes={"analytics": True})

@@ -37,13 +37,13 @@ def two_sites(shop):
                    "action": actions[index % 3], "language": "sv"}
         if payload["action"] == "custom":
             payload["purposes"] = {"analytics": True}
-        record_consent(payload, None, None)
+        record_consent(payload, None, "https://shop.example")
         if index % 7 == 6:
             seal_now(batch_size=5)
     configs.set_draft_vendors(site, [("mixpanel", None), ("google-analytics", None)])
     configs.publish(site)
     record_consent({"site": site.key, "config_version": 2, "action": "accept_all",
-                    "language": "en"}, None, None)
+                    "language": "en"}, None, "https://shop.example")
     return site, other
 
 

@@ -119,8 +119,9 @@ def test_page_lists_each_vendor_under_its_purposes_with_cookies(client, shop):
     assert facebook["_fbp Cookie"][3] == "3 months"
     assert facebook["fr Cookie"][2] == ".facebook.com (third party)"
     assert "localStorage" in page.cookies("analytics", "mixpanel")["mp_*_mixpanel localStorage"]
-    assert "Also used for Marketing" in page.text("analytics", "piwik-pro")
-    assert "Also used for Analytics" in page.text("marketing", "piwik-pro")
+    # it needs both: each section says so
+    assert "Used only if you also consent to Marketing" in page.text("analytics", "piwik-pro")
+    assert "Used only if you also consent to Analytics" in page.text("marketing", "piwik-pro")
 
 
 def test_retention_hosting_transfers_and_legal_basis(client, shop):

@@ -55,7 +55,8 @@ def test_each_consent_is_flushed_although_the_server_commits_asynchronously(
     assert asynchronous_postgres.fetch("SHOW synchronous_commit") == [("off",)]
     before = wal_flushes_once_clients_left(asynchronous_postgres)
     for _ in range(CONSENTS):  # one after another, so no two share a flush
-        assert call("POST", f"{live_server}/api/v1/consents", body).status == 201
+        assert call("POST", f"{live_server}/api/v1/consents", body,
+                    headers={"Origin": "https://shop.example"}).status == 201
     flushes = wal_flushes_once_clients_left(asynchronous_postgres) - before
     # asynchronous, the twelve commits would have waited for the WAL writer: no flush
     assert flushes >= CONSENTS

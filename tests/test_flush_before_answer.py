@@ -42,7 +42,7 @@ def traced_consents(tmp_path: Path, ledger_write: str) -> tuple[list[str], str]:
         def consent(n: int) -> str:
             request = urllib.request.Request(
                 f"{base}/api/v1/consents", data=body, method="POST",
-                headers={"Content-Type": "application/json",
+                headers={"Content-Type": "application/json", "Origin": base,
                          "X-Forwarded-For": f"192.0.2.{n % 250}"})
             with urllib.request.urlopen(request, timeout=60) as answer:
                 assert answer.status == 201

@@ -198,10 +198,10 @@ def test_a_failed_flush_fails_the_consent_with_a_503(client, shop, monkeypatch):
     monkeypatch.setattr(os, "fdatasync", broken_disk)
     answer = client.post("/api/v1/consents", json={
         "site": site.key, "config_version": version.number, "action": "accept_all",
-        "language": "en"})
+        "language": "en"}, headers={"Origin": "https://shop.example"})
     assert answer.status_code == 503 and answer.json["code"] == 503
     monkeypatch.undo()
     answer = client.post("/api/v1/consents", json={
         "site": site.key, "config_version": version.number, "action": "accept_all",
-        "language": "en"})
+        "language": "en"}, headers={"Origin": "https://shop.example"})
     assert answer.status_code == 201

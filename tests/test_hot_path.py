@@ -117,8 +117,9 @@ def test_a_consent_recorded_on_the_hot_path_matches_the_view(app, clients, shop)
     (b'{"site": ', {}, 400),                                             # malformed JSON
     (b"[1, 2]", {}, 422),                                               # not an object
     (None, {"Origin": "https://elsewhere.example"}, 403),               # unregistered origin
-    ({"vendors": {"nope": True}, "action": "custom"}, {}, 422),         # unknown vendor
-    ({"surprise": 1}, {}, 422),                                         # unknown field
+    ({"vendors": {"nope": True}, "action": "custom"}, {"Origin": ORIGIN}, 422),  # unknown vendor
+    ({"surprise": 1}, {"Origin": ORIGIN}, 422),                         # unknown field
+    (None, {}, 403),                                                    # no Origin, no token
 ])
 def test_a_refused_consent_gets_the_views_error_and_stores_nothing(
         app, clients, shop, body, headers, status):

@@ -17,7 +17,7 @@ def recorded(shop):
     site, version = shop
     for action in ("accept_all", "reject_all", "accept_all", "reject_all", "accept_all"):
         record_consent({"site": site.key, "config_version": version.number,
-                        "action": action, "language": "en"}, None, None)
+                        "action": action, "language": "en"}, None, "https://shop.example")
     return site
 
 
@@ -37,7 +37,7 @@ def test_records_appended_after_a_seal_go_into_the_next(recorded, shop):
     site, version = shop
     seal_now(batch_size=100)
     record_consent({"site": site.key, "config_version": 1, "action": "reject_all",
-                    "language": "en"}, None, None)
+                    "language": "en"}, None, "https://shop.example")
     (seal,) = seal_now(batch_size=100)
     assert (seal.number, seal.record_count) == (2, 1)
     assert ledger.verify(conn()) == 6

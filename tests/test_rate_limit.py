@@ -69,7 +69,7 @@ def post_consent(live_server, site, address, **fields):
     body = {"site": site.key, "config_version": 1, "action": "accept_all", "language": "en",
             **fields}
     return call("POST", f"{live_server}/api/v1/consents", body,
-                headers={"X-Forwarded-For": address})
+                headers={"X-Forwarded-For": address, "Origin": "https://shop.example"})
 
 
 def records() -> int:

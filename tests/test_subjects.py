@@ -14,6 +14,8 @@ from cmp_server.extensions import db
 from cmp_server.models import LEDGER_TABLES, AuditEvent, SubjectRequest, ledger
 from tests.http import call
 
+ORIGIN = {"Origin": "https://shop.example"}  # the banner on the shop's page
+
 
 def form(url: str, **fields) -> tuple[int, str, dict]:
     answer = call("POST", url, raw=urllib.parse.urlencode(fields).encode(),
@@ -26,10 +28,11 @@ def visitor(live_server, shop):
     """A visitor who accepted everything, then narrowed it to analytics."""
     site, version = shop
     first = call("POST", f"{live_server}/api/v1/consents", {
-        "site": site.key, "config_version": 1, "action": "accept_all", "language": "sv"}).json
+        "site": site.key, "config_version": 1, "action": "accept_all", "language": "sv"},
+        headers=ORIGIN).json
     second = call("POST", f"{live_server}/api/v1/consents", {
         "site": site.key, "config_version": 1, "action": "custom", "language": "sv",
-        "purposes": {"analytics": True}, "token": first["token"]}).json
+        "purposes": {"analytics": True}, "token": first["token"]}, headers=ORIGIN).json
     return first, second
 
 

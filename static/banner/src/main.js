@@ -2,8 +2,8 @@
 // Optional: data-blocking="auto" (first synchronous script in <head>) holds back scripts
 // from catalogue hosts without markup; data-button adds a small persistent settings button.
 import { _s, _now } from './state.js';
-import { _getConfig, _impression, _postConsent } from './api.js';
-import { _readToken, _claims, _saveToken, _pending, _purge } from './store.js';
+import { _getConfig, _impression, _postConsent, _current } from './api.js';
+import { _readToken, _claims, _saveToken, _forgetToken, _pending, _purge } from './store.js';
 import { _watch, _scan, _autoBlock } from './gating.js';
 import { _cmDefault, _cmUpdate } from './consent-mode.js';
 import { _wanted, _uiLang, _strings } from './i18n.js';
@@ -30,7 +30,9 @@ function _consent() {
   };
 }
 
-// Make a set of grants effective: consent mode, gated tags, revoked vendors' storage.
+// Make a set of grants effective: consent mode, gated tags, revoked vendors' storage. A
+// vendor needs every purpose it declares (a token recorded before the server enforced
+// this may grant one on a single purpose).
 function _apply(p, g) {
   const c = _s._config;
   const P = {};
@@ -39,7 +41,9 @@ function _apply(p, g) {
   for (const id of g) G[id] = true;
   if (c) {
     for (const x of c.purposes) if (x.required) P[x.id] = true;
-    for (const v of c.vendors) if (v.legal_basis != 'consent') G[v.id] = true;
+    for (const v of c.vendors)
+      if (v.legal_basis != 'consent') G[v.id] = true;
+      else if (!v.purposes.every((x) => P[x])) delete G[v.id];
   }
   _s._p = P;
   _s._g = G;
@@ -49,8 +53,11 @@ function _apply(p, g) {
     const left = _purge(c.vendors.filter((v) => !G[v.id]));
     if (left.length) console.warn('cmp: could not delete', left);
   }
-  document.dispatchEvent(new CustomEvent('cmp:consent', { detail: _consent() }));
 }
+
+// cmp:consent: once when the page's choice is known, then once per change, after the
+// server has answered (with the receipt id once it has acknowledged the choice).
+const _announce = () => document.dispatchEvent(new CustomEvent('cmp:consent', { detail: _consent() }));
 
 // Send the pending choice, one request at a time; it stays in localStorage until the
 // server has acknowledged it, and is sent again on a later page view if this fails.
@@ -96,7 +103,7 @@ function _choose(action, method, sel) {
   } else if (action == 'custom') {
     p = optional.filter((id) => sel.p.includes(id));
     const purposes = new Set([...p, ...c.purposes.filter((x) => x.required).map((x) => x.id)]);
-    g = vendors.filter((v) => sel.g.includes(v.id) && v.purposes.some((x) => purposes.has(x))).map((v) => v.id);
+    g = vendors.filter((v) => sel.g.includes(v.id) && v.purposes.every((x) => purposes.has(x))).map((v) => v.id);
   }
   const st = action == 'withdraw' ? 'withdrawn' : p.length ? 'given' : 'refused';
   const body = { site: _s._site, config_version: c.version, action, language: _s._lang, gpc: _s._gpc };
@@ -108,19 +115,39 @@ function _choose(action, method, sel) {
   const months = st == 'given' ? c.consent_lifetime_months : c.refusal_lifetime_months;
   _s._choice = { p, g, q: c.consent_scope, e: _now() + Math.round(months * 30.44 * 86400), st };
   _apply(p, g);
-  if (_s._preview) return; // the console's preview: nothing is recorded
+  if (_s._preview) return _announce(); // the console's preview: nothing is recorded
   _pending({ k: _s._site, b: body, c: _s._choice, n: Date.now() });
-  _send();
+  _send().then(_announce);
 }
 
-// The configuration has arrived: decide what this visitor sees.
+// The configuration has arrived. If it lists the cookie's receipt as stale (the ledger
+// moved on without this browser: /my-consent/, the API, an erasure), the subject's current
+// state replaces the cookie before anything applies; if that cannot be had, nothing does.
 function _start(c) {
   _s._config = c;
   _s._lang = _uiLang(c.language);
   const ch = _s._choice;
-  if (ch) _apply(ch.p, ch.g); // again, now with the strictly necessary ones
-  else _scan(); // scripts held while the catalogue was unknown
-  _send(); // a choice an earlier page view could not deliver
+  if (!(ch && ch.r && (c.stale || []).includes(ch.r.slice(0, 8)))) return _begin(c);
+  _current(_readToken())
+    .then(
+      (r) => {
+        const claims = r.token && _claims(r.token);
+        if (claims) _saveToken(r.token, claims.e);
+        else _forgetToken(); // expired or erased: ask again
+        _s._choice = claims;
+      },
+      () => (_s._choice = null),
+    )
+    .then(() => _begin(c));
+}
+
+function _begin(c) {
+  const ch = _s._choice;
+  if (ch) {
+    _apply(ch.p, ch.g);
+    // a choice an earlier page view could not deliver is announced once the server answers
+    (_pending() ? _send() : Promise.resolve()).then(_announce);
+  } else _scan(); // scripts held while the catalogue was unknown
   _strings(_s._lang).then((strings) => {
     const body = () => {
       _mount({ ...strings, ...(_s._lang == c.language ? c.texts : {}) }, (a, settings, sel) =>
@@ -138,6 +165,7 @@ function _start(c) {
             c.purposes.map((x) => x.id),
             c.vendors.map((v) => v.id),
           ); // opt-out: allowed until the visitor objects
+          if (!ch) _announce();
           if (c.mode == 'opt-out') _show(1, false);
         }
       }
@@ -146,6 +174,17 @@ function _start(c) {
     };
     document.body ? body() : addEventListener('DOMContentLoaded', body);
   });
+}
+
+// Without the configuration (the backend is down) the stored choice is all there is: it
+// applies; with none, nothing runs and no banner shows.
+function _offline(e) {
+  console.warn('cmp: no banner configuration', e);
+  const ch = _s._choice;
+  if (ch) {
+    _apply(ch.p, ch.g);
+    _announce();
+  }
 }
 
 const _api = (name, ...args) => _api[name](...args);
@@ -175,15 +214,14 @@ function _init(me) {
   let pend = _pending();
   if (pend && pend.c.e <= _now()) pend = _pending(null); // too old to be worth recording
   const ch = _s._preview ? null : pend && pend.k == _s._site ? pend.c : claims && claims.k == _s._site ? claims : null;
-  if (ch && ch.e > _now()) {
-    _s._choice = ch;
-    _apply(ch.p, ch.g);
-  }
+  if (ch && ch.e > _now()) _s._choice = ch;
+  // a choice made here and not yet acknowledged applies at once; the cookie's waits for
+  // the configuration, which says whether the ledger still agrees with it
+  if (_s._choice && !_s._choice.r) _apply(ch.p, ch.g);
   _watch();
   const lang = _uiLang('');
   if (lang) _strings(lang); // fetch the UI strings alongside the configuration
-  // fail closed: without the configuration only a stored choice ever applies
-  _getConfig(_wanted()[0]).then(_start, (e) => console.warn('cmp: no banner configuration', e));
+  _getConfig(_wanted()[0]).then(_start, _offline);
   addEventListener('click', (e) => {
     const el = e.target.closest && e.target.closest('[data-cmp-open]');
     if (el) {

@@ -27,6 +27,8 @@ export const _saveToken = (token, expires) => {
     (location.protocol == 'https:' ? '; Secure' : '');
 };
 
+export const _forgetToken = () => _saveToken('', 0);
+
 export const _pending = (value) => {
   try {
     if (value === undefined) return JSON.parse(localStorage.getItem(_PENDING));

@@ -33,10 +33,14 @@ function _layer1(notice) {
   );
 }
 
+// A vendor is listed under each of its purposes; one that needs several says which.
 const _vendor = (v) => {
   const h = v.hosting || {};
+  const names = _s._config.purposes.filter((p) => !p.required && v.purposes.includes(p.id)).map((p) => p.name);
   return (
-    `<div class="row v"><details><summary>${_esc(v.name)}</summary><p>${_esc(v.company)}. ${_esc(v.description)}</p><dl>` +
+    `<div class="row v"><details><summary>${_esc(v.name)}</summary>` +
+    (v.legal_basis == 'consent' && names.length > 1 ? `<p class="needs">${_esc(_t.needs)}: ${_esc(names.join(', '))}</p>` : '') +
+    `<p>${_esc(v.company)}. ${_esc(v.description)}</p><dl>` +
     `<dt>${_esc(_t.retention)}</dt><dd>${_esc(v.retention_months)} ${_esc(_t.months)}</dd>` +
     `<dt>${_esc(_t.hosting)}</dt><dd>${_esc((h.locations || []).join(', '))}${h.safeguards ? ' (' + _esc(h.safeguards) + ')' : ''}</dd>` +
     (v.cookies.length
@@ -57,7 +61,7 @@ function _layer2() {
         (p) =>
           `<section data-p="${_esc(p.id)}"><div class="row"><h3>${_esc(p.name)}${p.required ? ` <small>(${_esc(_t.always)})</small>` : ''}</h3>` +
           `${_switch('purpose', p.id, _s._p[p.id], p.required, p.name)}</div><p>${_esc(p.description)}</p>` +
-          c.vendors.filter((v) => v.purposes[0] == p.id).map(_vendor).join('') + '</section>',
+          c.vendors.filter((v) => v.purposes.includes(p.id)).map(_vendor).join('') + '</section>',
       )
       .join('') +
     `</div>${_mine()}<div class="bar">${_btn('reject-all', _t.reject)}${_btn('accept-all', _t.accept)}${_btn('save', _t.save)}</div>`
@@ -144,13 +148,22 @@ export function _mount(strings, act) {
     }
     _hide();
   });
-  // switching a purpose switches its vendors; switching a vendor on switches its purpose on
+  // A vendor is on only while every purpose it needs is on: switching a purpose sets its
+  // vendors accordingly; switching a vendor on switches on every purpose it needs. A
+  // vendor listed under several purposes has one switch in each, kept alike.
   _root.addEventListener('change', (e) => {
     const el = e.target;
-    const section = el.closest('[data-p]');
-    if (el.hasAttribute('data-cmp-purpose-toggle'))
-      for (const v of section.querySelectorAll('[data-cmp-vendor-toggle]:not(:disabled)')) v.checked = el.checked;
-    else if (el.checked) section.querySelector('[data-cmp-purpose-toggle]').checked = true;
+    const toggle = (kind, id) => [..._dlg.querySelectorAll(`[data-cmp-${kind}-toggle="${CSS.escape(id)}"]`)];
+    const on = (id) => toggle('purpose', id).every((t) => t.checked);
+    const pid = el.getAttribute('data-cmp-purpose-toggle');
+    const vid = el.getAttribute('data-cmp-vendor-toggle');
+    for (const v of _s._config.vendors) {
+      if (v.legal_basis != 'consent') continue;
+      if (v.id == vid) {
+        for (const t of toggle('vendor', vid)) t.checked = el.checked;
+        if (el.checked) for (const x of v.purposes) for (const t of toggle('purpose', x)) t.checked = true;
+      } else if (v.purposes.includes(pid)) for (const t of toggle('vendor', v.id)) t.checked = v.purposes.every(on);
+    }
   });
   _root.addEventListener('keydown', (e) => {
     if (e.key == 'Escape' && _layer == 2) {
