@@ -11,6 +11,8 @@ from cmp_server import subjects
 from cmp_server.catalogue import CATALOGUE_LANGUAGES
 from cmp_server.receipts import notice
 from cmp_server.errors import ServiceError
+from cmp_server.extensions import db
+from cmp_server.models import Site
 from cmp_server.languages import localise, negotiate, primary
 
 bp = Blueprint("my_consent", __name__, url_prefix="/my-consent")
@@ -63,9 +65,14 @@ def ask_for_token():
 def show_history():
     token = request.form.get("token", "").strip()
     try:
-        subject, records = subjects.history(token)
+        return history_page(token)
     except ServiceError as error:
         return page(token=token, error=str(error), status=400)
+
+
+def history_page(token: str, message: str | None = None) -> tuple[str, int]:
+    """The visitor's history, newest choice's switches, download, change and erasure."""
+    subject, records = subjects.history(token)
     # the browser's preference, else the language the visitor last chose in
     last_used = primary(records[-1]["language"])
     language = negotiate(None, request.headers.get("Accept-Language"),
@@ -75,8 +82,13 @@ def show_history():
     optional = [{"id": p["id"], "name": localise(p["name"], language, latest["default_language"]),
                  "on": records[-1]["purposes"].get(p["id"], False)}
                 for p in latest["purposes"] if not p["required"]]
-    return page(token=token, subject=subject, records=described, optional=optional,
-                language=language)
+    return page(token=token, subject=subject, site_name=site_name(subject.site),
+                records=described, optional=optional, language=language, message=message)
+
+
+def site_name(site_key: str) -> str:
+    site = db.session.execute(db.select(Site).filter_by(key=site_key)).scalar_one_or_none()
+    return site.name if site else site_key
 
 
 @bp.post("/download")
@@ -102,9 +114,10 @@ def change():
         recorded = subjects.change(token, chosen, language)
     except ServiceError as error:
         return page(token=token, error=str(error), status=400)
-    return page(token=recorded.token, changed=recorded.receipt,
-                message="Your new choice is recorded. Your consent token has changed: the "
-                        "site will pick it up the next time you open its privacy settings.")
+    # true because the banner asks for it (cmp_server.sync): the old receipt is now stale
+    name = site_name(recorded.receipt["site"])
+    return history_page(recorded.token, f"Your new choice is recorded. {name} applies it "
+                                        "from the next page of the site you open in this browser.")
 
 
 @bp.post("/erase")
@@ -113,12 +126,15 @@ def erase():
     if request.form.get("confirm") != "yes":
         return page(token=token, error="Tick the box to confirm the erasure.", status=400)
     try:
+        subject = subjects.identify(token)
         erased = subjects.erase(token)
     except ServiceError as error:
         return page(token=token, error=str(error), status=400)
     return page(erased=erased,
                 message=f"{len(erased)} consent records were erased. The proof that a choice was "
-                        "made stays sealed, without anything that points to you.")
+                        "made stays sealed, without anything that points to you. "
+                        f"{site_name(subject.site)} asks for your choice again on the next page "
+                        "of the site you open in this browser.")
 
 
 @bp.get("/fill.js")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Iterable
 
+from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +27,7 @@ from cmp_server.extensions import db
 from cmp_server.models import LEDGER_TABLES, StaleReceipt
 
 PREFIX_LENGTH = 8
+STALE_CACHE_SECONDS = 1
 
 
 def mark_stale(site_key: str, receipt_ids: Iterable[str | None]) -> None:
@@ -51,9 +53,11 @@ def mark_stale(site_key: str, receipt_ids: Iterable[str | None]) -> None:
 
 
 def stale_prefixes(site_key: str) -> tuple[str, ...]:
-    """The prefixes the site's banner configuration lists (cached for CMP_CACHE_SECONDS,
-    like the newest published version)."""
-    return app_cache("stale_receipts").get(site_key, lambda: _load_prefixes(site_key))
+    """The prefixes the site's banner configuration lists, cached per process for at most
+    a second: a visitor who changes their choice and goes back to the site finds it
+    applied."""
+    seconds = min(STALE_CACHE_SECONDS, current_app.config["CMP_CACHE_SECONDS"])
+    return app_cache("stale_receipts", seconds).get(site_key, lambda: _load_prefixes(site_key))
 
 
 def _load_prefixes(site_key: str) -> tuple[str, ...]:

@@ -104,6 +104,11 @@ class Platform:
     def consent_body(self, action: str = "accept_all") -> str:
         return json.dumps(self.consent(action))
 
+    @property
+    def consent_headers(self) -> dict[str, str]:
+        """As the banner on the demo page sends a consent."""
+        return {"Content-Type": "application/json", "Origin": self.url}
+
     # --- the ledger ----------------------------------------------------------------------
 
     def database_url(self) -> str:

@@ -25,7 +25,7 @@ def load_through(platform: Platform, fault, seconds: float, answers) -> Result:
     with ThreadPoolExecutor(1) as pool:
         load = pool.submit(run_wrk, platform.consents_url, 3 * seconds, CONNECTIONS,
                            method="POST", body=platform.consent_body(),
-                           headers={"Content-Type": "application/json"}, many_clients=True,
+                           headers=platform.consent_headers, many_clients=True,
                            rate=RATE, record_dir=answers)
         time.sleep(seconds)
         fault()
@@ -36,7 +36,7 @@ def recovered(platform: Platform) -> str:
     """A consent recorded after the fault: the service is back."""
     def attempt():
         answer = call("POST", platform.consents_url, platform.consent(),
-                      headers={"X-Forwarded-For": "130.237.99.99"})
+                      headers={"X-Forwarded-For": "130.237.99.99", **platform.consent_headers})
         return answer.json["receipt"]["receipt_id"] if answer.status == 201 else None
     return wait_for(attempt, timeout=60, step=0.5)
 
@@ -106,7 +106,7 @@ def test_kill_9_of_postgresql(profile, figures, tmp_path, answers):
             platform.postgres.crash()
             time.sleep(profile.crash_seconds / 2)
             answer = call("POST", platform.consents_url, platform.consent(),
-                          headers={"X-Forwarded-For": "130.237.98.98"})
+                          headers={"X-Forwarded-For": "130.237.98.98", **platform.consent_headers})
             outage.update(status=answer.status, body=answer.json)
             platform.postgres.boot()
 

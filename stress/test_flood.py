@@ -17,7 +17,7 @@ LIMIT = 120  # the default CMP_RATE_LIMIT_PER_MINUTE
 def test_a_flooding_client_is_limited_and_others_are_not(profile, figures, tmp_path):
     with Platform("sqlite", tmp_path) as platform:
         request = dict(method="POST", body=platform.consent_body(),
-                       headers={"Content-Type": "application/json"})
+                       headers=platform.consent_headers)
         with ThreadPoolExecutor(1) as pool:
             # the flood: one address (no X-Forwarded-For: the socket's), as fast as it can
             flood = pool.submit(run_wrk, platform.consents_url, profile.load_seconds, 4,

@@ -20,7 +20,7 @@ def test_consents_at_rising_rates_reconcile_with_the_ledger(engine, profile, fig
         for rate in profile.load_rates:
             result = run_wrk(platform.consents_url, profile.load_seconds, CONNECTIONS,
                              method="POST", body=platform.consent_body(),
-                             headers={"Content-Type": "application/json"},
+                             headers=platform.consent_headers,
                              many_clients=True, rate=rate, record_dir=answers)
             figures.add("load", f"consent POST, {engine}, {rate}/s offered for "
                         f"{profile.load_seconds} s",

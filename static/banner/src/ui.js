@@ -38,9 +38,9 @@ const _vendor = (v) => {
   const h = v.hosting || {};
   const names = _s._config.purposes.filter((p) => !p.required && v.purposes.includes(p.id)).map((p) => p.name);
   return (
-    `<div class="row v"><details><summary>${_esc(v.name)}</summary>` +
-    (v.legal_basis == 'consent' && names.length > 1 ? `<p class="needs">${_esc(_t.needs)}: ${_esc(names.join(', '))}</p>` : '') +
-    `<p>${_esc(v.company)}. ${_esc(v.description)}</p><dl>` +
+    `<div class="row v"><details><summary>${_esc(v.name)}` +
+    (v.legal_basis == 'consent' && names.length > 1 ? `<small class="needs">${_esc(_t.needs)}: ${_esc(names.join(', '))}</small>` : '') +
+    `</summary><p>${_esc(v.company)}. ${_esc(v.description)}</p><dl>` +
     `<dt>${_esc(_t.retention)}</dt><dd>${_esc(v.retention_months)} ${_esc(_t.months)}</dd>` +
     `<dt>${_esc(_t.hosting)}</dt><dd>${_esc((h.locations || []).join(', '))}${h.safeguards ? ' (' + _esc(h.safeguards) + ')' : ''}</dd>` +
     (v.cookies.length
