@@ -63,4 +63,11 @@ def init_app(app: Flask) -> None:
     for key, value in OPENAPI_SETTINGS.items():
         app.config.setdefault(key, value)
     api.init_app(app)
+    if "collectionToken" not in api.spec.components.security_schemes:
+        api.spec.components.security_scheme("collectionToken", {
+            "type": "http", "scheme": "bearer",
+            "description": "A site's collection token (cmpc_...), for recording consents from "
+                           "the site's own servers: POST /api/v1/admin/sites/{key}/"
+                           "collection-tokens makes one.",
+        })
     app.register_blueprint(assets)
