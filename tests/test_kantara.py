@@ -235,6 +235,26 @@ def test_a_withdrawn_or_refused_state_overrides_stale_grants(validator):
         assert all(iso_vendors(doc)[v]["retentionMonths"] is None for v in CONSENT_VENDORS)
 
 
+def test_a_vendor_granted_on_one_of_its_purposes_is_not_presented_as_consented(validator):
+    """Receipts recorded before the server enforced "every purpose" may grant a vendor on
+    one of them: it never had the consent it needs."""
+    hubspot = {"id": "hubspot", "name": "HubSpot", "purposes": ["analytics", "marketing"],
+               "legal_basis": "consent",
+               "company": {"name": "HubSpot, Inc.", "address": "Cambridge, MA", "country": "US"},
+               "retention_months": 24,
+               "hosting": {"locations": ["US"], "transfers_outside_eea": True}}
+    notice = {**NOTICE, "vendors": NOTICE["vendors"] + [hubspot]}
+    partial = receipt("custom", "given", {"analytics": True, "marketing": False},
+                      {"mixpanel": True, "google-analytics": False, "facebook": False,
+                       "hubspot": True})
+    doc = render(partial, notice)
+    assert list(validator.iter_errors(doc)) == []
+    assert consented(doc) == {"Mixpanel"}
+    assert iso_vendors(doc)["hubspot"]["consent"] == "refused"
+    both = {**partial, "purposes": {"necessary": True, "analytics": True, "marketing": True}}
+    assert consented(render(both, notice)) == {"Mixpanel", "HubSpot"}
+
+
 def test_gpc_region_and_phone_are_recorded(validator):
     gpc = receipt("gpc", "refused", {"analytics": False, "marketing": False},
                   {v: False for v in CONSENT_VENDORS}, gpc=True, region="US-CA",

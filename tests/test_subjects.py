@@ -67,6 +67,10 @@ def test_the_visitor_changes_their_choice(live_server, visitor):
     status, html, _ = form(f"{live_server}/my-consent/change", token=second["token"],
                            **{"purpose-marketing": "on", "language": "sv"})
     assert status == 200 and "Your new choice is recorded" in html
+    # the updated history, the site by its name, and when the site applies it
+    assert len(re.findall(r"<article data-receipt=", html)) == 3
+    assert "Your choices on <strong>Shop</strong>" in html
+    assert "Shop applies it from the next page of the site you open" in html
     records = ledger.subject_records(db.session.connection(), second["receipt"]["site"],
                                      second["receipt"]["subject_id"])
     latest = records[-1][1]
