@@ -26,7 +26,7 @@ from cmp_server.geo import OPT_IN
 from cmp_server.languages import negotiate
 from cmp_server.scan_report import AFTER_CHOICE, FINDING_LABELS, FINDING_PASSES, describe, seen_in
 from cmp_server.models import (
-    ApiToken, AuditEvent, Purpose, Role, Site, SubjectRequest, Vendor,
+    ApiToken, AuditEvent, CollectionToken, Purpose, Role, Site, SubjectRequest, Vendor,
 )
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -100,6 +100,33 @@ def tokens():
         db.select(ApiToken).filter_by(user_id=user.id).order_by(ApiToken.created_at.desc())
     ).scalars().all()
     return render_template("console/tokens.html", tokens=listed, created=created, error=error)
+
+
+@bp.route("/sites/<site_key>/collection-tokens", methods=["GET", "POST"])
+@auth.page_for(Role.MARKETER.value)
+def collection_tokens(site_key: str):
+    """Tokens with which the site's own servers record consents (no browser Origin)."""
+    site = sites.get_site(site_key)
+    user = auth.current_user()
+    created, error = None, None
+    if request.method == "POST":
+        try:
+            if "revoke" in request.form:
+                auth.revoke_collection_token(site, int(request.form["revoke"]), user)
+            else:
+                _, created = auth.create_collection_token(site, request.form.get("name", ""), user)
+        except (ServiceError, ValueError) as failure:
+            error = str(failure)
+    listed = db.session.execute(
+        db.select(CollectionToken).filter_by(site_id=site.id)
+        .order_by(CollectionToken.created_at.desc())
+    ).scalars().all()
+    return render_template(
+        "console/tokens.html", tokens=listed, created=created, error=error,
+        heading=f"Collection tokens of {site.name}",
+        intro="Your site's own servers record consents with one of these (POST "
+              "/api/v1/consents with Authorization: Bearer <token>, no Origin), for example "
+              "a choice a visitor makes in their account settings. Browsers never need one.")
 
 
 # --- compliance -------------------------------------------------------------------------------

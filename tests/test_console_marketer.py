@@ -116,3 +116,23 @@ def test_a_marketer_adds_a_custom_vendor_in_the_catalogue_format(marketer):
     assert broken.status_code == 422 and "legal_basis" in broken.get_data(as_text=True)
     garbled = marketer.post("/console/vendors/new", data={"csrf_token": marketer.csrf, "toml": "id ="})
     assert garbled.status_code == 422 and "Not valid TOML" in garbled.get_data(as_text=True)
+
+
+def test_a_marketer_makes_and_revokes_a_collection_token_for_the_sites_server(marketer, shop):
+    import re
+
+    from cmp_server.receipts import OriginRefused, record_consent
+
+    site, _ = shop
+    url = f"/console/sites/{site.key}/collection-tokens"
+    page = marketer.post(url, data={"csrf_token": marketer.csrf, "name": "account settings"})
+    html = page.get_data(as_text=True)
+    secret = re.search(r'<code id="new-token">(cmpc_[^<]+)</code>', html).group(1)
+    assert "Collection tokens of Shop" in html
+    body = {"site": site.key, "config_version": 1, "action": "accept_all", "language": "en"}
+    recorded = record_consent(body, None, None, f"Bearer {secret}")
+    assert recorded.receipt["collection_method"] == "api"
+    token_id = re.search(r'name="revoke" value="(\d+)"', html).group(1)
+    marketer.post(url, data={"csrf_token": marketer.csrf, "revoke": token_id})
+    with pytest.raises(OriginRefused):
+        record_consent(body, None, None, f"Bearer {secret}")
