@@ -191,7 +191,10 @@ def update_site(site: Site, payload: dict[str, Any], actor: User | str | None = 
         if field in data:
             setattr(site, field, data[field])
     if "origins" in data:
-        site.origins = [SiteOrigin(origin=o) for o in dict.fromkeys(data["origins"])]
+        # kept origins keep their rows: inserting them anew before the old rows are
+        # deleted would break the (site, origin) uniqueness
+        kept = {o.origin: o for o in site.origins}
+        site.origins = [kept.get(o) or SiteOrigin(origin=o) for o in dict.fromkeys(data["origins"])]
     db.session.flush()
     audit.record(actor, "site.update", "site", site.key, before=before, after=site_summary(site))
     db.session.commit()

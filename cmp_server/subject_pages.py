@@ -3,6 +3,7 @@ new choice, and erasure, all authorised by the receipt token from their cookie."
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
@@ -24,8 +25,7 @@ def limit_form():
     request.max_content_length = FORM_LIMIT
 
 
-def purpose_names(record: dict[str, Any], language: str) -> dict[str, str]:
-    content = notice(record["site"], record["config_version"])
+def purpose_names(content: dict[str, Any], language: str) -> dict[str, str]:
     default = content["default_language"]
     names = {p["id"]: localise(p["name"], language, default) for p in content["purposes"]}
     names.update({v["id"]: v["name"] for v in content["vendors"]})
@@ -33,8 +33,11 @@ def purpose_names(record: dict[str, Any], language: str) -> dict[str, str]:
 
 
 def describe(record: dict[str, Any], language: str) -> dict[str, Any]:
-    """One receipt in plain words."""
-    names = purpose_names(record, language)
+    """One receipt in plain words: what it allowed and refused (strictly necessary
+    services need no consent, so they are neither)."""
+    content = notice(record["site"], record["config_version"])
+    names = purpose_names(content, language)
+    needs_consent = {v["id"] for v in content["vendors"] if v["legal_basis"] == "consent"}
     allowed = [names.get(p, p) for p, on in record["purposes"].items() if on and p != "necessary"]
     refused = [names.get(p, p) for p, on in record["purposes"].items() if not on]
     summary = {
@@ -48,7 +51,10 @@ def describe(record: dict[str, Any], language: str) -> dict[str, Any]:
         "summary": summary,
         "allowed": allowed,
         "refused": refused,
-        "vendors_allowed": [names.get(v, v) for v, on in record["vendors"].items() if on],
+        "vendors_allowed": [names.get(v, v) for v, on in record["vendors"].items()
+                            if on and v in needs_consent],
+        "vendors_refused": [names.get(v, v) for v, on in record["vendors"].items()
+                            if not on and v in needs_consent],
     }
 
 
@@ -70,8 +76,10 @@ def show_history():
         return page(token=token, error=str(error), status=400)
 
 
-def history_page(token: str, message: str | None = None) -> tuple[str, int]:
-    """The visitor's history, newest choice's switches, download, change and erasure."""
+def history_page(token: str, message: str | None = None, error: str | None = None,
+                 status: int = 200) -> tuple[str, int]:
+    """The visitor's history (newest first), the current choice's switches, download,
+    change and erasure, and the way back to the site."""
     subject, records = subjects.history(token)
     # the browser's preference, else the language the visitor last chose in
     last_used = primary(records[-1]["language"])
@@ -82,13 +90,32 @@ def history_page(token: str, message: str | None = None) -> tuple[str, int]:
     optional = [{"id": p["id"], "name": localise(p["name"], language, latest["default_language"]),
                  "on": records[-1]["purposes"].get(p["id"], False)}
                 for p in latest["purposes"] if not p["required"]]
-    return page(token=token, subject=subject, site_name=site_name(subject.site),
-                records=described, optional=optional, language=language, message=message)
+    return page(token=token, subject=subject, site=site_link(subject.site),
+                records=described[::-1], optional=optional, language=language,
+                message=message, error=error, status=status)
 
 
-def site_name(site_key: str) -> str:
+@dataclass
+class SiteLink:
+    name: str
+    url: str | None  # the site's first registered origin, the way back
+
+
+def site_link(site_key: str) -> SiteLink:
     site = db.session.execute(db.select(Site).filter_by(key=site_key)).scalar_one_or_none()
-    return site.name if site else site_key
+    if site is None:
+        return SiteLink(site_key, None)
+    origins = site.origin_list
+    return SiteLink(site.name, origins[0] + "/" if origins else None)
+
+
+def history_or_error(token: str, error: ServiceError | str) -> tuple[str, int]:
+    """A refused change or erasure: the history again, with the reason above it (or the
+    token form, when the token itself is the problem)."""
+    try:
+        return history_page(token, error=str(error), status=400)
+    except ServiceError:
+        return page(token=token, error=str(error), status=400)
 
 
 @bp.post("/download")
@@ -113,9 +140,9 @@ def change():
     try:
         recorded = subjects.change(token, chosen, language)
     except ServiceError as error:
-        return page(token=token, error=str(error), status=400)
+        return history_or_error(token, error)
     # true because the banner asks for it (cmp_server.sync): the old receipt is now stale
-    name = site_name(recorded.receipt["site"])
+    name = site_link(recorded.receipt["site"]).name
     return history_page(recorded.token, f"Your new choice is recorded. {name} applies it "
                                         "from the next page of the site you open in this browser.")
 
@@ -124,17 +151,17 @@ def change():
 def erase():
     token = request.form.get("token", "").strip()
     if request.form.get("confirm") != "yes":
-        return page(token=token, error="Tick the box to confirm the erasure.", status=400)
+        return history_or_error(token, "Tick the box to confirm the erasure.")
     try:
-        subject = subjects.identify(token)
+        site = site_link(subjects.identify(token).site)
         erased = subjects.erase(token)
     except ServiceError as error:
-        return page(token=token, error=str(error), status=400)
-    return page(erased=erased,
+        return history_or_error(token, error)
+    return page(erased=erased, site=site,
                 message=f"{len(erased)} consent records were erased. The proof that a choice was "
                         "made stays sealed, without anything that points to you. "
-                        f"{site_name(subject.site)} asks for your choice again on the next page "
-                        "of the site you open in this browser.")
+                        f"{site.name} asks for your choice again on the next page of the site you "
+                        "open in this browser.")
 
 
 @bp.get("/fill.js")

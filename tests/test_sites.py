@@ -23,6 +23,16 @@ def test_a_site_gets_a_random_key_normalised_origins_and_defaults(app):
     assert event.after["origins"] == site.origin_list
 
 
+def test_saving_a_site_that_keeps_an_origin_keeps_it(app):
+    from cmp_server.sites import update_site
+
+    site = create_site({"name": "Shop", "origins": ["https://shop.example"]})
+    update_site(site, {"origins": ["https://shop.example", "https://www.shop.example"]}, "tester")
+    update_site(site, {"origins": ["https://www.shop.example"]}, "tester")
+    db.session.expire_all()
+    assert site.origin_list == ["https://www.shop.example"]
+
+
 def test_international_and_ipv6_origins_are_kept_as_browsers_send_them(app):
     site = create_site({"name": "S", "origins": ["https://Bücher.example", "http://[::1]:8080",
                                                  "http://[0:0::1]"]})

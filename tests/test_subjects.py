@@ -41,7 +41,8 @@ def test_the_visitor_sees_their_history_in_plain_language(live_server, visitor):
     status, html, _ = form(f"{live_server}/my-consent/", token=second["token"])
     assert status == 200
     articles = re.findall(r'<article data-receipt="([^"]+)"', html)
-    assert articles == [first["receipt"]["receipt_id"], second["receipt"]["receipt_id"]]
+    assert articles == [second["receipt"]["receipt_id"], first["receipt"]["receipt_id"]]  # newest first
+    assert 'href="https://shop.example/" rel="noopener">Back to Shop</a>' in html
     assert "You accepted all purposes." in html and "(superseded)" in html
     assert "You chose purpose by purpose." in html and "(active)" in html
     assert "Allowed: Statistik." in html and "Refused: Marknadsföring." in html
@@ -126,3 +127,11 @@ def test_the_request_log_is_kept_24_months(runner, app):
     result = runner.invoke(args=["cmp", "purge"])
     assert "removed 1 data-subject request log entries older than 24 months" in result.output
     assert db.session.query(SubjectRequest).count() == 1
+
+
+def test_a_refused_erasure_keeps_the_visitor_on_their_record(live_server, visitor):
+    _, second = visitor
+    status, html, _ = form(f"{live_server}/my-consent/erase", token=second["token"])
+    assert status == 400 and "Tick the box to confirm the erasure." in html
+    assert len(re.findall(r"<article data-receipt=", html)) == 2  # still their history
+    assert "Services refused:" in html

@@ -40,7 +40,7 @@ const _vendor = (v) => {
   return (
     `<div class="row v"><details><summary>${_esc(v.name)}` +
     (v.legal_basis == 'consent' && names.length > 1 ? `<small class="needs">${_esc(_t.needs)}: ${_esc(names.join(', '))}</small>` : '') +
-    `</summary><p>${_esc(v.company)}. ${_esc(v.description)}</p><dl>` +
+    `</summary><p>${_esc(v.company.replace(/\.?$/, '.'))} ${_esc(v.description)}</p><dl>` +
     `<dt>${_esc(_t.retention)}</dt><dd>${_esc(v.retention_months)} ${_esc(_t.months)}</dd>` +
     `<dt>${_esc(_t.hosting)}</dt><dd>${_esc((h.locations || []).join(', '))}${h.safeguards ? ' (' + _esc(h.safeguards) + ')' : ''}</dd>` +
     (v.cookies.length
