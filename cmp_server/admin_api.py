@@ -17,7 +17,7 @@ from cmp_server.catalogue import VendorSchema
 from cmp_server.configs import BANNER_LANGUAGES, TEXT_KEYS
 from cmp_server.extensions import db
 from cmp_server.models import CollectionToken, Role, Site, User
-from cmp_server.schemas import StrictSchema
+from cmp_server.schemas import StrictSchema, UTCDateTime
 
 blp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin",
                 description="Configure sites, vendors and banners (marketer); users (admin).")
@@ -225,9 +225,9 @@ class CollectionTokenOut(StrictSchema):
     name = fields.String()
     prefix = fields.String(metadata={"description": "The token's first characters, to recognise it."})
     created_by = fields.String()
-    created_at = fields.DateTime()
-    last_used_at = fields.DateTime(allow_none=True)
-    revoked_at = fields.DateTime(allow_none=True)
+    created_at = UTCDateTime()
+    last_used_at = UTCDateTime(allow_none=True)
+    revoked_at = UTCDateTime(allow_none=True)
     token = fields.String(metadata={"description": "Only in the answer that creates it."})
 
 
@@ -263,7 +263,7 @@ def create_collection_token(data, site_key: str):
 @auth.api_for(MARKETER)
 @blp.response(204)
 @documented
-@blp.alt_response(404, description="Unknown site.")
+@blp.alt_response(404, description="Unknown site or token.")
 def revoke_collection_token(site_key: str, token_id: int):
     """Revoke a collection token at once."""
     auth.revoke_collection_token(sites.get_site(site_key), token_id, auth.current_user())

@@ -21,7 +21,7 @@ from flask import abort, current_app, redirect, request, session, url_for
 from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 
 from cmp_server import audit
-from cmp_server.errors import ServiceError
+from cmp_server.errors import NotFound, ServiceError
 from cmp_server.extensions import db
 from cmp_server.geo import client_ip
 from cmp_server.models import ApiToken, CollectionToken, LoginFailure, Role, Site, User, utcnow
@@ -212,9 +212,9 @@ def create_collection_token(site: Site, name: str, user: User | None) -> tuple[C
 
 
 def revoke_collection_token(site: Site, token_id: int, user: User | None) -> None:
-    token = db.session.get(CollectionToken, token_id)
+    token = db.session.get(CollectionToken, token_id) if 0 < token_id < 2**31 else None
     if token is None or token.site_id != site.id:
-        raise ServiceError({"token": [f"no collection token {token_id} for this site"]})
+        raise NotFound("collection token", token_id)
     token.revoked_at = utcnow()
     audit.record(user or "cli", "collection_token.revoke", "site", site.key,
                  after={"id": token.id, "name": token.name})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
@@ -69,3 +70,13 @@ def validated(schema: Schema, payload: Any) -> dict[str, Any]:
         return schema.load(payload)
     except ValidationError as error:
         raise ServiceError(error.messages) from None
+
+
+class UTCDateTime(fields.DateTime):
+    """A timestamp answered with its offset: SQLite hands back the UTC values it stores
+    without one, and a date-time without an offset is not RFC 3339."""
+
+    def _serialize(self, value: datetime | None, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return super()._serialize(value, attr, obj, **kwargs)
