@@ -58,6 +58,9 @@ def ledger_tables(metadata: MetaData) -> LedgerTables:
         # choices racing to follow the same record cannot both be stored (the loser links
         # to the winner instead).
         Index("uq_consent_records_previous", "previous_receipt_id", unique=True),
+        # a number is never handed out twice, though erasure and the purge delete rows:
+        # their tombstones and seal memberships keep the numbers
+        sqlite_autoincrement=True,
     )
     keys = Table(
         "ledger_keys", metadata,

@@ -310,3 +310,22 @@ def test_a_successor_in_the_same_second_ends_the_consent(live_server, shop, monk
     # months) and then gone, long before the 12-month consent's expiry plus retention
     report = retention.purge(now=second + timedelta(days=31 * 25 + 5), dry_run=True)
     assert report.by_cause().get("superseded") == 1
+
+
+# --- erasure never hands a number out twice -----------------------------------------------------
+
+def test_records_after_an_erasure_never_take_an_erased_records_number(live_server, shop):
+    site, _ = shop
+    seqs = LEDGER_TABLES.records.c.seq
+    for _ in range(3):  # each time the newest records go, then new ones come
+        first = post(live_server, site, action="accept_all").json
+        second = post(live_server, site, action="reject_all", token=first["token"]).json
+        erased = form(f"{live_server}/my-consent/erase", token=second["token"], confirm="yes")
+        assert erased.status == 200, erased.body[:300]
+    newest = db.session.scalar(select(seqs).order_by(seqs.desc()).limit(1))
+    assert newest is None  # all erased
+    again = post(live_server, site, action="accept_all").json
+    tombstones = LEDGER_TABLES.tombstones.c.record_seq
+    number = db.session.scalar(select(seqs).where(
+        LEDGER_TABLES.records.c.receipt_id == again["receipt"]["receipt_id"]))
+    assert number > db.session.scalar(select(tombstones).order_by(tombstones.desc()).limit(1))

@@ -53,3 +53,40 @@ def test_downgrade_to_base_and_upgrade_again(empty_app):
     upgrade()
     with db.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM sites")).scalar() == 0
+
+
+@pytest.fixture
+def old_sqlite_app(tmp_path, instance_path):
+    app = make_app(f"sqlite:///{tmp_path / 'before-0007.sqlite3'}", instance_path)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_0007_keeps_the_ledger_and_never_reuses_an_erased_records_number(old_sqlite_app):
+    """A SQLite ledger whose newest records were erased before 0007: the rebuilt table
+    keeps every record and its append-only trigger, and the next record is numbered past
+    every tombstone. (PostgreSQL's sequences never reused numbers.)"""
+    upgrade(revision="0006")
+    columns = ("seq, receipt_id, site, subject_id, issued_at, expires_at, state, "
+               "retention_months, data, leaf_hash")
+    with db.engine.begin() as connection:
+        for seq in (1, 2, 3):
+            connection.execute(text(
+                f"INSERT INTO consent_records ({columns}) VALUES (:seq, :id, 's', 'subject', "
+                "'2026-01-01 00:00:00', '2027-01-01 00:00:00', 'given', 0, '{}', 'h')"),
+                {"seq": seq, "id": f"receipt-{seq}"})
+        connection.execute(text(
+            "INSERT INTO ledger_tombstones (record_seq, receipt_id, site, leaf_hash, reason, "
+            "removed_at) VALUES (5, 'receipt-5', 's', 'h', 'erasure', '2026-02-01 00:00:00')"))
+    upgrade()
+    with db.engine.begin() as connection:
+        assert connection.execute(text("SELECT count(*) FROM consent_records")).scalar() == 3
+        connection.execute(text(
+            f"INSERT INTO consent_records ({columns.replace('seq, ', '')}) VALUES ('receipt-6', "
+            "'s', 'subject', '2026-03-01 00:00:00', '2027-03-01 00:00:00', 'given', 0, '{}', 'h')"))
+        assert connection.execute(text(
+            "SELECT seq FROM consent_records WHERE receipt_id = 'receipt-6'")).scalar() == 6
+    with pytest.raises(Exception, match="append-only"), db.engine.begin() as connection:
+        connection.execute(text("UPDATE consent_records SET state = 'refused'"))
