@@ -44,6 +44,12 @@ class ServiceError(Exception):
         return f"{self.message} {details}".strip()
 
 
+class Conflict(ServiceError):
+    """The request lost a race it may win if tried again: nothing was changed."""
+
+    status = 409
+
+
 class NotFound(ServiceError):
     status = 404
 

@@ -27,7 +27,7 @@ from consent_logs.timeutil import add_months, parse_utc, utc_iso
 from cmp_server import kantara, sync
 from cmp_server.auth import collection_token_problem
 from cmp_server.configs import VersionRef, consent_scope, published_content, published_ref
-from cmp_server.errors import ServiceError
+from cmp_server.errors import Conflict, ServiceError
 from cmp_server.extensions import db
 from cmp_server.geo import Region
 from cmp_server.languages import LANGUAGE_TAG
@@ -415,7 +415,7 @@ def collection_method(data: dict[str, Any], caller: Caller) -> str:
     return "api"
 
 
-CHAIN_ATTEMPTS = 5
+CHAIN_ATTEMPTS = 20  # each lost attempt means another choice of the subject was stored
 
 
 def append_to_chain(receipt: dict[str, Any]) -> str:
@@ -428,7 +428,7 @@ def append_to_chain(receipt: dict[str, Any]) -> str:
             return writer.append(receipt, retention_for(receipt))
         except IntegrityError:
             previous = receipt["previous_receipt_id"]
-            if previous is None or attempt == CHAIN_ATTEMPTS - 1:
+            if previous is None:
                 raise
             db.session.commit()  # end the read snapshot: see the record that came first
             newest = ledger.newest_receipt_id(db.session.connection(), receipt["site"],
@@ -436,7 +436,9 @@ def append_to_chain(receipt: dict[str, Any]) -> str:
             if newest in (None, previous):
                 raise
             receipt["previous_receipt_id"] = newest
-    raise AssertionError("unreachable")
+    raise Conflict({"token": ["other choices of this visitor were being recorded at the same "
+                              "time; nothing was stored, send the choice again"]},
+                   "Try again.")
 
 
 # --- verification -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from cmp_server import audit, receipts, sealing, sync
-from cmp_server.errors import ServiceError
+from cmp_server.errors import Conflict, ServiceError
 from cmp_server.schemas import validated
 from cmp_server.extensions import db
 from cmp_server.models import SUBJECT_REQUEST_RETENTION_MONTHS, SubjectRequest, User, ledger
@@ -26,6 +26,7 @@ class Subject:
     site: str
     subject_id: str
     receipt_id: str  # the consent id the visitor presented
+    expires_at: int = 0  # when that token stops proving the subject (epoch seconds)
 
 
 def identify(token: str) -> Subject:
@@ -33,7 +34,7 @@ def identify(token: str) -> Subject:
         claims = receipts.read_token(token)
     except receipts.InvalidToken as error:
         raise ServiceError({"token": [str(error)]}, "That is not a valid consent token.") from None
-    return Subject(claims["k"], claims["s"], claims["r"])
+    return Subject(claims["k"], claims["s"], claims["r"], claims.get("e", 0))
 
 
 def log_request(subject: Subject, kind: str, outcome: str,
@@ -73,6 +74,11 @@ def change(token: str, purposes: dict[str, bool], language: str) -> receipts.Rec
     current = ledger.get(db.session.connection(), subject.receipt_id)
     if current is None:
         raise ServiceError({"token": ["this consent is no longer held"]})
+    if subject.expires_at <= datetime.now(timezone.utc).timestamp():
+        # it proves no subject any more (receipts.continuity): the change would start a
+        # new one, which the site's cookie would never hear of
+        raise ServiceError({"token": ["this consent token has expired: make a new choice in "
+                                      "the site's privacy settings"]}, "Token expired.")
     version = receipts.published_ref(subject.site)
     content = receipts.published_content(version)
     required = {p["id"] for p in content["purposes"] if p["required"]}
@@ -107,15 +113,8 @@ def erase_for_officer(consent_id: str, officer: User) -> list[str]:
 def erase_subject(subject: Subject, officer: User | None = None) -> list[str]:
     """Replace all the visitor's records on the site by tombstones without personal parts
     (subject id, region, language); seals still verify. Logged and audited."""
-    sealing.seal_now(batch_size=10_000)  # erased records must already be in a seal
     request_id = str(uuid.uuid4())
-    # the browser's cookie holds one of these receipts: its banner must ask again
-    sync.mark_stale(subject.site, [record["receipt_id"] for _, record in
-                                   ledger.subject_records(db.session.connection(), subject.site,
-                                                          subject.subject_id)])
-    with db.engine.begin() as conn:
-        erased = ledger.erase_subject(conn, subject.site, subject.subject_id,
-                                      f"erasure request {request_id}", datetime.now(timezone.utc))
+    erased = erase_sealed(subject, f"erasure request {request_id}")
     if not erased:
         raise ServiceError({"token": ["no consent records are held for this token"]},
                            "Nothing to erase.")
@@ -126,6 +125,29 @@ def erase_subject(subject: Subject, officer: User | None = None) -> list[str]:
                  after={"request": request_id, "receipts": erased})
     db.session.commit()
     return erased
+
+
+ERASE_ATTEMPTS = 5
+
+
+def erase_sealed(subject: Subject, reason: str) -> list[str]:
+    """Seal, then erase the visitor's records (only sealed records can become tombstones);
+    again when a choice of theirs was recorded in between."""
+    for _ in range(ERASE_ATTEMPTS):
+        sealing.seal_now(batch_size=10_000)
+        # the browser's cookie holds one of these receipts: its banner must ask again
+        db.session.commit()  # a fresh read: the records the seal just covered
+        sync.mark_stale(subject.site, [record["receipt_id"] for _, record in
+                                       ledger.subject_records(db.session.connection(),
+                                                              subject.site, subject.subject_id)])
+        try:
+            with db.engine.begin() as conn:
+                return ledger.erase_subject(conn, subject.site, subject.subject_id, reason,
+                                            datetime.now(timezone.utc))
+        except ValueError:  # a record appended after the seal: seal it too
+            continue
+    raise Conflict({"token": ["choices of this visitor were being recorded at the same time; "
+                              "nothing was erased, ask again"]}, "Try again.")
 
 
 def purge_request_log(now: datetime | None = None) -> int:

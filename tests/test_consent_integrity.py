@@ -184,6 +184,19 @@ def test_an_expired_token_proves_nothing(live_server, shop, monkeypatch):
     assert withdraw.status == 422 and "token" in withdraw.json["errors"]["json"]
 
 
+def test_my_consent_refuses_a_change_with_an_expired_token(live_server, shop):
+    """An expired token proves no subject: the change would start a new one that the
+    site's cookie never hears of, while the page said it was applied."""
+    site, _ = shop
+    first = post(live_server, site, action="reject_all").json
+    expired = receipts.token_for({**first["receipt"], "expires_at": "2026-01-01T00:00:00Z"})
+    answer = form(f"{live_server}/my-consent/change", token=expired,
+                  **{"purpose-analytics": "on", "language": "sv"})
+    assert answer.status == 400 and "expired" in answer.body.decode()
+    assert "Your new choice is recorded" not in answer.body.decode()
+    assert ledger.count(db.session.connection()) == 1
+
+
 def test_an_erased_subjects_token_starts_a_new_subject(live_server, shop):
     site, _ = shop
     first = post(live_server, site, action="accept_all").json
