@@ -12,6 +12,7 @@ from typing import Any
 from cmp_server.catalogue import CATALOGUE_LANGUAGES
 from cmp_server.configs import VersionRef, consent_scope, published_content
 from cmp_server.geo import Region, mode_for
+from cmp_server.sync import StaleList
 from cmp_server.languages import localise
 
 VENDOR_FIELDS = ("id", "name", "purposes", "legal_basis", "policy_url", "hosts",
@@ -25,7 +26,7 @@ class Rendered:
 
 
 def banner_document(content: dict[str, Any], number: int, digest: str, language: str,
-                    region: str | None, mode: str, stale: tuple[str, ...] = ()) -> dict[str, Any]:
+                    region: str | None, mode: str) -> dict[str, Any]:
     default = content["default_language"]
 
     def text(texts: dict[str, str]) -> str:
@@ -56,20 +57,25 @@ def banner_document(content: dict[str, Any], number: int, digest: str, language:
         "texts": content["texts"].get(language) or content["texts"].get(default) or {},
         "theme": content["theme"],
         "consent_scope": sorted(consent_scope(content)),
-        "stale": list(stale),
     }
 
 
 @lru_cache(maxsize=4096)
-def render(ref: VersionRef, language: str | None, region: Region | None,
-           stale: tuple[str, ...] = ()) -> Rendered:
-    """The response body and its ETag, in ``language`` or else the version's default,
-    listing the site's ``stale`` receipt prefixes (cmp_server.sync). Cached per process:
-    a published version never changes, and the key holds everything the body depends on."""
+def render(ref: VersionRef, language: str | None, region: Region | None) -> Rendered:
+    """The response body and its ETag, in ``language`` or else the version's default.
+    Cached per process: a published version never changes, and the key holds everything
+    the body depends on."""
     content = published_content(ref)
     language = language or content["default_language"]
     mode = mode_for(region, content.get("region_rules") or {})
     document = banner_document(content, ref.number, ref.content_hash, language,
-                               region.code if region else None, mode, stale)
+                               region.code if region else None, mode)
     body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return Rendered(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
+
+def with_stale(rendered: Rendered, stale: StaleList) -> Rendered:
+    """The rendered document with the site's stale receipts (cmp_server.sync) as its last
+    members: they change far more often than the rest, which stays cached as it is."""
+    return Rendered(rendered.body[:-1] + stale.members + b"}",
+                    f'{rendered.etag[:-1]}-{stale.tag}"')

@@ -319,12 +319,12 @@ class CollectionToken(db.Model):
 class StaleReceipt(db.Model):
     """A receipt a visitor's browser may still hold in its cookie although the ledger has
     moved past it without that browser: a change on /my-consent/ or through the API, or an
-    erasure. The banner configuration lists the first characters of these receipt ids, so a
-    banner holding one asks for the current state (cmp_server.sync); kept until the
-    browser's cookie expires with the receipt."""
+    erasure. The banner configuration lists the first characters of the newest of these
+    receipt ids, so a banner holding one asks for the current state (cmp_server.sync); kept
+    until the browser's cookie expires with the receipt."""
 
     __tablename__ = "stale_receipts"
-    __table_args__ = (Index("ix_stale_receipts_site_expiry", "site_key", "expires_at"),)
+    __table_args__ = (Index("ix_stale_receipts_site_marked", "site_key", "marked_at"),)
 
     receipt_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     site_key: Mapped[str] = mapped_column(String(32))

@@ -72,10 +72,14 @@ class BannerSchema(StrictSchema):
     theme = fields.Dict()
     consent_scope = fields.List(fields.String())
     stale = fields.List(fields.String(), metadata={
-        "description": "First 8 characters of receipt ids whose tokens a browser may still "
-                       "hold after the ledger moved on without it (changed on /my-consent/, "
-                       "through the API, or erased): a banner holding one asks "
-                       "POST /receipts/current."})
+        "description": "First 8 characters of the newest receipt ids (1,000 at most) whose "
+                       "tokens a browser may still hold after the ledger moved on without it "
+                       "(changed on /my-consent/, through the API, or erased): a banner "
+                       "holding one asks POST /receipts/current."})
+    stale_before = fields.Integer(allow_none=True, metadata={
+        "description": "When more receipts are stale than the list holds: a token made "
+                       "(claim t, epoch milliseconds) before this time may be stale too, and its "
+                       "banner asks POST /receipts/current."})
 
 
 class RecordedSchema(StrictSchema):
@@ -188,8 +192,8 @@ def banner_answer(site_key: str, lang: str | None, request: Request):
         return None
     headers = request.headers
     language = negotiate(lang, headers.get("Accept-Language"), default=None)
-    rendered = banner.render(ref, language, geo.region_for_request(request),
-                             sync.stale_prefixes(site_key))
+    rendered = banner.with_stale(banner.render(ref, language, geo.region_for_request(request)),
+                                 sync.stale_list(site_key))
     cache = [("ETag", rendered.etag), ("Cache-Control", BANNER_CACHE), ("Vary", "Accept-Language")]
     if rendered.etag in headers.get("If-None-Match", ""):
         return 304, cache, b""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -132,11 +133,13 @@ def serializer() -> URLSafeSerializer:
 
 def token_for(receipt: dict[str, Any], scope: list[str] | None = None) -> str:
     """The cookie token. Claims: r receipt id, s subject id, k site key, v config version,
-    st state, e expiry (epoch seconds), p granted purposes, g granted vendors, q the consent
-    scope of that version ("purpose:x", "vendor:y"), so the banner can tell when a newer
-    version needs consent for something this choice never covered."""
+    st state, e expiry (epoch seconds), t when the token was made (epoch milliseconds: the
+    banner compares it with the configuration's stale_before), p granted purposes, g granted vendors, q the
+    consent scope of that version ("purpose:x", "vendor:y"), so the banner can tell when a
+    newer version needs consent for something this choice never covered."""
     expires = parse_utc(receipt["expires_at"])
     return serializer().dumps({
+        "t": int(time.time() * 1000),
         "r": receipt["receipt_id"],
         "s": receipt["subject_id"],
         "k": receipt["site"],

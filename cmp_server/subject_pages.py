@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request
 
 from cmp_server import subjects
+from cmp_server.public_api import over_rate_limit
 from cmp_server.catalogue import CATALOGUE_LANGUAGES
 from cmp_server.receipts import notice
 from cmp_server.errors import ServiceError
@@ -22,7 +23,14 @@ FORM_LIMIT = 16 * 1024
 
 @bp.before_request
 def limit_form():
+    """Forms are small; and each POST counts against the client's budget of the public
+    API (a change marks receipts stale, which every banner of the site then lists)."""
     request.max_content_length = FORM_LIMIT
+    if request.method == "POST":
+        wait = over_rate_limit(request)
+        if wait is not None:
+            return page(error=f"Too many requests from this address: try again in {wait} s.",
+                        status=429)
 
 
 def purpose_names(content: dict[str, Any], language: str) -> dict[str, str]:

@@ -159,3 +159,30 @@ def test_the_consent_event_fires_once_per_choice_with_its_receipt(banner_site, n
     accepted = claims(consent_token(page))
     assert [(e["state"], e["receipt_id"]) for e in events] == [
         ("refused", token["r"]), ("given", accepted["r"])]
+
+
+def test_past_the_lists_bound_an_older_token_asks_once(banner_site, new_page, monkeypatch):
+    """With more stale receipts than the configuration lists, stale_before covers the rest:
+    the banner whose token is older asks, applies the answer, and then stops asking."""
+    from urllib.parse import urlencode
+
+    from cmp_server import sync
+    from tests.http import call
+
+    monkeypatch.setattr(sync, "MAX_LISTED", 0)  # nothing listed: stale_before says it all
+    page = open_fixture(new_page(), banner_site, "gating.html")
+    asked = watch_current(page)
+    page.click("[data-cmp-action=accept-all]")
+    wait_recorded(page)
+    changed = call("POST", f"{banner_site.cmp}/my-consent/change",
+                   raw=urlencode({"token": consent_token(page), "purpose-marketing": "on",
+                                  "language": "en"}).encode(),
+                   content_type="application/x-www-form-urlencoded")
+    assert changed.status == 200
+    page.reload()
+    settled(page)
+    assert page.evaluate("cmp.hasConsent('facebook') && !cmp.hasConsent('mixpanel')")
+    assert len(asked) == 1
+    page.reload()
+    settled(page)
+    assert len(asked) == 1

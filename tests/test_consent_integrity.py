@@ -342,3 +342,38 @@ def test_records_after_an_erasure_never_take_an_erased_records_number(live_serve
     number = db.session.scalar(select(seqs).where(
         LEDGER_TABLES.records.c.receipt_id == again["receipt"]["receipt_id"]))
     assert number > db.session.scalar(select(tombstones).order_by(tombstones.desc()).limit(1))
+
+
+# --- the stale list stays bounded ---------------------------------------------------------------
+
+def test_past_its_bound_the_stale_list_says_which_tokens_may_be_stale(live_server, shop,
+                                                                      monkeypatch):
+    from cmp_server import sync
+
+    monkeypatch.setattr(sync, "MAX_LISTED", 2)
+    site, _ = shop
+    visitors = [post(live_server, site, action="accept_all").json for _ in range(4)]
+    for visitor in visitors:
+        form(f"{live_server}/my-consent/change", token=visitor["token"], language="sv")
+    banner = call("GET", f"{live_server}/api/v1/sites/{site.key}/banner").json
+    newest = [v["receipt"]["receipt_id"][:8] for v in visitors[2:]]
+    assert sorted(banner["stale"]) == sorted(newest)
+    # the two left out were marked before stale_before, and so were their tokens made
+    oldest = receipts.read_token(visitors[0]["token"])
+    assert oldest["t"] < banner["stale_before"]
+    current = call("POST", f"{live_server}/api/v1/receipts/current",
+                   {"token": visitors[0]["token"]}).json
+    assert receipts.read_token(current["token"])["t"] >= banner["stale_before"]
+
+
+@pytest.fixture
+def limited(app):
+    app.config.update(CMP_RATE_LIMIT_PER_MINUTE=3)
+
+
+def test_my_consent_posts_count_against_the_clients_rate_limit(limited, live_server, shop):
+    site, _ = shop
+    token = post(live_server, site, action="accept_all").json["token"]  # 1 of 3
+    answers = [form(f"{live_server}/my-consent/change", token=token, language="sv").status
+               for _ in range(5)]
+    assert answers == [200, 200, 429, 429, 429]

@@ -43,7 +43,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('receipt_id', name=op.f('pk_stale_receipts'))
     )
     with op.batch_alter_table('stale_receipts', schema=None) as batch_op:
-        batch_op.create_index('ix_stale_receipts_site_expiry', ['site_key', 'expires_at'], unique=False)
+        batch_op.create_index('ix_stale_receipts_site_marked', ['site_key', 'marked_at'], unique=False)
 
     if op.get_bind().dialect.name == "sqlite":
         never_reuse_sequence_numbers()
@@ -110,7 +110,7 @@ def never_reuse_sequence_numbers():
 def downgrade():
     op.drop_index('uq_consent_records_previous', table_name='consent_records')
     with op.batch_alter_table('stale_receipts', schema=None) as batch_op:
-        batch_op.drop_index('ix_stale_receipts_site_expiry')
+        batch_op.drop_index('ix_stale_receipts_site_marked')
     op.drop_table('stale_receipts')
     with op.batch_alter_table('collection_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_collection_tokens_site_id'))

@@ -121,13 +121,15 @@ function _choose(action, method, sel) {
 }
 
 // The configuration has arrived. If it lists the cookie's receipt as stale (the ledger
-// moved on without this browser: /my-consent/, the API, an erasure), the subject's current
-// state replaces the cookie before anything applies; if that cannot be had, nothing does.
+// moved on without this browser: /my-consent/, the API, an erasure), or the list is full
+// and the token older than what it covers, the subject's current state replaces the
+// cookie before anything applies; if that cannot be had, nothing does.
 function _start(c) {
   _s._config = c;
   _s._lang = _uiLang(c.language);
   const ch = _s._choice;
-  if (!(ch && ch.r && (c.stale || []).includes(ch.r.slice(0, 8)))) return _begin(c);
+  const stale = ch && ch.r && ((c.stale || []).includes(ch.r.slice(0, 8)) || (ch.t || 0) < c.stale_before);
+  if (!stale) return _begin(c);
   _current(_readToken())
     .then(
       (r) => {
