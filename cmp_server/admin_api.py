@@ -13,6 +13,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from cmp_server import analytics, auth, configs, sites, users, vendors
+from cmp_server.api_docs import PRIVATE
 from cmp_server.catalogue import VendorSchema
 from cmp_server.configs import BANNER_LANGUAGES, TEXT_KEYS
 from cmp_server.extensions import db
@@ -26,6 +27,7 @@ AUTH_ERRORS = {401: "No session or API token.", 403: "Not a role allowed here."}
 
 
 def documented(view):
+    view = blp.doc(security=PRIVATE)(view)
     for status, text in AUTH_ERRORS.items():
         view = blp.alt_response(status, description=text)(view)
     return blp.alt_response(422, description="Invalid input: errors name each field.")(view)

@@ -12,6 +12,8 @@ from flask_smorest import Api
 from webargs.flaskparser import FlaskParser, is_json_request
 
 
+# The admin and compliance routes: an API token (Swagger UI's Authorize uses it)
+PRIVATE = [{"apiToken": []}]
 BODY_LIMIT = 256 * 1024  # the largest body an API operation takes: a draft of 500 vendors
 
 
@@ -63,6 +65,12 @@ def init_app(app: Flask) -> None:
     for key, value in OPENAPI_SETTINGS.items():
         app.config.setdefault(key, value)
     api.init_app(app)
+    if "apiToken" not in api.spec.components.security_schemes:
+        api.spec.components.security_scheme("apiToken", {
+            "type": "http", "scheme": "bearer",
+            "description": "A user's API token (cmpt_...), made on the console's API tokens "
+                           "page; a console session works too, with X-CSRF-Token for writes.",
+        })
     if "collectionToken" not in api.spec.components.security_schemes:
         api.spec.components.security_scheme("collectionToken", {
             "type": "http", "scheme": "bearer",

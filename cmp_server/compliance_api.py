@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields
 
 from cmp_server import auth, compliance
+from cmp_server.api_docs import PRIVATE
 from cmp_server.console import export_response
 from cmp_server.models import Role
 from cmp_server.schemas import StrictSchema
@@ -34,6 +35,7 @@ def _day(value: date) -> datetime:
 
 @blp.route("/sites/<site_key>/export")
 @auth.api_for(COMPLIANCE)  # before the arguments: an anonymous caller learns nothing more
+@blp.doc(security=PRIVATE)
 @blp.arguments(ExportQuery(), location="query")
 @blp.alt_response(200, description="The proof bundle (zip); check it with "
                                    "python -m consent_logs verify FILE.")
@@ -47,6 +49,7 @@ def export(query, site_key: str):
 
 @blp.route("/consents/<consent_id>")
 @auth.api_for(COMPLIANCE)
+@blp.doc(security=PRIVATE)
 @blp.response(200, SubjectAnswer)
 @blp.alt_response(401, description="No session or API token.")
 @blp.alt_response(403, description="Not the compliance or admin role.")

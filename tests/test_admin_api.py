@@ -183,3 +183,13 @@ def test_custom_vendor_values_with_a_trailing_newline_are_refused(api, change, f
     assert answer.status_code == 422, answer.json
     assert field in answer.json["errors"]["json"], answer.json
     assert db.session.get(Vendor, "in-house\n") is None
+
+
+def test_saving_a_site_with_the_origins_it_has_keeps_them(api):
+    created = api("POST", "/sites", SHOP).json
+    origins = ["https://shop.example", "https://www.shop.example"]
+    for body in ({"origins": origins}, {"origins": origins, "name": "Shop 2"},
+                 {"origins": origins[1:]}):
+        answer = api("PATCH", f"/sites/{created['key']}", body)
+        assert answer.status_code == 200, answer.json
+        assert answer.json["origins"] == body["origins"]

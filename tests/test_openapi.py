@@ -25,6 +25,20 @@ def test_the_openapi_document_lists_every_public_endpoint(live_server):
     assert consent["additionalProperties"] is False
 
 
+def test_private_operations_declare_their_token_so_the_explorer_can_authorize(live_server):
+    document = call("GET", f"{live_server}/api/openapi.json").json
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["apiToken"] == {**schemes["apiToken"], "type": "http", "scheme": "bearer"}
+    private = [(path, method, operation.get("security"))
+               for path, item in document["paths"].items() for method, operation in item.items()
+               if path.startswith(("/api/v1/admin/", "/api/v1/compliance/"))
+               and method in ("get", "post", "put", "patch", "delete")]
+    assert len(private) >= 15
+    assert all(security == [{"apiToken": []}] for _, _, security in private), private
+    public = document["paths"]["/api/v1/receipts/verify"]["post"]
+    assert "security" not in public
+
+
 def test_the_explorer_is_served_without_third_party_hosts(live_server):
     page = call("GET", f"{live_server}/api/docs").body.decode()
     assert "/api/docs/assets/swagger-ui-bundle.js" in page
