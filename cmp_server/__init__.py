@@ -35,8 +35,19 @@ def create_app(
     return app
 
 
+def make_private_folder(path: Path) -> None:
+    """The instance folder, for its owner only (0700): it holds the database, the keys
+    and the secrets."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        try:
+            path.chmod(0o700)
+        except PermissionError:  # not ours (a shared mount): its owner decides
+            pass
+
+
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)  # the SQLite file lives here
+    make_private_folder(Path(app.instance_path))  # the SQLite file and the keys live here
     app.config.from_mapping(config.from_environment(app.instance_path))
     if test_config:
         app.config.update(test_config)

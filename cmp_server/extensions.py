@@ -1,5 +1,6 @@
 """Extension objects, created unbound and bound to the app in ``create_app``."""
 import logging
+import os
 from pathlib import Path
 
 from flask_migrate import Migrate
@@ -35,11 +36,24 @@ def _sqlite_pragmas(dbapi_connection, _record):
     if type(dbapi_connection).__module__ != "sqlite3":
         return
     cursor = dbapi_connection.cursor()
+    keep_private(cursor.execute("PRAGMA database_list").fetchone()[2])
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def keep_private(database: str) -> None:
+    """The database file for its owner only (0600), before SQLite makes its -wal and -shm
+    files, which take the database file's mode; files made earlier are narrowed too. The
+    database holds password hashes, the audit trail and every subject id."""
+    for path in (database, f"{database}-wal", f"{database}-shm") if database else ():
+        try:
+            if os.stat(path).st_mode & 0o077:
+                os.chmod(path, 0o600)
+        except (FileNotFoundError, PermissionError):
+            pass
 
 
 _warned_servers: set[tuple] = set()  # the servers this process has warned about
