@@ -23,12 +23,16 @@ from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 from cmp_server import audit
 from cmp_server.errors import NotFound, ServiceError
 from cmp_server.extensions import db
-from cmp_server.geo import client_ip
+from cmp_server.geo import client_ip, client_key
 from cmp_server.models import ApiToken, CollectionToken, LoginFailure, Role, Site, User, utcnow
-from cmp_server.users import check_password, find_user
+from cmp_server.users import check_password, find_user, spend_password_check
 
 FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_ACCOUNT = 5
+# Failures count per account *and client*, and per client: a stranger who knows an e-mail
+# address locks only themselves out of it, never its owner; a client guessing across
+# accounts is stopped by its own count. (A guesser with many addresses gets 5 tries per
+# address and 15 minutes against one account, each costing an Argon2 verification.)
+MAX_FAILURES_PER_ACCOUNT_AND_CLIENT = 5
 MAX_FAILURES_PER_CLIENT = 20
 TOKEN_PREFIX = "cmpt_"
 COLLECTION_TOKEN_PREFIX = "cmpc_"
@@ -42,9 +46,10 @@ def keyed(kind: str, value: str) -> str:
 
 
 def throttle_keys(email: str) -> list[tuple[str, int]]:
-    address = client_ip(request, current_app.config["CMP_TRUSTED_PROXY_HOPS"])
-    return [(keyed("account", email.strip().lower()), MAX_FAILURES_PER_ACCOUNT),
-            (keyed("client", address), MAX_FAILURES_PER_CLIENT)]
+    client = client_key(client_ip(request, current_app.config["CMP_TRUSTED_PROXY_HOPS"]))
+    account = email.strip().lower()
+    return [(keyed("account+client", f"{account} {client}"), MAX_FAILURES_PER_ACCOUNT_AND_CLIENT),
+            (keyed("client", client), MAX_FAILURES_PER_CLIENT)]
 
 
 def check_throttle(keys: list[tuple[str, int]]) -> None:
@@ -62,13 +67,28 @@ def authenticate(email: str, password: str) -> User:
     keys = throttle_keys(email)
     check_throttle(keys)
     user = find_user(email)
-    if user is None or not user.active or not check_password(user, password):
+    # an unknown e-mail costs the same Argon2 work as a known one: timing tells nothing
+    known = check_password(user, password) if user else spend_password_check(password)
+    if user is None or not user.active or not known:
         db.session.add_all([LoginFailure(key=key) for key, _ in keys])
         db.session.commit()
         raise ServiceError({"password": ["wrong e-mail or password"]}, "Login failed.")
     db.session.query(LoginFailure).filter(LoginFailure.key == keys[0][0]).delete()
     db.session.commit()
     return user
+
+
+def login_form_token() -> str:
+    """The login form's CSRF token, kept in the (anonymous) session until a user logs in
+    (log_in then starts a new session, with a new token)."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+def login_form_token_valid(sent: str) -> bool:
+    expected = session.get("csrf", "")
+    return bool(expected) and hmac.compare_digest(sent, expected)
 
 
 def log_in(user: User) -> None:

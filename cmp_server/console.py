@@ -55,8 +55,14 @@ def safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
+        auth.login_form_token()
         return render_template("console/login.html", next=request.args.get("next", ""))
     email = request.form.get("email", "")
+    if not auth.login_form_token_valid(request.form.get("csrf_token", "")):
+        auth.login_form_token()
+        return render_template("console/login.html", email=email,
+                               error="The login form expired: log in again.",
+                               next=request.form.get("next", "")), 400
     try:
         user = auth.authenticate(email, request.form.get("password", ""))
     except ServiceError as error:

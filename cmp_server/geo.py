@@ -67,6 +67,20 @@ def client_ip(request: Request, trusted_hops: int) -> str:
     return address
 
 
+def client_key(address: str) -> str:
+    """Who a limit counts: the address, or for IPv6 its /64 (one subscriber is usually
+    given a whole /64, and could otherwise walk past any limit by changing addresses)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+
+
 def _client_ip(request: Request, trusted_hops: int) -> str:
     if trusted_hops > 0:
         values = parse_list_header(request.headers.get("X-Forwarded-For", ""))

@@ -133,7 +133,8 @@ def over_rate_limit(request: Request) -> int | None:
     environ = request.environ
     if RATE_CHECKED not in environ:
         limiter = rate_limit.for_app(current_app)
-        client = geo.client_ip(request, current_app.config.get("CMP_TRUSTED_PROXY_HOPS", 0))
+        client = geo.client_key(
+            geo.client_ip(request, current_app.config.get("CMP_TRUSTED_PROXY_HOPS", 0)))
         environ[RATE_CHECKED] = limiter.retry_after(client) if limiter else None
     return environ[RATE_CHECKED]
 

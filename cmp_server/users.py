@@ -1,6 +1,8 @@
 """Console users and their roles. Passwords are hashed with Argon2id (memory-hard)."""
 from __future__ import annotations
 
+import functools
+import secrets
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -52,6 +54,22 @@ def create_user(payload: dict[str, Any], actor: User | str | None = None) -> Use
     audit.record(actor, "user.create", "user", user.id, after={"email": email, "role": user.role})
     db.session.commit()
     return user
+
+
+@functools.cache
+def unknown_user_hash() -> str:
+    """A hash of a random password (made once per process, when first needed), verified
+    for unknown e-mails so that they cost what known ones do."""
+    return password_hasher.hash(secrets.token_urlsafe(32))
+
+
+def spend_password_check(password: str) -> bool:
+    """Verify ``password`` against a hash no password matches; always False."""
+    try:
+        password_hasher.verify(unknown_user_hash(), password)
+    except (VerifyMismatchError, InvalidHashError):
+        pass
+    return False
 
 
 def check_password(user: User, password: str) -> bool:

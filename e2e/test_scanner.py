@@ -26,7 +26,7 @@ from cmp_server.models import AuditEvent, SiteScan
 from cmp_server.scan_report import render_text
 from cmp_server.scanner import ScanOptions
 from e2e.conftest import ROOT
-from tests.conftest import TEST_SECRET_KEYS
+from tests.conftest import TEST_SECRET_KEYS, console_login
 
 pytestmark = pytest.mark.browser
 
@@ -180,8 +180,7 @@ def test_a_marketer_scans_from_the_console(app, banner_site, client):
     app.config["SESSION_COOKIE_SECURE"] = False
     create_user({"email": "m@shop.example", "password": "a long enough password",
                  "role": "marketer"})
-    client.post("/console/login", data={"email": "m@shop.example",
-                                         "password": "a long enough password"})
+    console_login(client, "m@shop.example", "a long enough password")
     with client.session_transaction() as session:
         token = session["csrf"]
     page_url = banner_site.fixture_url("scan-unknown.html", TRACKER=tracker_origin(banner_site))

@@ -31,6 +31,17 @@ SHOP = {
 TEST_SECRET_KEYS = ["test-signing-key-0123456789abcdef", "older-key-still-verifies-0123"]
 
 
+def console_login(client, email: str, password: str, base_url: str = "http://localhost",
+                  headers: dict[str, str] | None = None, **fields):
+    """Log in through the console's form as a browser does: the form (and its CSRF
+    token) first, then the POST."""
+    client.get("/console/login", base_url=base_url, headers=headers)
+    with client.session_transaction() as session:
+        token = session["csrf"]
+    return client.post("/console/login", base_url=base_url, headers=headers, data={
+        "email": email, "password": password, "csrf_token": token, **fields})
+
+
 def make_app(database_url: str, instance_path: Path, **extra):
     config = {
         "TESTING": True,

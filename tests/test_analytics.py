@@ -5,6 +5,7 @@ import pytest
 
 from cmp_server.receipts import record_consent
 from cmp_server.users import create_user
+from tests.conftest import console_login
 from tests.http import call
 
 
@@ -45,8 +46,7 @@ def test_rates_grants_and_visitors_who_did_not_choose(app, choices):
 def test_the_console_shows_a_chart_and_the_api_the_same_as_json(app, client, choices):
     app.config["SESSION_COOKIE_SECURE"] = False
     create_user({"email": "m@shop.example", "password": "a long enough password", "role": "marketer"})
-    client.post("/console/login", data={"email": "m@shop.example",
-                                        "password": "a long enough password"})
+    console_login(client, "m@shop.example", "a long enough password")
     page = client.get(f"/console/sites/{choices.key}/analytics?from=2000-01-01&to=2100-01-01")
     html = page.get_data(as_text=True)
     assert page.status_code == 200

@@ -10,6 +10,7 @@ from cmp_server.extensions import db
 from cmp_server.models import ApiToken, AuditEvent
 from cmp_server.users import create_user
 from consent_logs.bundle import verify_bundle
+from tests.conftest import console_login
 
 PASSWORD = "a long enough password"
 ROLES = ("admin", "marketer", "compliance")
@@ -23,8 +24,7 @@ def people(app):
 
 
 def log_in(client, role: str):
-    answer = client.post("/console/login", data={"email": f"{role}@shop.example",
-                                                 "password": PASSWORD})
+    answer = console_login(client, f"{role}@shop.example", PASSWORD)
     assert answer.status_code == 302, answer.get_data(as_text=True)
     return client
 
@@ -66,8 +66,8 @@ def test_every_protected_route_refuses_anonymous_and_wrong_roles(app, people):
 
 def test_session_cookie_flags(app, people):
     app.config["SESSION_COOKIE_SECURE"] = True
-    answer = app.test_client().post("/console/login", data={
-        "email": "admin@shop.example", "password": PASSWORD}, base_url="https://localhost")
+    answer = console_login(app.test_client(), "admin@shop.example", PASSWORD,
+                           base_url="https://localhost")
     cookie = answer.headers["Set-Cookie"]
     assert cookie.startswith("cmp_console=")
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
@@ -76,17 +76,14 @@ def test_session_cookie_flags(app, people):
 def test_login_logout_and_safe_redirects(client, people):
     answer = client.get("/console/tokens")
     assert answer.status_code == 302
-    login = client.post("/console/login", data={
-        "email": "marketer@shop.example", "password": PASSWORD, "next": "/console/tokens"})
+    login = console_login(client, "marketer@shop.example", PASSWORD, next="/console/tokens")
     assert login.location == "/console/tokens"
     assert client.get("/console/tokens").status_code == 200
     client.post("/console/logout", data={"csrf_token": csrf(client)})
     assert client.get("/console/").status_code == 302
-    evil = client.post("/console/login", data={
-        "email": "marketer@shop.example", "password": PASSWORD, "next": "https://evil.example/"})
+    evil = console_login(client, "marketer@shop.example", PASSWORD, next="https://evil.example/")
     assert evil.location == "/console/"
-    wrong = client.post("/console/login", data={"email": "marketer@shop.example",
-                                                "password": "nope nope nope"})
+    wrong = console_login(client, "marketer@shop.example", "nope nope nope")
     assert wrong.status_code == 401 and "Login failed." in wrong.get_data(as_text=True)
 
 
@@ -100,17 +97,69 @@ def test_forms_without_the_csrf_token_are_refused(client, people):
     assert client.get("/console/").status_code == 200
 
 
+def test_the_login_form_needs_its_csrf_token(client, people):
+    answer = client.post("/console/login", data={"email": "admin@shop.example",
+                                                 "password": PASSWORD})
+    assert answer.status_code == 400 and "log in again" in answer.get_data(as_text=True)
+    assert client.get("/console/").status_code == 302  # not logged in
+
+
+def from_address(address: str) -> dict[str, str]:
+    return {"X-Forwarded-For": address}
+
+
+def test_a_stranger_cannot_lock_the_owner_out(app, client, people):
+    app.config["CMP_TRUSTED_PROXY_HOPS"] = 1
+    stranger = from_address("198.51.100.7")
+    for _ in range(5):
+        assert console_login(client, "admin@shop.example", "wrong password!",
+                             headers=stranger).status_code == 401
+    assert console_login(client, "admin@shop.example", PASSWORD,
+                         headers=stranger).status_code == 429
+    owner = app.test_client()
+    assert console_login(owner, "admin@shop.example", PASSWORD,
+                         headers=from_address("203.0.113.9")).status_code == 302
+
+
+def test_ipv6_clients_count_by_their_64(app, client, people):
+    app.config["CMP_TRUSTED_PROXY_HOPS"] = 1
+    for n in range(5):  # five addresses of one /64
+        assert console_login(client, "admin@shop.example", "wrong password!",
+                             headers=from_address(f"2001:db8:1:2::{n + 1}")).status_code == 401
+    assert console_login(client, "admin@shop.example", PASSWORD,
+                         headers=from_address("2001:db8:1:2:ffff::9")).status_code == 429
+    assert console_login(client, "admin@shop.example", PASSWORD,
+                         headers=from_address("2001:db8:1:3::1")).status_code == 302
+
+
+def test_unknown_and_known_emails_take_alike_to_refuse(app, people):
+    import statistics
+    import time
+
+    app.config["CMP_TRUSTED_PROXY_HOPS"] = 1
+
+    def refusal(email: str, n: int) -> float:
+        client = app.test_client()
+        started = time.perf_counter()
+        answer = console_login(client, email, "wrong password!",
+                               headers=from_address(f"192.0.2.{n}"))
+        assert answer.status_code == 401
+        return time.perf_counter() - started
+
+    known = [refusal("admin@shop.example", n) for n in range(1, 21)]
+    unknown = [refusal(f"nobody{n}@shop.example", n + 100) for n in range(1, 21)]
+    ratio = statistics.median(known) / statistics.median(unknown)
+    assert 0.5 < ratio < 2, (statistics.median(known), statistics.median(unknown))
+
+
 def test_login_attempts_are_throttled(client, people):
     for _ in range(5):
-        assert client.post("/console/login", data={
-            "email": "admin@shop.example", "password": "wrong password!"}).status_code == 401
-    blocked = client.post("/console/login", data={"email": "admin@shop.example",
-                                                  "password": PASSWORD})
+        assert console_login(client, "admin@shop.example", "wrong password!").status_code == 401
+    blocked = console_login(client, "admin@shop.example", PASSWORD)
     assert blocked.status_code == 429
     assert blocked.headers["Retry-After"] == "900"
     # another account from the same client is not locked out by these five
-    assert client.post("/console/login", data={"email": "marketer@shop.example",
-                                               "password": PASSWORD}).status_code == 302
+    assert console_login(client, "marketer@shop.example", PASSWORD).status_code == 302
     stored = " ".join(str(row.key) for row in db.session.execute(db.text("SELECT key FROM login_failures")))
     assert "admin@shop.example" not in stored and "127.0.0.1" not in stored
 

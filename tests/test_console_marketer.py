@@ -6,15 +6,14 @@ import pytest
 from cmp_server.extensions import db
 from cmp_server.sites import create_site
 from cmp_server.users import create_user
-from tests.conftest import SHOP
+from tests.conftest import SHOP, console_login
 
 
 @pytest.fixture
 def marketer(app, client, catalogue):
     app.config["SESSION_COOKIE_SECURE"] = False
     create_user({"email": "m@shop.example", "password": "a long enough password", "role": "marketer"})
-    client.post("/console/login", data={"email": "m@shop.example",
-                                        "password": "a long enough password"})
+    console_login(client, "m@shop.example", "a long enough password")
     with client.session_transaction() as session:
         client.csrf = session["csrf"]
     return client
