@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.http import HTTP_STATUS_CODES
 
-from cmp_server import api_docs, config, hot_path
+from cmp_server import api_docs, config, hot_path, security_headers
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db, migrate
 
@@ -61,6 +61,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db)
     api_docs.init_app(app)
+    security_headers.init_app(app)
     from cmp_server import receipts
 
     receipts.init_app(app)

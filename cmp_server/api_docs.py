@@ -7,7 +7,7 @@ from pathlib import Path
 
 import flask_smorest
 import swagger_ui_bundle
-from flask import Blueprint, Flask, abort, send_from_directory
+from flask import Blueprint, Flask, Response, abort, send_from_directory
 from flask_smorest import Api
 from webargs.flaskparser import FlaskParser, is_json_request
 
@@ -54,6 +54,22 @@ OPENAPI_SETTINGS = {
     "OPENAPI_SWAGGER_UI_PATH": "docs",
     "OPENAPI_SWAGGER_UI_URL": "/api/docs/assets/",
 }
+
+
+# Swagger UI started from a file rather than the inline script of flask-smorest's page
+# (templates/swagger_ui.html replaces it), so the page runs under a CSP without
+# 'unsafe-inline' scripts (cmp_server.security_headers).
+START_SCRIPT = """window.addEventListener('load', function () {
+  var container = document.getElementById('swagger-ui-container');
+  window.ui = SwaggerUIBundle({url: container.getAttribute('data-spec-url'),
+                               dom_id: '#swagger-ui-container'});
+});"""
+
+
+@assets.get("/api/docs/start.js")
+def start():
+    return Response(START_SCRIPT, mimetype="text/javascript",
+                    headers={"Cache-Control": "max-age=3600"})
 
 
 @assets.get("/api/docs/assets/<path:name>")

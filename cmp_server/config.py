@@ -17,6 +17,7 @@ wrong value fails at start-up with the variable's name, not later with a stack t
 | CMP_GEOIP_DB             | GeoLite2 City file of maxminddb-geolite2 |
 | CMP_LEDGER_KEY_FILE      | <instance>/ledger_signing_key.pem (made once) |
 | CMP_RATE_LIMIT_PER_MINUTE | 120 public API POSTs per client address (0: off) |
+| CMP_HSTS_SECONDS         | 0 (no Strict-Transport-Security; behind TLS: 31536000) |
 """
 from __future__ import annotations
 
@@ -126,6 +127,7 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         or str(Path(instance_path) / "ledger_signing_key.pem"),
         "CMP_RATE_LIMIT_PER_MINUTE": parse_int(
             "CMP_RATE_LIMIT_PER_MINUTE", env.get("CMP_RATE_LIMIT_PER_MINUTE"), 120),
+        "CMP_HSTS_SECONDS": parse_int("CMP_HSTS_SECONDS", env.get("CMP_HSTS_SECONDS"), 0),
     }
 
 
