@@ -323,3 +323,43 @@ def list_users():
 def create_user(data):
     """Create a console user with a role."""
     return users.create_user(data, auth.current_user())
+
+
+@blp.route("/users/<int:user_id>", methods=["PATCH"])
+@auth.api_for(ADMIN)
+@blp.arguments(users.UserUpdate())
+@blp.response(200, UserOut)
+@documented
+@blp.alt_response(404, description="Unknown user.")
+def update_user(data, user_id: int):
+    """Change a user's role, disable or enable them, or set a new password. Disabling ends
+    their console sessions and revokes their API tokens at once; a new password ends their
+    sessions."""
+    return users.update_user(users.get_user(user_id), data, auth.current_user())
+
+
+class SessionOut(StrictSchema):
+    created_at = UTCDateTime()
+    last_seen_at = UTCDateTime()
+    user_agent = fields.String()
+
+
+@blp.route("/users/<int:user_id>/sessions")
+@auth.api_for(ADMIN)
+@blp.response(200, SessionOut(many=True))
+@documented
+@blp.alt_response(404, description="Unknown user.")
+def list_sessions(user_id: int):
+    """The user's open console sessions, newest first."""
+    return auth.open_sessions(users.get_user(user_id))
+
+
+@blp.route("/users/<int:user_id>/sessions", methods=["DELETE"])
+@auth.api_for(ADMIN)
+@blp.response(204)
+@documented
+@blp.alt_response(404, description="Unknown user.")
+def end_sessions(user_id: int):
+    """End every console session of the user now."""
+    user = users.get_user(user_id)
+    auth.end_sessions(auth.open_sessions(user), "ended by an admin")

@@ -24,10 +24,14 @@ from cmp_server import audit
 from cmp_server.errors import NotFound, ServiceError
 from cmp_server.extensions import db
 from cmp_server.geo import client_ip, client_key
-from cmp_server.models import ApiToken, CollectionToken, LoginFailure, Role, Site, User, utcnow
+from cmp_server.models import (
+    ApiToken, CollectionToken, ConsoleSession, LoginFailure, Role, Site, User, utcnow,
+)
+from consent_logs.timeutil import as_utc
 from cmp_server.users import check_password, find_user, spend_password_check
 
 FAILURE_WINDOW = timedelta(minutes=15)
+SEEN_EVERY = timedelta(minutes=1)  # how often a session's last use is written down
 # Failures count per account *and client*, and per client: a stranger who knows an e-mail
 # address locks only themselves out of it, never its owner; a client guessing across
 # accounts is stopped by its own count. (A guesser with many addresses gets 5 tries per
@@ -92,8 +96,12 @@ def login_form_token_valid(sent: str) -> bool:
 
 
 def log_in(user: User) -> None:
+    """A new session: its record on the server, its secret in the signed cookie."""
+    secret = secrets.token_urlsafe(32)
+    db.session.add(ConsoleSession(id=hash_token(secret), user_id=user.id,
+                                  user_agent=request.headers.get("User-Agent", "")[:200]))
     session.clear()
-    session["uid"] = user.id
+    session["sid"] = secret
     session["csrf"] = secrets.token_urlsafe(24)
     session.permanent = True
     audit.record(user, "user.login", "user", user.id)
@@ -101,7 +109,61 @@ def log_in(user: User) -> None:
 
 
 def log_out() -> None:
+    """End this session on the server too: a copy of the cookie is worth nothing after."""
+    record = current_session()
+    if record is not None:
+        end_sessions([record], "logout")
     session.clear()
+
+
+def end_sessions(records, because: str) -> int:
+    """End the given sessions now; how many were still open."""
+    now, ended = utcnow(), 0
+    for record in records:
+        if record.ended_at is None:
+            record.ended_at, record.ended_because = now, because
+            ended += 1
+    db.session.commit()
+    return ended
+
+
+def open_sessions(user: User) -> list[ConsoleSession]:
+    """The user's sessions that are neither ended nor past a limit, newest first."""
+    records = db.session.execute(
+        db.select(ConsoleSession).filter_by(user_id=user.id, ended_at=None)
+        .order_by(ConsoleSession.created_at.desc())).scalars()
+    return [record for record in records if session_limit_passed(record) is None]
+
+
+def session_limit_passed(record: ConsoleSession) -> str | None:
+    """"expired" past the absolute limit (PERMANENT_SESSION_LIFETIME), "idle" past
+    CMP_SESSION_IDLE_MINUTES without a request, else None."""
+    now = utcnow()
+    lifetime = timedelta(seconds=current_app.config["PERMANENT_SESSION_LIFETIME"])
+    idle = timedelta(minutes=current_app.config["CMP_SESSION_IDLE_MINUTES"])
+    if as_utc(record.created_at) + lifetime <= now:
+        return "expired"
+    if as_utc(record.last_seen_at) + idle <= now:
+        return "idle"
+    return None
+
+
+def current_session() -> ConsoleSession | None:
+    """This request's open console session, its last use noted (at most once a minute)."""
+    secret = session.get("sid")
+    if not isinstance(secret, str):
+        return None
+    record = db.session.get(ConsoleSession, hash_token(secret))
+    if record is None or record.ended_at is not None:
+        return None
+    passed = session_limit_passed(record)
+    if passed:
+        end_sessions([record], passed)
+        return None
+    if utcnow() - as_utc(record.last_seen_at) > SEEN_EVERY:
+        record.last_seen_at = utcnow()
+        db.session.commit()
+    return record
 
 
 # --- who is calling ---------------------------------------------------------------------------
@@ -130,10 +192,9 @@ def current_user() -> User | None:
     context can outlive a request)."""
     if not hasattr(request, "cmp_user"):
         user = bearer_user()
-        if user is None and "uid" in session:
-            user = db.session.get(User, session["uid"])
-            if user is not None and not user.active:
-                user = None
+        if user is None:
+            record = current_session()
+            user = record.user if record is not None and record.user.active else None
         request.cmp_user = user
     return request.cmp_user
 

@@ -108,6 +108,31 @@ def create_user_command(email, role, password_stdin):
     click.echo(f"created {user.role} {user.email}")
 
 
+@cmp.command("update-user", help="Change a console user: role, disable or enable, new "
+                                 "password (read from standard input with --password-stdin). "
+                                 "Disabling ends their sessions and revokes their API tokens.")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice(["admin", "marketer", "compliance"]))
+@click.option("--disable/--enable", "disable", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read a new password from standard input.")
+@reports_service_errors
+def update_user_command(email, role, disable, password_stdin):
+    user = users.find_user(email)
+    if user is None:
+        raise click.ClickException(f"no user {email!r}")
+    changes = {"role": role} if role else {}
+    if disable is not None:
+        changes["active"] = not disable
+    if password_stdin:
+        changes["password"] = sys.stdin.readline().rstrip("\n")
+    if not changes:
+        raise click.UsageError("nothing to change: give --role, --disable/--enable or "
+                               "--password-stdin")
+    user = users.update_user(user, changes, "cli")
+    state = "active" if user.active else "disabled"
+    click.echo(f"{user.email}: {user.role}, {state}")
+
+
 @cmp.command("demo", help="Create or reuse the demo site and publish its configuration; "
                           "prints the demo site's key on the last line.")
 @click.option("--port", type=int, default=5000, show_default=True,

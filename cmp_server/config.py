@@ -18,6 +18,7 @@ wrong value fails at start-up with the variable's name, not later with a stack t
 | CMP_LEDGER_KEY_FILE      | <instance>/ledger_signing_key.pem (made once) |
 | CMP_RATE_LIMIT_PER_MINUTE | 120 public API POSTs per client address (0: off) |
 | CMP_HSTS_SECONDS         | 0 (no Strict-Transport-Security; behind TLS: 31536000) |
+| CMP_SESSION_IDLE_MINUTES | 30 (a console session ends after this long unused; 8 hours at most) |
 """
 from __future__ import annotations
 
@@ -128,6 +129,8 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         "CMP_RATE_LIMIT_PER_MINUTE": parse_int(
             "CMP_RATE_LIMIT_PER_MINUTE", env.get("CMP_RATE_LIMIT_PER_MINUTE"), 120),
         "CMP_HSTS_SECONDS": parse_int("CMP_HSTS_SECONDS", env.get("CMP_HSTS_SECONDS"), 0),
+        "CMP_SESSION_IDLE_MINUTES": parse_int(
+            "CMP_SESSION_IDLE_MINUTES", env.get("CMP_SESSION_IDLE_MINUTES"), 30, minimum=1),
     }
 
 

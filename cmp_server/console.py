@@ -17,7 +17,7 @@ from flask import (
 from markupsafe import Markup
 from werkzeug.exceptions import TooManyRequests
 
-from cmp_server import analytics, auth, compliance, configs, scans, sites, subjects, vendors
+from cmp_server import analytics, auth, compliance, configs, scans, sites, subjects, users, vendors
 from cmp_server.banner import banner_document
 from cmp_server.configs import BANNER_LANGUAGES, TEXT_KEYS
 from cmp_server.errors import ServiceError
@@ -26,7 +26,7 @@ from cmp_server.geo import OPT_IN
 from cmp_server.languages import negotiate
 from cmp_server.scan_report import AFTER_CHOICE, FINDING_LABELS, FINDING_PASSES, describe, seen_in
 from cmp_server.models import (
-    ApiToken, AuditEvent, CollectionToken, Purpose, Role, Site, SubjectRequest, Vendor,
+    ApiToken, AuditEvent, CollectionToken, Purpose, Role, Site, SubjectRequest, User, Vendor,
 )
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -106,6 +106,44 @@ def tokens():
         db.select(ApiToken).filter_by(user_id=user.id).order_by(ApiToken.created_at.desc())
     ).scalars().all()
     return render_template("console/tokens.html", tokens=listed, created=created, error=error)
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@auth.page_for(Role.ADMIN.value)
+def user_accounts():
+    """Users: create, change a role, disable or enable, set a password, end sessions."""
+    admin = auth.current_user()
+    error, saved = None, None
+    if request.method == "POST":
+        try:
+            saved = change_account(request.form, admin)
+        except (ServiceError, ValueError) as failure:
+            db.session.rollback()
+            error = str(failure)
+    people = db.session.execute(db.select(User).order_by(User.email)).scalars().all()
+    sessions = {person.id: auth.open_sessions(person) for person in people}
+    return render_template("console/users.html", people=people, sessions=sessions,
+                           roles=[r.value for r in Role], error=error, saved=saved)
+
+
+def change_account(form, admin: User) -> str:
+    """One form of the users page; what was done, in words."""
+    if form.get("action") == "create":
+        made = users.create_user({"email": form.get("email", ""), "role": form.get("role", ""),
+                                  "password": form.get("password", "")}, admin)
+        return f"Created {made.email}."
+    person = users.get_user(int(form.get("user_id", "0")))
+    action = form.get("action")
+    if action == "end-sessions":
+        auth.end_sessions(auth.open_sessions(person), "ended by an admin")
+        return f"Ended every session of {person.email}."
+    changes = {"role": {"role": form.get("role", "")}, "disable": {"active": False},
+               "enable": {"active": True}, "password": {"password": form.get("password", "")},
+               }.get(action)
+    if changes is None:
+        raise ServiceError({"action": [f"unknown action {action!r}"]})
+    users.update_user(person, changes, admin)
+    return f"Saved {person.email}."
 
 
 @bp.route("/sites/<site_key>/collection-tokens", methods=["GET", "POST"])

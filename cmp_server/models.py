@@ -231,6 +231,24 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship()
 
 
+class ConsoleSession(db.Model):
+    """A console login. The browser's cookie holds a secret whose SHA-256 is the id, so the
+    server can end a session at once (logout, a disabled account, a new password) and a
+    copied cookie dies with it."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_because: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+
+    user: Mapped[User] = relationship()
+
+
 class LoginFailure(db.Model):
     """A failed login, for throttling across workers. Keyed by keyed hashes of the e-mail
     and of the client address: neither is stored in the clear."""

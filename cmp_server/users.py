@@ -10,9 +10,9 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from marshmallow import fields, validate
 
 from cmp_server import audit
-from cmp_server.errors import ServiceError
+from cmp_server.errors import NotFound, ServiceError
 from cmp_server.extensions import db
-from cmp_server.schemas import StrictSchema, validated
+from cmp_server.schemas import StrictBoolean, StrictSchema, validated
 from cmp_server.models import Role, User
 
 MIN_PASSWORD_LENGTH = 12
@@ -35,6 +35,63 @@ class UserSchema(StrictSchema):
             [r.value for r in Role], error="must be one of: admin, marketer, compliance"
         ),
     )
+
+
+class UserUpdate(StrictSchema):
+    """What an admin may change about a user (any subset)."""
+
+    role = fields.String(validate=validate.OneOf(
+        [r.value for r in Role], error="must be one of: admin, marketer, compliance"))
+    active = StrictBoolean()
+    password = fields.String(load_only=True, validate=validate.Length(
+        min=MIN_PASSWORD_LENGTH, max=1024,
+        error=f"must be {MIN_PASSWORD_LENGTH} to 1024 characters long"))
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
+    if user is None:
+        raise NotFound("user", user_id)
+    return user
+
+
+def update_user(user: User, payload: dict[str, Any], actor: User | str | None) -> User:
+    """Change a user's role, disable or enable them, or set a new password. Disabling
+    ends their console sessions and revokes their API tokens at once; a new password ends
+    their sessions. The last active admin cannot be disabled or demoted."""
+    from cmp_server import auth
+
+    data = validated(UserUpdate(), payload)
+    before = {"role": user.role, "active": user.active}
+    stays_admin = data.get("role", user.role) == Role.ADMIN.value and data.get("active", user.active)
+    if user.role == Role.ADMIN.value and user.active and not stays_admin and active_admins() == 1:
+        field = "active" if "active" in data and not data["active"] else "role"
+        raise ServiceError({field: ["this is the last active admin: make another admin first"]})
+    user.role = data.get("role", user.role)
+    user.active = data.get("active", user.active)
+    if "password" in data:
+        user.password_hash = password_hasher.hash(data["password"])
+    if not user.active:
+        auth.end_sessions(auth.open_sessions(user), "disabled")
+        revoke_all_tokens(user)
+    elif "password" in data:
+        auth.end_sessions(auth.open_sessions(user), "new password")
+    after = {"role": user.role, "active": user.active, "password_changed": "password" in data}
+    audit.record(actor, "user.update", "user", user.id, before=before, after=after)
+    db.session.commit()
+    return user
+
+
+def active_admins() -> int:
+    return db.session.query(User).filter_by(role=Role.ADMIN.value, active=True).count()
+
+
+def revoke_all_tokens(user: User) -> None:
+    from cmp_server.models import ApiToken, utcnow
+
+    for token in db.session.execute(
+            db.select(ApiToken).filter_by(user_id=user.id, revoked_at=None)).scalars():
+        token.revoked_at = utcnow()
 
 
 def find_user(email: str) -> User | None:
