@@ -19,9 +19,11 @@ wrong value fails at start-up with the variable's name, not later with a stack t
 | CMP_RATE_LIMIT_PER_MINUTE | 120 public API POSTs per client address (0: off) |
 | CMP_HSTS_SECONDS         | 0 (no Strict-Transport-Security; behind TLS: 31536000) |
 | CMP_SESSION_IDLE_MINUTES | 30 (a console session ends after this long unused; 8 hours at most) |
+| CMP_SCAN_ALLOW_NETWORKS  | none (console scans never reach loopback, private or reserved addresses; e.g. 127.0.0.0/8,::1/128 for local test sites) |
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -54,6 +56,13 @@ def parse_bool(name: str, raw: str | None, default: bool) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be 1 or 0 (true/false), got {raw!r}")
+
+
+def parse_networks(name: str, raw: str | None) -> list:
+    try:
+        return [ipaddress.ip_network(item, strict=False) for item in parse_list(raw)]
+    except ValueError as error:
+        raise ConfigError(f"{name}: {error}") from None
 
 
 def parse_list(raw: str | None) -> list[str]:
@@ -129,6 +138,8 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         "CMP_RATE_LIMIT_PER_MINUTE": parse_int(
             "CMP_RATE_LIMIT_PER_MINUTE", env.get("CMP_RATE_LIMIT_PER_MINUTE"), 120),
         "CMP_HSTS_SECONDS": parse_int("CMP_HSTS_SECONDS", env.get("CMP_HSTS_SECONDS"), 0),
+        "CMP_SCAN_ALLOW_NETWORKS": parse_networks(
+            "CMP_SCAN_ALLOW_NETWORKS", env.get("CMP_SCAN_ALLOW_NETWORKS")),
         "CMP_SESSION_IDLE_MINUTES": parse_int(
             "CMP_SESSION_IDLE_MINUTES", env.get("CMP_SESSION_IDLE_MINUTES"), 30, minimum=1),
     }

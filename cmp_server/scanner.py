@@ -78,10 +78,11 @@ class PassRecorder:
         if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
             return
         if self.third_party(parts.hostname):
-            self.requests.append({"type": "request", "host": parts.hostname, "url": request.url,
+            self.requests.append({"type": "request", "host": parts.hostname,
+                                  "url": without_query(request.url),
                                   "resource_type": request.resource_type, "third_party": True,
                                   "origin": f"{parts.scheme}://{parts.netloc}",
-                                  "page": self.page_url})
+                                  "page": without_query(self.page_url)})
 
     def present(self, page: Page) -> list[dict[str, Any]]:
         """The cookies of the whole context and the storage keys of every frame of the page."""
@@ -109,7 +110,7 @@ class PassRecorder:
                 if self.before_choice is not None:
                     kept = key in self.before_choice and self.before_choice[key] == fingerprint
                     item["after_choice"] = "kept" if kept else "set"
-                self.items[key] = {**item, "page": self.page_url}
+                self.items[key] = {**item, "page": without_query(self.page_url)}
 
     def result(self) -> dict[str, list]:
         items = list(self.items.values())
@@ -117,6 +118,13 @@ class PassRecorder:
         return {"cookies": [i for i in items if i["type"] == "cookie"],
                 "storage": [i for i in items if i["type"] != "cookie"],
                 "requests": requests}
+
+
+def without_query(url: str) -> str:
+    """A URL as reports keep it: scheme, host and path. Query strings carry tokens and
+    keys (an api_key= was seen) that a report has no business storing."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 def cookie_item(cookie: dict[str, Any], third_party: bool) -> dict[str, Any]:
@@ -275,13 +283,17 @@ def add_pass(observation: dict[str, Any], name: str, result: dict[str, list]) ->
 # --- the scan ---------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def chromium(browser: Browser | None) -> Iterator[Browser]:
-    """The given browser, or Debian's Chromium launched for this scan."""
+def chromium(browser: Browser | None, proxy: str | None = None) -> Iterator[Browser]:
+    """The given browser, or Debian's Chromium launched for this scan (every connection
+    through ``proxy`` when given, loopback included: Chromium bypasses proxies for it
+    unless told "<-loopback>")."""
     if browser is not None:
         yield browser
         return
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_FLAGS,
+            proxy={"server": proxy, "bypass": "<-loopback>"} if proxy else None)
         try:
             yield launched
         finally:
@@ -293,10 +305,11 @@ def now() -> str:
 
 
 def scan(urls: list[str], options: ScanOptions | None = None, progress: Progress | None = None,
-         browser: Browser | None = None,
-         prepare_context: PrepareContext | None = None) -> dict[str, Any]:
+         browser: Browser | None = None, prepare_context: PrepareContext | None = None,
+         proxy: str | None = None) -> dict[str, Any]:
     """Scan each start URL and the same-site pages it links to. ``prepare_context`` is
-    called on every new browser context (tests route third-party hosts with it)."""
+    called on every new browser context (tests route third-party hosts with it); with
+    ``proxy``, a Chromium of the scan's own connects only through it (scan_guard)."""
     options = options or ScanOptions()
     progress = progress or (lambda _message: None)
     observation: dict[str, Any] = {
@@ -304,11 +317,11 @@ def scan(urls: list[str], options: ScanOptions | None = None, progress: Progress
         "max_pages": options.max_pages, "pages": [], "banners": [], "passes": {}, "errors": [],
     }
     visited: set[str] = set()
-    with chromium(browser) as running:
+    with chromium(browser, proxy) as running:
         for start in urls:
             pages, banner = first_pass(running, start, options, visited, observation,
                                        prepare_context, progress)
-            observation["pages"] += pages
+            observation["pages"] += [without_query(page) for page in pages]
             observation["banners"].append(banner)
             if not (banner["found"] and pages):
                 continue

@@ -14,17 +14,21 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, current_app
 
 from cmp_server import audit, configs, scanner
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
 from cmp_server.models import Site, SiteScan, User, Vendor, utcnow
+from cmp_server.scan_guard import guarded
 from cmp_server.scan_report import build_report
 from cmp_server.scanner import ScanOptions
 from cmp_server.sites import get_site, normalise_origin
 
 STALE_AFTER = timedelta(minutes=30)
+# Console scans run one at a time per worker process (each is a Chromium: hundreds of MB
+# and a core); more wait their turn. The server's workers are cpu_count + 1.
+SCAN_SLOTS = threading.BoundedSemaphore(1)
 CONSOLE_LIMITS = {"depth": (0, 3), "max_pages": (1, 50)}
 
 
@@ -90,10 +94,18 @@ def banner_site(observation: dict[str, Any]) -> Site | None:
 
 
 def run_scan(urls: list[str], options: ScanOptions, site: Site | None = None,
-             progress=None, **scanner_args) -> dict[str, Any]:
+             progress=None, guard: bool = False, **scanner_args) -> dict[str, Any]:
     """Scan and report. Without ``site``, the site of the banner found on the pages is used
-    for the configured vendors, when it is one of ours."""
-    observation = scanner.scan(check_urls(urls), options, progress, **scanner_args)
+    for the configured vendors, when it is one of ours. With ``guard`` (console scans),
+    the browser reaches no loopback, private or reserved address (scan_guard) but those
+    of CMP_SCAN_ALLOW_NETWORKS, and the report lists what was refused."""
+    if guard:
+        with guarded(current_app.config["CMP_SCAN_ALLOW_NETWORKS"]) as proxy:
+            observation = scanner.scan(check_urls(urls), options, progress, proxy=proxy.url,
+                                       **scanner_args)
+        observation["errors"] += [f"refused: {reason}" for reason in proxy.refused]
+    else:
+        observation = scanner.scan(check_urls(urls), options, progress, **scanner_args)
     site = site or banner_site(observation)
     return build_report(observation, catalogue_documents(), site_configuration(site))
 
@@ -157,14 +169,16 @@ def scan_site(site_key: str, urls: list[str], options: ScanOptions, actor: User 
 
 def start_in_background(app: Flask, site: Site, urls: list[str], options: ScanOptions,
                         actor: User) -> threading.Thread:
-    """The console's scan: marked running now, run in a thread of this worker."""
+    """The console's scan: marked running now, run in a thread of this worker once no
+    other console scan of this worker is running (SCAN_SLOTS)."""
     begin(site, urls, options, actor)
     site_id, site_key = site.id, site.key
 
     def work() -> None:
-        with app.app_context():
+        with SCAN_SLOTS, app.app_context():
             try:
-                finish(site_id, run_scan(urls, options, db.session.get(Site, site_id)))
+                finish(site_id, run_scan(urls, options, db.session.get(Site, site_id),
+                                         guard=True))
             except Exception as failure:  # the page shows it; the worker goes on
                 db.session.rollback()
                 app.logger.exception("scan of site %s failed", site_key)

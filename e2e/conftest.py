@@ -106,6 +106,14 @@ def fixture_page(name: str):
     return Response(body, mimetype="text/html")
 
 
+@fixture_pages.get("/fixture-redirect")
+def fixture_redirect():
+    """A redirect to wherever ?to= says (the scanner's guard checks every hop)."""
+    from flask import redirect, request
+
+    return redirect(request.args["to"])
+
+
 @fixture_pages.get("/js/<name>")
 def first_party_script(name: str):
     """A first-party script that records that it ran (window.__ran)."""

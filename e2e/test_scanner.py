@@ -9,6 +9,7 @@ machine), the uncatalogued tracker's through *.localhost, which Chromium resolve
 loopback itself."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ import time
 import tomllib
 
 import pytest
+from flask import request
 
 from cmp_server import scans
 from cmp_server.catalogue import VendorSchema
@@ -174,7 +176,8 @@ def test_the_cli_prints_the_report_writes_json_and_keeps_it_for_the_site(
     assert db.session.query(AuditEvent).filter_by(action="scan.start", actor="cli").count() == 1
 
 
-def test_a_marketer_scans_from_the_console(app, banner_site, client):
+def console_scan(app, banner_site, client, page_url: str) -> str:
+    """A marketer starts a scan of ``page_url`` in the console; the finished page."""
     from cmp_server.users import create_user
 
     app.config["SESSION_COOKIE_SECURE"] = False
@@ -183,7 +186,6 @@ def test_a_marketer_scans_from_the_console(app, banner_site, client):
     console_login(client, "m@shop.example", "a long enough password")
     with client.session_transaction() as session:
         token = session["csrf"]
-    page_url = banner_site.fixture_url("scan-unknown.html", TRACKER=tracker_origin(banner_site))
     started = client.post(f"/console/sites/{banner_site.key}/scan", data={
         "csrf_token": token, "urls": page_url, "depth": "0", "max_pages": "1"})
     assert started.status_code == 302
@@ -192,6 +194,38 @@ def test_a_marketer_scans_from_the_console(app, banner_site, client):
         assert time.monotonic() < deadline, "the scan did not finish in 120 s"
         time.sleep(0.5)
     assert 'id="scan-report"' in page, page
+    return page
+
+
+LOOPBACK = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+
+
+def test_a_marketer_scans_from_the_console(app, banner_site, client):
+    app.config["CMP_SCAN_ALLOW_NETWORKS"] = LOOPBACK  # the fixture site is on this machine
+    page_url = banner_site.fixture_url("scan-unknown.html", TRACKER=tracker_origin(banner_site))
+    page = console_scan(app, banner_site, client, page_url)
     assert "_xq_uid" in page
     assert 'id = &#34;unknown-first-party&#34;' in page
-    assert client.get(f"/console/sites/{banner_site.key}/scan.json").json["pages"] == [page_url]
+    # reports keep hosts and paths, never query strings
+    assert client.get(f"/console/sites/{banner_site.key}/scan.json").json["pages"] == [
+        page_url.split("?")[0]]
+
+
+def test_a_console_scan_never_reaches_this_servers_network(app, banner_site, client):
+    """localhost is a name that resolves to loopback: refused before any connection, and
+    said in the report; and the server's own pages were never fetched by the scan."""
+    served = []
+    app.before_request(lambda: served.append(request.path) if request.path.startswith(
+        "/fixture/") else None)
+    page_url = banner_site.fixture_url("scan-unknown.html", TRACKER=tracker_origin(banner_site))
+    page = console_scan(app, banner_site, client, page_url)
+    assert "refused: localhost: resolves to 127.0.0.1" in page
+    assert "_xq_uid" not in page
+    assert served == []
+
+
+def test_a_redirect_into_a_private_network_is_refused(app, banner_site, client):
+    app.config["CMP_SCAN_ALLOW_NETWORKS"] = LOOPBACK
+    page_url = f"{banner_site.page_origin}/fixture-redirect?to=http://10.20.30.40/admin"
+    page = console_scan(app, banner_site, client, page_url)
+    assert "refused: 10.20.30.40: resolves to 10.20.30.40" in page
