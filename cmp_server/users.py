@@ -58,10 +58,15 @@ def get_user(user_id: int) -> User:
 def update_user(user: User, payload: dict[str, Any], actor: User | str | None) -> User:
     """Change a user's role, disable or enable them, or set a new password. Disabling
     ends their console sessions and revokes their API tokens at once; a new password ends
-    their sessions. The last active admin cannot be disabled or demoted."""
+    their sessions. Nobody disables or demotes themselves (another admin must), and the
+    last active admin cannot be disabled or demoted."""
     from cmp_server import auth
 
     data = validated(UserUpdate(), payload)
+    if actor is user:
+        for field, keeps in (("active", True), ("role", user.role)):
+            if field in data and data[field] != keeps:
+                raise ServiceError({field: ["not your own: another admin must change it"]})
     before = {"role": user.role, "active": user.active}
     stays_admin = data.get("role", user.role) == Role.ADMIN.value and data.get("active", user.active)
     if user.role == Role.ADMIN.value and user.active and not stays_admin and active_admins() == 1:

@@ -104,13 +104,19 @@ def test_a_session_ends_when_idle(app, people):
     assert record.ended_because == "idle"
 
 
-def test_the_last_admin_cannot_be_disabled_or_demoted(app, people):
+def test_nobody_disables_themselves_and_the_last_admin_stays(app, people, runner):
     api = admin_api(app, people)
     admin = people["admin"].id
-    disabled = api("PATCH", f"/users/{admin}", {"active": False})
-    assert disabled.status_code == 422 and "last active admin" in disabled.json["errors"]["json"]["active"][0]
+    second = create_user({"email": "second@shop.example", "password": PASSWORD, "role": "admin"})
+    own = api("PATCH", f"/users/{admin}", {"active": False})  # with their own token
+    assert own.status_code == 422 and "another admin" in own.json["errors"]["json"]["active"][0]
     demoted = api("PATCH", f"/users/{admin}", {"role": "marketer"})
     assert demoted.status_code == 422 and "role" in demoted.json["errors"]["json"]
+    assert api("PATCH", f"/users/{second.id}", {"active": False}).status_code == 200
+    # the operator's command line is nobody's own account, but the last admin stays
+    last = runner.invoke(args=["cmp", "update-user", "--email", "admin@shop.example",
+                               "--disable"])
+    assert last.exit_code != 0 and "last active admin" in last.output
     assert db.session.get(User, admin).active is True
     assert api("PATCH", "/users/999", {"active": False}).status_code == 404
     bad = api("PATCH", f"/users/{people['marketer'].id}", {"password": "short"})
