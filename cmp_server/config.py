@@ -17,6 +17,7 @@ wrong value fails at start-up with the variable's name, not later with a stack t
 | CMP_GEOIP_DB             | GeoLite2 City file of maxminddb-geolite2 |
 | CMP_LEDGER_KEY_FILE      | <instance>/ledger_signing_key.pem (made once) |
 | CMP_RATE_LIMIT_PER_MINUTE | 120 public API POSTs per client address (0: off) |
+| CMP_RATE_LIMIT_STORAGE   | file (per host); database: counted in the database, shared by app servers |
 | CMP_HSTS_SECONDS         | 0 (no Strict-Transport-Security; behind TLS: 31536000) |
 | CMP_SESSION_IDLE_MINUTES | 30 (a console session ends after this long unused; 8 hours at most) |
 | CMP_SCAN_ALLOW_NETWORKS  | none (console scans never reach loopback, private or reserved addresses; e.g. 127.0.0.0/8,::1/128 for local test sites) |
@@ -56,6 +57,14 @@ def parse_bool(name: str, raw: str | None, default: bool) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be 1 or 0 (true/false), got {raw!r}")
+
+
+def parse_choice(name: str, raw: str | None, choices: tuple[str, ...]) -> str:
+    """One of ``choices``; the first when unset."""
+    value = (raw or choices[0]).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return value
 
 
 def parse_networks(name: str, raw: str | None) -> list:
@@ -137,6 +146,8 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         or str(Path(instance_path) / "ledger_signing_key.pem"),
         "CMP_RATE_LIMIT_PER_MINUTE": parse_int(
             "CMP_RATE_LIMIT_PER_MINUTE", env.get("CMP_RATE_LIMIT_PER_MINUTE"), 120),
+        "CMP_RATE_LIMIT_STORAGE": parse_choice(
+            "CMP_RATE_LIMIT_STORAGE", env.get("CMP_RATE_LIMIT_STORAGE"), ("file", "database")),
         "CMP_HSTS_SECONDS": parse_int("CMP_HSTS_SECONDS", env.get("CMP_HSTS_SECONDS"), 0),
         "CMP_SCAN_ALLOW_NETWORKS": parse_networks(
             "CMP_SCAN_ALLOW_NETWORKS", env.get("CMP_SCAN_ALLOW_NETWORKS")),

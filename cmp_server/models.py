@@ -249,6 +249,18 @@ class ConsoleSession(db.Model):
     user: Mapped[User] = relationship()
 
 
+class RateLimitCount(db.Model):
+    """Requests of one client in one minute, when the rate limit is kept in the database
+    (CMP_RATE_LIMIT_STORAGE=database) so that it holds across app servers. ``client`` is a
+    keyed hash of the client's address, never the address."""
+
+    __tablename__ = "rate_limit_counts"
+
+    client: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class LoginFailure(db.Model):
     """A failed login, for throttling across workers. Keyed by keyed hashes of the e-mail
     and of the client address: neither is stored in the clear."""

@@ -22,6 +22,10 @@ import os
 import time
 from pathlib import Path
 
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
 SLOTS = 1 << 16
 PERIOD = 60  # seconds
 FILE_NAME = "rate_limit.bin"
@@ -69,14 +73,48 @@ class RateLimit:
         return count
 
 
-def for_app(app) -> RateLimit | None:
-    """The app's limiter (None when CMP_RATE_LIMIT_PER_MINUTE is 0), opened on first use."""
+class DatabaseRateLimit:
+    """The same limit, counted in the app's database (CMP_RATE_LIMIT_STORAGE=database), so
+    that it holds across app servers: one upsert per counted request. Exact per client
+    (no shared slots); the client is a keyed hash, never the address."""
+
+    def __init__(self, per_minute: int, secret: str):
+        self.per_minute = per_minute
+        self.key = hashlib.sha256(b"cmp-rate-limit:" + secret.encode()).digest()
+        self._cleared = -1  # the last window this process cleared the counters before
+
+    def retry_after(self, client: str, now: float | None = None) -> int | None:
+        from cmp_server.extensions import db
+        from cmp_server.models import RateLimitCount
+
+        now = time.time() if now is None else now
+        window = int(now // PERIOD)
+        name = hashlib.blake2b(client.encode(), key=self.key, digest_size=16).hexdigest()
+        insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = (insert(RateLimitCount).values(client=name, window=window, count=1)
+                     .on_conflict_do_update(index_elements=["client", "window"],
+                                            set_={"count": RateLimitCount.count + 1})
+                     .returning(RateLimitCount.count))
+        with db.engine.begin() as conn:
+            count = conn.execute(statement).scalar_one()
+            if self._cleared != window:  # once a minute per process: forget past windows
+                conn.execute(delete(RateLimitCount).where(RateLimitCount.window < window - 1))
+                self._cleared = window
+        if count <= self.per_minute:
+            return None
+        return max(1, int(PERIOD - now % PERIOD))
+
+
+def for_app(app) -> RateLimit | DatabaseRateLimit | None:
+    """The app's limiter (None when CMP_RATE_LIMIT_PER_MINUTE is 0), opened on first use:
+    the per-host file, or the database when CMP_RATE_LIMIT_STORAGE says so."""
     limiter = app.extensions.get("cmp_rate_limit", False)
     if limiter is False:
-        per_minute = app.config["CMP_RATE_LIMIT_PER_MINUTE"]
+        per_minute, secret = app.config["CMP_RATE_LIMIT_PER_MINUTE"], app.config["CMP_SECRET_KEYS"][0]
         limiter = None
-        if per_minute:
-            limiter = RateLimit(Path(app.instance_path) / FILE_NAME, per_minute,
-                                app.config["CMP_SECRET_KEYS"][0])
+        if per_minute and app.config["CMP_RATE_LIMIT_STORAGE"] == "database":
+            limiter = DatabaseRateLimit(per_minute, secret)
+        elif per_minute:
+            limiter = RateLimit(Path(app.instance_path) / FILE_NAME, per_minute, secret)
         app.extensions["cmp_rate_limit"] = limiter
     return limiter

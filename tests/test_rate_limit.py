@@ -94,3 +94,46 @@ def test_a_limit_of_zero_turns_the_limit_off(live_server, shop, app):
     app.config["CMP_RATE_LIMIT_PER_MINUTE"] = 0
     site, _ = shop
     assert {post_consent(live_server, site, "203.0.113.7").status for _ in range(15)} == {201}
+
+
+# --- across app servers -------------------------------------------------------------------------
+
+@pytest.fixture
+def second_server(database_url, tmp_path):
+    """Another app server over the same database, with an instance folder of its own (as
+    on another host)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from tests.conftest import make_app
+
+    folder = tmp_path / "second-host"
+    folder.mkdir()
+    other = make_app(database_url, folder)
+    server = make_server("127.0.0.1", 0, other, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield other, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+    with other.app_context():
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("storage, accepted", [("database", 4), ("file", 8)])
+def test_a_limit_kept_in_the_database_holds_across_app_servers(
+        app, live_server, shop, second_server, storage, accepted):
+    other, other_url = second_server
+    for each in (app, other):
+        each.config.update(CMP_RATE_LIMIT_PER_MINUTE=4, CMP_TRUSTED_PROXY_HOPS=1,
+                           CMP_RATE_LIMIT_STORAGE=storage)
+    site, _ = shop
+    answers = [post_consent(server, site, "198.51.100.23").status
+               for _ in range(5) for server in (live_server, other_url)]
+    assert answers.count(201) == accepted  # file: each host its own budget of 4
+    assert set(answers) <= {201, 429}
+    if storage == "database":
+        stored = db.session.execute(text("SELECT client FROM rate_limit_counts")).scalars().all()
+        assert len(stored) == 1 and "198.51.100.23" not in stored[0]
