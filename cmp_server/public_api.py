@@ -12,6 +12,7 @@ from flask import Request, Response, abort, current_app, request
 from flask_smorest import Blueprint
 from werkzeug.exceptions import TooManyRequests, UnprocessableEntity
 from marshmallow import fields, validate
+from sqlalchemy.exc import OperationalError
 
 from cmp_server import analytics, banner, configs, geo, rate_limit, receipts, sites, sync
 from cmp_server.languages import LANGUAGE_TAG, negotiate
@@ -148,12 +149,21 @@ def cors(response: Response) -> Response:
     return response
 
 
+def registered(origin: str, site_key: str | None) -> bool:
+    """sites.origin_allowed, False while the database cannot say (its 503 then goes out
+    without CORS headers rather than turning into a 500 here)."""
+    try:
+        return sites.origin_allowed(origin, site_key)
+    except OperationalError:
+        return False
+
+
 def cors_headers(origin: str | None, method: str, site_key: str | None,
                  vary: str | None = None) -> list[tuple[str, str]]:
     """Allow exactly the origins registered for the site in question; for a preflight or a
     call that names no site, any origin registered for some site."""
     headers = [("Vary", f"{vary}, Origin" if vary else "Origin")]
-    if origin and sites.origin_allowed(origin, site_key):
+    if origin and registered(origin, site_key):
         headers.append(("Access-Control-Allow-Origin", origin))
         if method == "OPTIONS":
             headers += [("Access-Control-Allow-Methods", "GET, POST"),

@@ -39,6 +39,10 @@ def test_a_dead_database_gets_503_and_recording_resumes(own_postgres, live_serve
     assert answer.status == 503
     assert answer.json["code"] == 503 and "database" in answer.json["message"]
     assert answer.headers["Retry-After"] == "5"
+    # an origin this worker has not looked up yet: the 503 goes out without CORS headers
+    # (the database cannot say whether it is registered), never as a 500
+    cold = call("POST", consents, body, headers={"Origin": "https://cold.example"})
+    assert cold.status == 503 and "Access-Control-Allow-Origin" not in cold.headers
     own_postgres.boot()
     own_postgres.wait_ready()
     assert call("POST", consents, body, headers=origin).status == 201
