@@ -14,6 +14,7 @@ import functools
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -249,18 +250,36 @@ def api_for(*roles: str) -> Callable:
 
 # --- API tokens -------------------------------------------------------------------------------
 
-def create_token(user: User, name: str) -> tuple[ApiToken, str]:
-    """A new token; the returned string is the only time it is ever shown."""
+@dataclass(frozen=True)
+class NewSecret:
+    """A token's secret, shown once, with what is stored of it."""
+
+    name: str
+    secret: str
+
+    @property
+    def stored(self) -> dict[str, str]:
+        return {"name": self.name, "prefix": self.secret[:12],
+                "token_hash": hash_token(self.secret)}
+
+
+def new_secret(name: str, prefix: str) -> NewSecret:
+    """A named token's secret; the name is 1 to 100 characters."""
     name = name.strip()
     if not 1 <= len(name) <= 100:
         raise ServiceError({"name": ["must be 1 to 100 characters"]})
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user_id=user.id, name=name, prefix=secret[:12], token_hash=hash_token(secret))
+    return NewSecret(name, prefix + secrets.token_urlsafe(32))
+
+
+def create_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """A new token; the returned string is the only time it is ever shown."""
+    made = new_secret(name, TOKEN_PREFIX)
+    token = ApiToken(user_id=user.id, **made.stored)
     db.session.add(token)
     db.session.flush()
-    audit.record(user, "token.create", "api_token", token.id, after={"name": name})
+    audit.record(user, "token.create", "api_token", token.id, after={"name": made.name})
     db.session.commit()
-    return token, secret
+    return token, made.secret
 
 
 def revoke_token(user: User, token_id: int) -> None:
@@ -277,19 +296,15 @@ def revoke_token(user: User, token_id: int) -> None:
 def create_collection_token(site: Site, name: str, user: User | None) -> tuple[CollectionToken, str]:
     """A new token with which the site's own servers may record consents (and nothing
     else); the returned string is the only time it is ever shown."""
-    name = name.strip()
-    if not 1 <= len(name) <= 100:
-        raise ServiceError({"name": ["must be 1 to 100 characters"]})
-    secret = COLLECTION_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    actor = user.email if user else "cli"
-    token = CollectionToken(site_id=site.id, name=name, prefix=secret[:12],
-                            token_hash=hash_token(secret), created_by=actor)
+    made = new_secret(name, COLLECTION_TOKEN_PREFIX)
+    token = CollectionToken(site_id=site.id, created_by=user.email if user else "cli",
+                            **made.stored)
     db.session.add(token)
     db.session.flush()
     audit.record(user or "cli", "collection_token.create", "site", site.key,
-                 after={"id": token.id, "name": name})
+                 after={"id": token.id, "name": made.name})
     db.session.commit()
-    return token, secret
+    return token, made.secret
 
 
 def revoke_collection_token(site: Site, token_id: int, user: User | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import tempfile
 import tomllib
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 from urllib.parse import urlsplit
 
 from flask import (
@@ -89,19 +90,27 @@ def home():
     return render_template("console/home.html", sites=sites)
 
 
+def token_form(create: Callable[[str], tuple], revoke: Callable[[int], None]
+               ) -> tuple[str | None, str | None]:
+    """A token page's POST, if any: make one (its secret, shown once) or revoke one; and
+    the error, if it failed."""
+    if request.method != "POST":
+        return None, None
+    try:
+        if "revoke" in request.form:
+            revoke(int(request.form["revoke"]))
+            return None, None
+        return create(request.form.get("name", ""))[1], None
+    except (ServiceError, ValueError) as failure:
+        return None, str(failure)
+
+
 @bp.route("/tokens", methods=["GET", "POST"])
 @auth.page_for(Role.ADMIN.value, Role.MARKETER.value, COMPLIANCE)
 def tokens():
     user = auth.current_user()
-    created, error = None, None
-    if request.method == "POST":
-        try:
-            if "revoke" in request.form:
-                auth.revoke_token(user, int(request.form["revoke"]))
-            else:
-                _, created = auth.create_token(user, request.form.get("name", ""))
-        except (ServiceError, ValueError) as failure:
-            error = str(failure)
+    created, error = token_form(lambda name: auth.create_token(user, name),
+                                lambda token_id: auth.revoke_token(user, token_id))
     listed = db.session.execute(
         db.select(ApiToken).filter_by(user_id=user.id).order_by(ApiToken.created_at.desc())
     ).scalars().all()
@@ -152,15 +161,9 @@ def collection_tokens(site_key: str):
     """Tokens with which the site's own servers record consents (no browser Origin)."""
     site = sites.get_site(site_key)
     user = auth.current_user()
-    created, error = None, None
-    if request.method == "POST":
-        try:
-            if "revoke" in request.form:
-                auth.revoke_collection_token(site, int(request.form["revoke"]), user)
-            else:
-                _, created = auth.create_collection_token(site, request.form.get("name", ""), user)
-        except (ServiceError, ValueError) as failure:
-            error = str(failure)
+    created, error = token_form(
+        lambda name: auth.create_collection_token(site, name, user),
+        lambda token_id: auth.revoke_collection_token(site, token_id, user))
     listed = db.session.execute(
         db.select(CollectionToken).filter_by(site_id=site.id)
         .order_by(CollectionToken.created_at.desc())

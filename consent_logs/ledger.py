@@ -315,20 +315,17 @@ class Ledger:
     def newest(self, conn: Connection, site: str, subject_id: str) -> dict[str, Any] | None:
         """The visitor's newest record on the site (ledger order), or None when none is
         held (never recorded, erased, or past retention)."""
-        r = self.t.records
-        row = conn.execute(
-            select(r.c.data).where(r.c.site == site, r.c.subject_id == subject_id)
-            .order_by(r.c.seq.desc()).limit(1)
-        ).first()
-        return json.loads(row.data) if row else None
+        data = conn.execute(self._newest(self.t.records.c.data, site, subject_id)).scalar()
+        return json.loads(data) if data is not None else None
 
     def newest_receipt_id(self, conn: Connection, site: str, subject_id: str) -> str | None:
         """The receipt id of ``newest``, without reading its record."""
+        return conn.execute(self._newest(self.t.records.c.receipt_id, site, subject_id)).scalar()
+
+    def _newest(self, column, site: str, subject_id: str):
         r = self.t.records
-        return conn.execute(
-            select(r.c.receipt_id).where(r.c.site == site, r.c.subject_id == subject_id)
-            .order_by(r.c.seq.desc()).limit(1)
-        ).scalar()
+        return (select(column).where(r.c.site == site, r.c.subject_id == subject_id)
+                .order_by(r.c.seq.desc()).limit(1))
 
     def later_record(self, conn: Connection, record: dict[str, Any]) -> dict[str, Any] | None:
         """The newest record of the same visitor on the same site appended after ``record``
