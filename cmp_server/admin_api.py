@@ -12,18 +12,25 @@ from flask import jsonify
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from cmp_server import analytics, auth, configs, sites, users, vendors
+from cmp_server import analytics, auth, configs, sites, users, vendors, workspaces
 from cmp_server.api_docs import PRIVATE
 from cmp_server.catalogue import VendorSchema
 from cmp_server.configs import BANNER_LANGUAGES, TEXT_KEYS
 from cmp_server.extensions import db
-from cmp_server.models import CollectionToken, Role, Site, User
+from cmp_server.models import OPERATOR, CollectionToken, Role, User
 from cmp_server.schemas import StrictSchema, UTCDateTime
 
 blp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin",
-                description="Configure sites, vendors and banners (marketer); users (admin).")
+                description="Configure sites, vendors and banners (marketer); a workspace's "
+                            "members (its admin); workspaces and users (operator).")
 MARKETER, COMPLIANCE, ADMIN = Role.MARKETER.value, Role.COMPLIANCE.value, Role.ADMIN.value
 AUTH_ERRORS = {401: "No session or API token.", 403: "Not a role allowed here."}
+READERS = (MARKETER, COMPLIANCE)  # who may read a site
+
+
+def own_site(site_key: str, *roles: str):
+    """The caller's site: another workspace's is 404, as an unknown one."""
+    return sites.get_site(site_key, auth.current_user(), roles or (MARKETER,))
 
 
 def documented(view):
@@ -37,8 +44,14 @@ class SiteUpdate(sites.SiteSchema):
     """Any subset of a site's settings (a distinct name in the OpenAPI document)."""
 
 
+class SiteCreate(sites.SiteSchema):
+    workspace = fields.Integer(strict=True, validate=validate.Range(1, 2**31 - 1), metadata={
+        "description": "Required when you are a marketer in several workspaces."})
+
+
 class SiteOut(StrictSchema):
     key = fields.String()
+    workspace = fields.Integer()
     name = fields.String()
     origins = fields.List(fields.String())
     default_language = fields.String()
@@ -92,10 +105,18 @@ class VendorQuery(StrictSchema):
     purpose = fields.String(validate=validate.Length(max=64))
 
 
+class WorkspaceQuery(StrictSchema):
+    workspace = fields.Integer(strict=False, validate=validate.Range(1, 2**31 - 1), metadata={
+        "description": "The new vendor's workspace; required when you are a marketer in "
+                       "several."})
+
+
 class VendorOut(StrictSchema):
     id = fields.String()
     name = fields.String()
     source = fields.String()
+    workspace = fields.Integer(allow_none=True, metadata={
+        "description": "A custom vendor's workspace; none for the catalogue's."})
     purposes = fields.List(fields.String())
     legal_basis = fields.String()
     document = fields.Dict()
@@ -103,15 +124,33 @@ class VendorOut(StrictSchema):
 
 def vendor_out(vendor) -> dict:
     return {"id": vendor.id, "name": vendor.name, "source": vendor.source,
+            "workspace": vendor.workspace_id,
             "purposes": [p.id for p in vendor.purposes], "legal_basis": vendor.legal_basis,
             "document": vendor.document}
+
+
+class MembershipOut(StrictSchema):
+    workspace = fields.Integer(attribute="workspace_id")
+    role = fields.String()
 
 
 class UserOut(StrictSchema):
     id = fields.Integer()
     email = fields.String()
-    role = fields.String()
+    operator = fields.Boolean()
     active = fields.Boolean()
+    memberships = fields.List(fields.Nested(MembershipOut))
+
+
+class WorkspaceOut(StrictSchema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class MemberOut(StrictSchema):
+    user = fields.Integer(attribute="user_id")
+    email = fields.String(attribute="user.email")
+    role = fields.String()
 
 
 # --- sites ------------------------------------------------------------------------------------
@@ -121,18 +160,20 @@ class UserOut(StrictSchema):
 @blp.response(200, SiteOut(many=True))
 @documented
 def list_sites():
-    """Every site."""
-    return [site_out(s) for s in db.session.execute(db.select(Site).order_by(Site.name)).scalars()]
+    """The sites of your workspaces."""
+    return [site_out(s) for s in sites.visible_sites(auth.current_user(), READERS)]
 
 
 @blp.route("/sites", methods=["POST"])
 @auth.api_for(MARKETER)
-@blp.arguments(sites.SiteSchema())
+@blp.arguments(SiteCreate())
 @blp.response(201, SiteOut)
 @documented
+@blp.alt_response(404, description="Not one of your workspaces.")
 def create_site(data):
-    """Create a site; its key is in the answer."""
-    return site_out(sites.create_site(data, auth.current_user()))
+    """Create a site in one of your workspaces; its key is in the answer."""
+    workspace = data.pop("workspace", None)
+    return site_out(sites.create_site(data, auth.current_user(), workspace))
 
 
 @blp.route("/sites/<site_key>")
@@ -142,7 +183,7 @@ def create_site(data):
 @blp.alt_response(404, description="Unknown site.")
 def get_site(site_key: str):
     """One site."""
-    return site_out(sites.get_site(site_key))
+    return site_out(own_site(site_key, *READERS))
 
 
 @blp.route("/sites/<site_key>", methods=["PATCH"])
@@ -153,7 +194,7 @@ def get_site(site_key: str):
 @blp.alt_response(404, description="Unknown site.")
 def update_site(data, site_key: str):
     """Change a site's settings: name, origins (replaced), language, lifetimes, controller."""
-    return site_out(sites.update_site(sites.get_site(site_key), data, auth.current_user()))
+    return site_out(sites.update_site(own_site(site_key), data, auth.current_user()))
 
 
 # --- draft and publishing -----------------------------------------------------------------------
@@ -165,7 +206,7 @@ def update_site(data, site_key: str):
 @blp.alt_response(404, description="Unknown site.")
 def get_draft(site_key: str):
     """The draft, with what publishing it now would change."""
-    return configs.draft_document(sites.get_site(site_key))
+    return configs.draft_document(own_site(site_key))
 
 
 @blp.route("/sites/<site_key>/draft", methods=["PATCH"])
@@ -176,7 +217,7 @@ def get_draft(site_key: str):
 @blp.alt_response(404, description="Unknown site.")
 def update_draft(data, site_key: str):
     """Change vendors (with retention tiers), extra purposes, texts, theme, region rules."""
-    site = sites.get_site(site_key)
+    site = own_site(site_key)
     configs.update_draft(site, data, auth.current_user())
     return configs.draft_document(site)
 
@@ -189,7 +230,7 @@ def update_draft(data, site_key: str):
 def publish(site_key: str):
     """Freeze the draft as the next version; answers its diff against the previous one
     (asks_again: visitors will be asked again)."""
-    version, changes = configs.publish(sites.get_site(site_key), auth.current_user())
+    version, changes = configs.publish(own_site(site_key), auth.current_user())
     return {"version": version.number, "hash": version.content_hash, "changes": changes}
 
 
@@ -207,8 +248,8 @@ class PeriodQuery(StrictSchema):
 @blp.alt_response(404, description="Unknown site.")
 def site_analytics(query, site_key: str):
     """Consent analytics for records issued in [from, to)."""
-    site = sites.get_site(site_key)
-    return jsonify(analytics.site_analytics(site.key, day_start(query["start"]),
+    found = own_site(site_key, *READERS)
+    return jsonify(analytics.site_analytics(found.key, day_start(query["start"]),
                                             day_start(query["end"])))
 
 
@@ -240,7 +281,7 @@ class CollectionTokenOut(StrictSchema):
 @blp.alt_response(404, description="Unknown site.")
 def list_collection_tokens(site_key: str):
     """The site's collection tokens, revoked ones included (never the secrets)."""
-    site = sites.get_site(site_key)
+    site = own_site(site_key)
     return db.session.execute(db.select(CollectionToken).filter_by(site_id=site.id)
                               .order_by(CollectionToken.id)).scalars().all()
 
@@ -254,7 +295,7 @@ def list_collection_tokens(site_key: str):
 def create_collection_token(data, site_key: str):
     """A token with which the site's own servers record consents (POST /api/v1/consents
     without Origin, `Authorization: Bearer <token>`). Shown once, in this answer."""
-    token, secret = auth.create_collection_token(sites.get_site(site_key), data["name"],
+    token, secret = auth.create_collection_token(own_site(site_key), data["name"],
                                                  auth.current_user())
     shown = {name: getattr(token, name) for name in CollectionTokenOut._declared_fields
              if name != "token"}
@@ -268,7 +309,7 @@ def create_collection_token(data, site_key: str):
 @blp.alt_response(404, description="Unknown site or token.")
 def revoke_collection_token(site_key: str, token_id: int):
     """Revoke a collection token at once."""
-    auth.revoke_collection_token(sites.get_site(site_key), token_id, auth.current_user())
+    auth.revoke_collection_token(own_site(site_key), token_id, auth.current_user())
 
 
 # --- the catalogue ------------------------------------------------------------------------------
@@ -279,18 +320,23 @@ def revoke_collection_token(site_key: str, token_id: int):
 @blp.response(200, VendorOut(many=True))
 @documented
 def list_vendors(query):
-    """Search the catalogue by name (q) and purpose."""
-    return [vendor_out(v) for v in vendors.search_vendors(query.get("q"), query.get("purpose"))]
+    """Search the catalogue, and your workspaces' custom vendors, by name (q) and purpose."""
+    mine = workspaces.visible_ids(auth.current_user(), (MARKETER,))
+    return [vendor_out(v) for v in vendors.search_vendors(query.get("q"), query.get("purpose"), mine)]
 
 
 @blp.route("/vendors", methods=["POST"])
 @auth.api_for(MARKETER)
+@blp.arguments(WorkspaceQuery(), location="query")
 @blp.arguments(VendorSchema())
 @blp.response(201, VendorOut)
 @documented
-def add_vendor(data):
-    """Add a custom vendor, in the catalogue's format (vendors/README.md)."""
-    return vendor_out(vendors.save_custom_vendor(data, auth.current_user()))
+@blp.alt_response(404, description="Not one of your workspaces.")
+def add_vendor(query, data):
+    """Add a custom vendor to one of your workspaces, in the catalogue's format
+    (vendors/README.md). Vendor ids are unique across the platform."""
+    return vendor_out(vendors.save_custom_vendor(data, auth.current_user(),
+                                                 workspace_id=query.get("workspace")))
 
 
 @blp.route("/vendors/<vendor_id>", methods=["PUT"])
@@ -298,43 +344,128 @@ def add_vendor(data):
 @blp.arguments(VendorSchema())
 @blp.response(200, VendorOut)
 @documented
-@blp.alt_response(404, description="Unknown vendor.")
+@blp.alt_response(404, description="Unknown vendor, or another workspace's.")
 def edit_vendor(data, vendor_id: str):
-    """Replace a custom vendor (catalogue vendors change through their files)."""
+    """Replace one of your workspaces' custom vendors (catalogue vendors change through
+    their files). A change of its purposes or legal basis asks visitors again once a
+    site publishes it."""
     return vendor_out(vendors.save_custom_vendor(data, auth.current_user(), vendor_id))
 
 
-# --- users ----------------------------------------------------------------------------------------
+# --- workspaces and their members ---------------------------------------------------------------
+
+@blp.route("/workspaces")
+@auth.api_for(ADMIN, MARKETER, COMPLIANCE)
+@blp.response(200, WorkspaceOut(many=True))
+@documented
+def list_workspaces():
+    """The workspaces you are a member of (an operator: all of them)."""
+    return workspaces.visible(auth.current_user(), (ADMIN, MARKETER, COMPLIANCE))
+
+
+@blp.route("/workspaces", methods=["POST"])
+@auth.api_for(OPERATOR)
+@blp.arguments(workspaces.WorkspaceSchema())
+@blp.response(201, WorkspaceOut)
+@documented
+def create_workspace(data):
+    """Create a workspace (operator); add its first admin with POST .../members."""
+    return workspaces.create_workspace(data, auth.current_user())
+
+
+@blp.route("/workspaces/<int:workspace_id>", methods=["PATCH"])
+@auth.api_for(OPERATOR)
+@blp.arguments(workspaces.WorkspaceSchema())
+@blp.response(200, WorkspaceOut)
+@documented
+@blp.alt_response(404, description="Unknown workspace.")
+def rename_workspace(data, workspace_id: int):
+    """Rename a workspace (operator)."""
+    return workspaces.rename_workspace(workspaces.get_workspace(workspace_id), data,
+                                       auth.current_user())
+
+
+def administered(workspace_id: int):
+    """A workspace the caller administers (its admin, or an operator); else 404."""
+    return workspaces.get_workspace(workspace_id, auth.current_user(), (ADMIN,))
+
+
+@blp.route("/workspaces/<int:workspace_id>/members")
+@auth.api_for(ADMIN)
+@blp.response(200, MemberOut(many=True))
+@documented
+@blp.alt_response(404, description="Not a workspace you administer.")
+def list_members(workspace_id: int):
+    """The workspace's members and their roles (its admins)."""
+    return workspaces.members(administered(workspace_id))
+
+
+@blp.route("/workspaces/<int:workspace_id>/members", methods=["POST"])
+@auth.api_for(ADMIN)
+@blp.arguments(workspaces.MemberSchema())
+@blp.response(201, MemberOut)
+@documented
+@blp.alt_response(404, description="Not a workspace you administer.")
+def add_member(data, workspace_id: int):
+    """Give a user a role in the workspace, by e-mail; for an e-mail with no account yet,
+    a password (12 characters or more) makes one."""
+    return workspaces.add_member(administered(workspace_id), data, auth.current_user())
+
+
+@blp.route("/workspaces/<int:workspace_id>/members/<int:user_id>", methods=["PATCH"])
+@auth.api_for(ADMIN)
+@blp.arguments(workspaces.MemberUpdate())
+@blp.response(200, MemberOut)
+@documented
+@blp.alt_response(404, description="Not a workspace you administer, or not a member.")
+def change_member(data, workspace_id: int, user_id: int):
+    """Change a member's role (not your own: another admin must)."""
+    member = workspaces.membership(administered(workspace_id), user_id)
+    return workspaces.change_member(member, data, auth.current_user())
+
+
+@blp.route("/workspaces/<int:workspace_id>/members/<int:user_id>", methods=["DELETE"])
+@auth.api_for(ADMIN)
+@blp.response(204)
+@documented
+@blp.alt_response(404, description="Not a workspace you administer, or not a member.")
+def remove_member(workspace_id: int, user_id: int):
+    """Take a member out of the workspace (their account stays)."""
+    member = workspaces.membership(administered(workspace_id), user_id)
+    workspaces.remove_member(member, auth.current_user())
+
+
+# --- users (operator) -----------------------------------------------------------------------------
 
 @blp.route("/users")
-@auth.api_for(ADMIN)
+@auth.api_for(OPERATOR)
 @blp.response(200, UserOut(many=True))
 @documented
 def list_users():
-    """Every console user."""
+    """Every account, with its workspaces and roles."""
     return db.session.execute(db.select(User).order_by(User.email)).scalars().all()
 
 
 @blp.route("/users", methods=["POST"])
-@auth.api_for(ADMIN)
+@auth.api_for(OPERATOR)
 @blp.arguments(users.UserSchema())
 @blp.response(201, UserOut)
 @documented
 def create_user(data):
-    """Create a console user with a role."""
+    """Create an account: an operator, or a member of a workspace with a role."""
     return users.create_user(data, auth.current_user())
 
 
 @blp.route("/users/<int:user_id>", methods=["PATCH"])
-@auth.api_for(ADMIN)
+@auth.api_for(OPERATOR)
 @blp.arguments(users.UserUpdate())
 @blp.response(200, UserOut)
 @documented
 @blp.alt_response(404, description="Unknown user.")
 def update_user(data, user_id: int):
-    """Change a user's role, disable or enable them, or set a new password. Disabling ends
-    their console sessions and revokes their API tokens at once; a new password ends their
-    sessions."""
+    """Make a user an operator or not, disable or enable them, or set a new password.
+    Disabling ends their console sessions and revokes their API tokens at once; a new
+    password ends their sessions."""
     return users.update_user(users.get_user(user_id), data, auth.current_user())
 
 
@@ -345,7 +476,7 @@ class SessionOut(StrictSchema):
 
 
 @blp.route("/users/<int:user_id>/sessions")
-@auth.api_for(ADMIN)
+@auth.api_for(OPERATOR)
 @blp.response(200, SessionOut(many=True))
 @documented
 @blp.alt_response(404, description="Unknown user.")
@@ -355,11 +486,11 @@ def list_sessions(user_id: int):
 
 
 @blp.route("/users/<int:user_id>/sessions", methods=["DELETE"])
-@auth.api_for(ADMIN)
+@auth.api_for(OPERATOR)
 @blp.response(204)
 @documented
 @blp.alt_response(404, description="Unknown user.")
 def end_sessions(user_id: int):
     """End every console session of the user now."""
     user = users.get_user(user_id)
-    auth.end_sessions(auth.open_sessions(user), "ended by an admin")
+    auth.end_sessions(auth.open_sessions(user), "ended by an operator")

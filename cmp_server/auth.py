@@ -4,7 +4,8 @@
   CMP_SECURE_COOKIES=0) and a CSRF token that every form posts back.
 - The admin and compliance APIs take `Authorization: Bearer <token>`; a browser session
   works there too, with the CSRF token in an X-CSRF-Token header for writes.
-- Roles: admin may do everything; marketer and compliance their own parts.
+- Roles are per workspace (cmp_server.workspaces): admin may do everything there,
+  marketer and compliance their own parts; an operator manages workspaces and users.
 - Failed logins are counted in the database (so every worker sees them) under keyed
   hashes of the e-mail address and of the client address, never the values themselves.
 """
@@ -21,12 +22,12 @@ from typing import Callable
 from flask import abort, current_app, redirect, request, session, url_for
 from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 
-from cmp_server import audit
+from cmp_server import audit, workspaces
 from cmp_server.errors import NotFound, ServiceError
 from cmp_server.extensions import db
 from cmp_server.geo import client_ip, client_key
 from cmp_server.models import (
-    ApiToken, CollectionToken, ConsoleSession, LoginFailure, Role, Site, User, utcnow,
+    OPERATOR, ApiToken, CollectionToken, ConsoleSession, LoginFailure, Site, User, utcnow,
 )
 from consent_logs.timeutil import as_utc
 from cmp_server.users import check_password, find_user, spend_password_check
@@ -201,7 +202,14 @@ def current_user() -> User | None:
 
 
 def allowed(user: User, roles: tuple[str, ...]) -> bool:
-    return user.role == Role.ADMIN.value or user.role in roles
+    """Whether the user may open a page or route for ``roles`` at all: an operator always,
+    a member holding one of them in some workspace (which of its objects they reach is
+    the workspace check's business: workspaces.can)."""
+    if user.operator or not roles:  # no roles named: any logged-in user
+        return True
+    if OPERATOR in roles:
+        return False
+    return any(workspaces.role_allows(m.role, roles) for m in user.memberships)
 
 
 def check_csrf() -> None:
@@ -284,7 +292,7 @@ def create_token(user: User, name: str) -> tuple[ApiToken, str]:
 
 def revoke_token(user: User, token_id: int) -> None:
     token = db.session.get(ApiToken, token_id)
-    if token is None or (token.user_id != user.id and user.role != Role.ADMIN.value):
+    if token is None or (token.user_id != user.id and not user.operator):
         raise ServiceError({"token": ["no such token"]})
     token.revoked_at = datetime.now(timezone.utc)
     audit.record(user, "token.revoke", "api_token", token.id, after={"name": token.name})

@@ -16,9 +16,13 @@ from flask import current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 
-from cmp_server import compliance, retention, scans, sealing, sites, subjects, sync, users, vendors
+from cmp_server import (
+    compliance, retention, scans, sealing, sites, subjects, sync, users, vendors, workspaces,
+)
 from cmp_server.demo import default_origins, demo_url, ensure_demo
 from cmp_server.errors import ServiceError
+from cmp_server.extensions import db
+from cmp_server.models import Membership
 from cmp_server.scan_report import render_text
 from cmp_server.scanner import ScanOptions
 
@@ -70,10 +74,12 @@ def import_vendors_command(directory):
 @click.option("--controller-country", help="ISO 3166-1 alpha-2, e.g. SE.")
 @click.option("--controller-email")
 @click.option("--policy-url", help="The site's privacy policy (needed before publishing).")
+@click.option("--workspace", "workspace_name",
+              help="The site's workspace, by name (needed when there are several).")
 @reports_service_errors
 def create_site_command(name, origins, default_language, consent_months, refusal_months,
                         controller_name, controller_address, controller_country,
-                        controller_email, policy_url):
+                        controller_email, policy_url, workspace_name):
     controller = {
         "name": controller_name, "address": controller_address,
         "country": controller_country, "email": controller_email,
@@ -88,49 +94,107 @@ def create_site_command(name, origins, default_language, consent_months, refusal
     }
     if any(controller.values()):
         payload["controller"] = controller
-    site = sites.create_site(payload, "cli")
+    site = sites.create_site(payload, "cli", workspace_id(workspace_name))
     click.echo(f"created site {site.name!r} with origins: {', '.join(site.origin_list) or '(none)'}")
     click.echo(site.key)
 
 
-@cmp.command("create-user", help="Create a console user. The password is asked for, or read "
-                                 "from standard input with --password-stdin.")
+def workspace_id(name: str | None) -> int | None:
+    """A workspace's id from its name (None for none given)."""
+    if name is None:
+        return None
+    found = workspaces.find_by_name(name)
+    if found is None:
+        raise click.ClickException(f"no workspace {name!r}")
+    return found.id
+
+
+@cmp.command("create-workspace", help="Create a workspace (an agency or a company).")
+@click.option("--name", required=True)
+@reports_service_errors
+def create_workspace_command(name):
+    workspace = workspaces.create_workspace({"name": name}, "cli")
+    click.echo(f"created workspace {workspace.name!r} (id {workspace.id})")
+
+
+@cmp.command("create-user", help="Create a console user: a member of a workspace with a "
+                                 "role, an operator, or both. The password is asked for, or "
+                                 "read from standard input with --password-stdin.")
 @click.option("--email", required=True)
-@click.option("--role", required=True, type=click.Choice(["admin", "marketer", "compliance"]))
+@click.option("--role", type=click.Choice(workspaces.ROLES),
+              help="Their role in --workspace (or in the only workspace there is).")
+@click.option("--workspace", "workspace_name", help="The workspace, by name.")
+@click.option("--operator", is_flag=True, help="Manages workspaces and users; an admin "
+                                               "in every workspace.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @reports_service_errors
-def create_user_command(email, role, password_stdin):
+def create_user_command(email, role, workspace_name, operator, password_stdin):
+    if not role and not operator:
+        raise click.UsageError("give --role (with --workspace when there are several), "
+                               "--operator, or both")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = users.create_user({"email": email, "password": password, "role": role}, "cli")
-    click.echo(f"created {user.role} {user.email}")
+    payload = {"email": email, "password": password, "operator": operator}
+    if role:
+        payload["role"] = role
+        if workspace_name:
+            payload["workspace"] = workspace_id(workspace_name)
+    user = users.create_user(payload, "cli")
+    click.echo(f"created {describe_user(user)}")
 
 
-@cmp.command("update-user", help="Change a console user: role, disable or enable, new "
-                                 "password (read from standard input with --password-stdin). "
-                                 "Disabling ends their sessions and revokes their API tokens.")
+def describe_user(user) -> str:
+    roles = ", ".join(f"{m.role} in {m.workspace.name}" for m in user.memberships)
+    state = "active" if user.active else "disabled"
+    return " ".join(filter(None, [user.email, "operator" if user.operator else "",
+                                  f"({roles})" if roles else "", state]))
+
+
+@cmp.command("update-user", help="Change a console user: operator or not, disable or enable, "
+                                 "new password (read from standard input with "
+                                 "--password-stdin), or their role in a workspace. Disabling "
+                                 "ends their sessions and revokes their API tokens.")
 @click.option("--email", required=True)
-@click.option("--role", type=click.Choice(["admin", "marketer", "compliance"]))
+@click.option("--operator/--no-operator", "operator", default=None)
 @click.option("--disable/--enable", "disable", default=None)
 @click.option("--password-stdin", is_flag=True, help="Read a new password from standard input.")
+@click.option("--role", type=click.Choice(workspaces.ROLES + ["none"]),
+              help="Their role in --workspace; none takes them out of it.")
+@click.option("--workspace", "workspace_name", help="The workspace of --role, by name.")
 @reports_service_errors
-def update_user_command(email, role, disable, password_stdin):
+def update_user_command(email, operator, disable, password_stdin, role, workspace_name):
     user = users.find_user(email)
     if user is None:
         raise click.ClickException(f"no user {email!r}")
-    changes = {"role": role} if role else {}
+    changes = {} if operator is None else {"operator": operator}
     if disable is not None:
         changes["active"] = not disable
     if password_stdin:
         changes["password"] = sys.stdin.readline().rstrip("\n")
-    if not changes:
-        raise click.UsageError("nothing to change: give --role, --disable/--enable or "
-                               "--password-stdin")
-    user = users.update_user(user, changes, "cli")
-    state = "active" if user.active else "disabled"
-    click.echo(f"{user.email}: {user.role}, {state}")
+    if not changes and not role:
+        raise click.UsageError("nothing to change: give --operator/--no-operator, "
+                               "--disable/--enable, --password-stdin or --role")
+    if changes:
+        users.update_user(user, changes, "cli")
+    if role:
+        set_role(user, role, workspace_name)
+    click.echo(describe_user(user))
+
+
+def set_role(user, role: str, workspace_name: str | None) -> None:
+    """Give the user ``role`` in the workspace (added if not a member), or take them out."""
+    workspace = workspaces.target(None, workspace_id(workspace_name), ())
+    member = db.session.get(Membership, (workspace.id, user.id))
+    if role == "none":
+        if member is not None:
+            workspaces.remove_member(member, "cli")
+    elif member is None:
+        workspaces.add_member(workspace, {"email": user.email, "role": role}, "cli")
+    else:
+        workspaces.change_member(member, {"role": role}, "cli")
+    db.session.refresh(user)
 
 
 @cmp.command("demo", help="Create or reuse the demo site and publish its configuration; "

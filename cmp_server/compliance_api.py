@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 from flask_smorest import Blueprint
 from marshmallow import fields
 
-from cmp_server import auth, compliance
+from cmp_server import auth, compliance, sites
 from cmp_server.api_docs import PRIVATE
 from cmp_server.console import export_response
 from cmp_server.models import Role
@@ -41,10 +41,12 @@ def _day(value: date) -> datetime:
                                    "python -m consent_logs verify FILE.")
 @blp.alt_response(401, description="No session or API token.")
 @blp.alt_response(403, description="Not the compliance or admin role.")
-@blp.alt_response(422, description="Bad dates, or an unknown site.")
+@blp.alt_response(404, description="Unknown site, or another workspace's.")
+@blp.alt_response(422, description="Bad dates, or nothing published yet.")
 def export(query, site_key: str):
     """Stream the site's proof bundle for records issued in [from, to)."""
-    return export_response(site_key, _day(query["start"]), _day(query["end"]))
+    site = sites.get_site(site_key, auth.current_user(), (COMPLIANCE,))
+    return export_response(site.key, _day(query["start"]), _day(query["end"]))
 
 
 @blp.route("/consents/<consent_id>")
@@ -53,7 +55,7 @@ def export(query, site_key: str):
 @blp.response(200, SubjectAnswer)
 @blp.alt_response(401, description="No session or API token.")
 @blp.alt_response(403, description="Not the compliance or admin role.")
-@blp.alt_response(422, description="No record with this consent id.")
+@blp.alt_response(422, description="No record with this consent id (in your workspaces).")
 def consent_history(consent_id: str):
     """Every record of the visitor behind a consent id (the id the banner shows them)."""
     return compliance.subject_history(consent_id, auth.current_user())

@@ -36,7 +36,7 @@ def set_draft_vendors(
     rows = []
     for position, (vendor_id, tier) in enumerate(choices):
         vendor = db.session.get(Vendor, vendor_id)
-        if vendor is None:
+        if vendor is None or vendor.workspace_id not in (None, site.workspace_id):
             errors[f"vendors[{position}]"] = [f"unknown vendor {vendor_id!r}"]
             continue
         tiers = [t["id"] for t in vendor.document["retention"].get("tiers", [])]
@@ -172,10 +172,31 @@ def vendor_entry(row: DraftVendor) -> dict[str, Any]:
     }
 
 
+def vendor_terms(entry: dict[str, Any]) -> tuple:
+    """What a visitor agreed to about a vendor: what it does, on what legal basis."""
+    return sorted(entry["purposes"]), entry["legal_basis"]
+
+
+def number_terms(vendors: list[dict[str, Any]], previous: dict[str, Any] | None) -> None:
+    """Give each vendor whose purposes or legal basis changed since it was first published
+    on the site a ``terms_revision`` (1, 2, ...), carried from version to version: the
+    consent scope names it, so visitors who chose before are asked again."""
+    before = {v["id"]: v for v in (previous or {"vendors": []})["vendors"]}
+    for entry in vendors:
+        old = before.get(entry["id"])
+        revision = old.get("terms_revision", 0) if old else 0
+        if old is not None and vendor_terms(old) != vendor_terms(entry):
+            revision += 1
+        if revision:
+            entry["terms_revision"] = revision
+
+
 def snapshot(site: Site) -> dict[str, Any]:
     """Everything a published version freezes, as plain JSON."""
     draft = site.draft
     vendors = [vendor_entry(row) for row in draft.vendors]
+    latest = latest_version(site)
+    number_terms(vendors, latest.content if latest else None)
     wanted = set(draft.extra_purposes) | {p for v in vendors for p in v["purposes"]}
     purposes = db.session.execute(db.select(Purpose).order_by(Purpose.position)).scalars()
     return {
@@ -195,10 +216,14 @@ def snapshot(site: Site) -> dict[str, Any]:
 
 
 def consent_scope(content: dict[str, Any]) -> set[str]:
-    """The purposes and vendors a consent under this content covers."""
+    """The purposes and vendors a consent under this content covers. A vendor whose
+    purposes or legal basis changed is named with its terms' revision ("vendor:x~1"),
+    whatever its legal basis now: a choice made before does not cover it."""
     purposes = {f"purpose:{p['id']}" for p in content["purposes"] if not p["required"]}
     vendors = {
-        f"vendor:{v['id']}" for v in content["vendors"] if v["legal_basis"] == "consent"
+        f"vendor:{v['id']}~{v['terms_revision']}" if v.get("terms_revision")
+        else f"vendor:{v['id']}"
+        for v in content["vendors"] if v["legal_basis"] == "consent" or v.get("terms_revision")
     }
     return purposes | vendors
 

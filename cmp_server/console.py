@@ -11,14 +11,17 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 from urllib.parse import urlsplit
 
+from sqlalchemy import or_
 from flask import (
     Blueprint, Response, current_app, jsonify, redirect, render_template, request, send_file,
     session, url_for,
 )
 from markupsafe import Markup
-from werkzeug.exceptions import TooManyRequests
+from werkzeug.exceptions import Forbidden, TooManyRequests
 
-from cmp_server import analytics, auth, compliance, configs, scans, sites, subjects, users, vendors
+from cmp_server import (
+    analytics, auth, compliance, configs, scans, sites, subjects, users, vendors, workspaces,
+)
 from cmp_server.banner import banner_document
 from cmp_server.configs import BANNER_LANGUAGES, TEXT_KEYS
 from cmp_server.errors import ServiceError
@@ -27,11 +30,13 @@ from cmp_server.geo import OPT_IN
 from cmp_server.languages import negotiate
 from cmp_server.scan_report import AFTER_CHOICE, FINDING_LABELS, FINDING_PASSES, describe, seen_in
 from cmp_server.models import (
-    ApiToken, AuditEvent, CollectionToken, Purpose, Role, Site, SubjectRequest, User, Vendor,
+    OPERATOR, ApiToken, AuditEvent, CollectionToken, Purpose, Role, Site, SubjectRequest, User,
+    Vendor,
 )
 
 bp = Blueprint("console", __name__, url_prefix="/console")
-COMPLIANCE = Role.COMPLIANCE.value
+ADMIN, MARKETER, COMPLIANCE = Role.ADMIN.value, Role.MARKETER.value, Role.COMPLIANCE.value
+READERS = (MARKETER, COMPLIANCE)  # who may see a site
 FORM_LIMIT = 16 * 1024
 
 
@@ -42,7 +47,16 @@ def limit_form():
 
 @bp.context_processor
 def inject():
-    return {"user": auth.current_user(), "csrf_token": session.get("csrf", "")}
+    user = auth.current_user()
+    return {"user": user, "csrf_token": session.get("csrf", ""),
+            "can": lambda *roles: user is not None and auth.allowed(user, roles),
+            "can_in": lambda workspace_id, *roles: user is not None and workspaces.can(
+                user, workspace_id, roles)}
+
+
+def own_site(site_key: str, *roles: str) -> Site:
+    """The caller's site: another workspace's is 404, as an unknown one."""
+    return sites.get_site(site_key, auth.current_user(), roles or (MARKETER,))
 
 
 def safe_next(target: str | None) -> str:
@@ -77,17 +91,21 @@ def login():
 
 
 @bp.post("/logout")
-@auth.page_for(Role.ADMIN.value, Role.MARKETER.value, COMPLIANCE)
+@auth.page_for()
 def logout():
     auth.log_out()
     return redirect(url_for("console.login"))
 
 
 @bp.get("/")
-@auth.page_for(Role.ADMIN.value, Role.MARKETER.value, COMPLIANCE)
+@auth.page_for()
 def home():
-    sites = db.session.execute(db.select(Site).order_by(Site.name)).scalars().all()
-    return render_template("console/home.html", sites=sites)
+    """The sites of the user's workspaces, by workspace."""
+    user = auth.current_user()
+    listed = sites.visible_sites(user, READERS)
+    by_workspace = [(w, [s for s in listed if s.workspace_id == w.id])
+                    for w in workspaces.visible(user, READERS)]
+    return render_template("console/home.html", by_workspace=by_workspace)
 
 
 def token_form(create: Callable[[str], tuple], revoke: Callable[[int], None]
@@ -106,7 +124,7 @@ def token_form(create: Callable[[str], tuple], revoke: Callable[[int], None]
 
 
 @bp.route("/tokens", methods=["GET", "POST"])
-@auth.page_for(Role.ADMIN.value, Role.MARKETER.value, COMPLIANCE)
+@auth.page_for()
 def tokens():
     user = auth.current_user()
     created, error = token_form(lambda name: auth.create_token(user, name),
@@ -118,48 +136,117 @@ def tokens():
 
 
 @bp.route("/users", methods=["GET", "POST"])
-@auth.page_for(Role.ADMIN.value)
+@auth.page_for(OPERATOR)
 def user_accounts():
-    """Users: create, change a role, disable or enable, set a password, end sessions."""
-    admin = auth.current_user()
+    """Accounts (operator): create, disable or enable, make an operator, set a password,
+    end sessions. Roles are given per workspace, on its page."""
+    operator = auth.current_user()
     error, saved = None, None
     if request.method == "POST":
         try:
-            saved = change_account(request.form, admin)
+            saved = change_account(request.form, operator)
         except (ServiceError, ValueError) as failure:
             db.session.rollback()
             error = str(failure)
     people = db.session.execute(db.select(User).order_by(User.email)).scalars().all()
     sessions = {person.id: auth.open_sessions(person) for person in people}
     return render_template("console/users.html", people=people, sessions=sessions,
-                           roles=[r.value for r in Role], error=error, saved=saved)
+                           roles=workspaces.ROLES, error=error, saved=saved,
+                           workspaces=workspaces.visible(operator, (ADMIN,)))
 
 
-def change_account(form, admin: User) -> str:
+def change_account(form, operator: User) -> str:
     """One form of the users page; what was done, in words."""
     if form.get("action") == "create":
-        made = users.create_user({"email": form.get("email", ""), "role": form.get("role", ""),
-                                  "password": form.get("password", "")}, admin)
+        payload = {"email": form.get("email", ""), "password": form.get("password", ""),
+                   "operator": form.get("operator") == "yes"}
+        if form.get("workspace"):
+            payload.update(workspace=int(form["workspace"]), role=form.get("role", ""))
+        made = users.create_user(payload, operator)
         return f"Created {made.email}."
     person = users.get_user(int(form.get("user_id", "0")))
     action = form.get("action")
     if action == "end-sessions":
-        auth.end_sessions(auth.open_sessions(person), "ended by an admin")
+        auth.end_sessions(auth.open_sessions(person), "ended by an operator")
         return f"Ended every session of {person.email}."
-    changes = {"role": {"role": form.get("role", "")}, "disable": {"active": False},
-               "enable": {"active": True}, "password": {"password": form.get("password", "")},
+    changes = {"disable": {"active": False}, "enable": {"active": True},
+               "make-operator": {"operator": True}, "not-operator": {"operator": False},
+               "password": {"password": form.get("password", "")},
                }.get(action)
     if changes is None:
         raise ServiceError({"action": [f"unknown action {action!r}"]})
-    users.update_user(person, changes, admin)
+    users.update_user(person, changes, operator)
     return f"Saved {person.email}."
 
 
+@bp.route("/workspaces", methods=["GET", "POST"])
+@auth.page_for()
+def workspace_list():
+    """The caller's workspaces and role in each; an operator creates workspaces here."""
+    user = auth.current_user()
+    error = None
+    if request.method == "POST":
+        if not user.operator:
+            raise Forbidden("Only an operator creates workspaces.")
+        try:
+            made = workspaces.create_workspace({"name": request.form.get("name", "")}, user)
+            return redirect(url_for("console.workspace_members", workspace_id=made.id))
+        except ServiceError as failure:
+            db.session.rollback()
+            error = str(failure)
+    listed = workspaces.visible(user, READERS)
+    return render_template("console/workspaces.html", listed=listed, error=error), \
+        422 if error else 200
+
+
+@bp.route("/workspaces/<int:workspace_id>", methods=["GET", "POST"])
+@auth.page_for(ADMIN)
+def workspace_members(workspace_id: int):
+    """A workspace's members (its admins and operators): add by e-mail, change a role,
+    remove; an operator also renames it."""
+    user = auth.current_user()
+    workspace = workspaces.get_workspace(workspace_id, user, (ADMIN,))
+    error, saved = None, None
+    if request.method == "POST":
+        try:
+            saved = change_membership(workspace, request.form, user)
+        except (ServiceError, ValueError) as failure:
+            db.session.rollback()
+            error = str(failure)
+    return render_template("console/workspace.html", workspace=workspace,
+                           members=workspaces.members(workspace), roles=workspaces.ROLES,
+                           error=error, saved=saved), 422 if error else 200
+
+
+def change_membership(workspace, form, user: User) -> str:
+    """One form of a workspace's page; what was done, in words."""
+    action = form.get("action")
+    if action == "add":
+        member = workspaces.add_member(workspace, {
+            "email": form.get("email", ""), "role": form.get("role", ""),
+            **({"password": form["password"]} if form.get("password") else {})}, user)
+        return f"Added {member.user.email} as {member.role}."
+    if action == "rename":
+        if not user.operator:
+            raise ServiceError({"name": ["only an operator renames a workspace"]})
+        workspaces.rename_workspace(workspace, {"name": form.get("name", "")}, user)
+        return "Renamed."
+    member = workspaces.membership(workspace, int(form.get("user_id", "0")))
+    email = member.user.email
+    if action == "role":
+        workspaces.change_member(member, {"role": form.get("role", "")}, user)
+        return f"{email} is now {member.role}."
+    if action == "remove":
+        workspaces.remove_member(member, user)
+        return f"Removed {email} from {workspace.name}."
+    raise ServiceError({"action": [f"unknown action {action!r}"]})
+
+
 @bp.route("/sites/<site_key>/collection-tokens", methods=["GET", "POST"])
-@auth.page_for(Role.MARKETER.value)
+@auth.page_for(MARKETER)
 def collection_tokens(site_key: str):
     """Tokens with which the site's own servers record consents (no browser Origin)."""
-    site = sites.get_site(site_key)
+    site = own_site(site_key)
     user = auth.current_user()
     created, error = token_form(
         lambda name: auth.create_collection_token(site, name, user),
@@ -204,15 +291,16 @@ def export_response(site_key: str, start: datetime, end: datetime) -> Response:
 @bp.route("/compliance/export", methods=["GET", "POST"])
 @auth.page_for(COMPLIANCE)
 def compliance_export():
-    sites = db.session.execute(db.select(Site).order_by(Site.name)).scalars().all()
+    listed = sites.visible_sites(auth.current_user(), (COMPLIANCE,))
     if request.method == "GET":
-        return render_template("console/compliance_export.html", sites=sites)
+        return render_template("console/compliance_export.html", sites=listed)
+    site = own_site(request.form.get("site", ""), COMPLIANCE)
     try:
         start = parse_day(request.form.get("from", ""), "from")
         end = parse_day(request.form.get("to", ""), "to")
-        return export_response(request.form.get("site", ""), start, end)
+        return export_response(site.key, start, end)
     except ServiceError as error:
-        return render_template("console/compliance_export.html", sites=sites,
+        return render_template("console/compliance_export.html", sites=listed,
                                error=str(error)), 422
 
 
@@ -226,8 +314,10 @@ def compliance_subjects():
             found = compliance.subject_history(consent_id, auth.current_user())
         except ServiceError as failure:
             error = str(failure)
+    keys = [site.key for site in sites.visible_sites(auth.current_user(), (COMPLIANCE,))]
     requests = db.session.execute(
-        db.select(SubjectRequest).order_by(SubjectRequest.received_at.desc()).limit(50)
+        db.select(SubjectRequest).where(SubjectRequest.site_key.in_(keys))
+        .order_by(SubjectRequest.received_at.desc()).limit(50)
     ).scalars().all()
     return render_template("console/compliance_subjects.html", consent_id=consent_id,
                            found=found, error=error, requests=requests)
@@ -253,13 +343,30 @@ def compliance_erase():
 AUDIT_PAGE = 100
 
 
+def audit_scope(user: User):
+    """The events a workspace's admin or compliance officer sees: those about its sites,
+    its custom vendors and itself (an operator sees every event, logins and accounts
+    included)."""
+    ids = workspaces.visible_ids(user, (COMPLIANCE,))
+    site_keys = db.select(Site.key).where(Site.workspace_id.in_(ids))
+    vendor_ids = db.select(Vendor.id).where(Vendor.workspace_id.in_(ids))
+    return or_(
+        (AuditEvent.entity_type == "site") & AuditEvent.entity_id.in_(site_keys),
+        (AuditEvent.entity_type == "vendor") & AuditEvent.entity_id.in_(vendor_ids),
+        (AuditEvent.entity_type == "workspace") & AuditEvent.entity_id.in_([str(i) for i in ids]),
+    )
+
+
 @bp.get("/audit")
-@auth.page_for(Role.ADMIN.value, COMPLIANCE)
+@auth.page_for(ADMIN, COMPLIANCE)
 def audit_trail():
     """Every change, newest first, filtered by who, what and when. Read-only: the trail
     refuses UPDATE and DELETE in the database itself."""
+    user = auth.current_user()
     filters = {key: request.args.get(key, "").strip() for key in ("actor", "action", "entity", "since")}
     query = db.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(AUDIT_PAGE)
+    if not user.operator:
+        query = query.where(audit_scope(user))
     if filters["actor"]:
         query = query.where(AuditEvent.actor.icontains(filters["actor"], autoescape=True))
     if filters["action"]:
@@ -279,9 +386,9 @@ def audit_trail():
 # --- consent analytics ------------------------------------------------------------------------
 
 @bp.get("/sites/<site_key>/analytics")
-@auth.page_for(Role.MARKETER.value, COMPLIANCE)
+@auth.page_for(*READERS)
 def site_analytics(site_key: str):
-    site = sites.get_site(site_key)
+    site = own_site(site_key, *READERS)
     today = datetime.now(timezone.utc).date()
     start_text = request.args.get("from") or (today - timedelta(days=30)).isoformat()
     end_text = request.args.get("to") or (today + timedelta(days=1)).isoformat()
@@ -298,8 +405,6 @@ def site_analytics(site_key: str):
 
 # --- the marketer's pages -----------------------------------------------------------------------
 
-MARKETER = Role.MARKETER.value
-
 
 @bp.get("/catalogue")
 @auth.page_for(MARKETER)
@@ -307,7 +412,8 @@ def catalogue():
     """Find vendors by name or purpose."""
     q, purpose = request.args.get("q", "").strip(), request.args.get("purpose", "").strip()
     purposes = db.session.execute(db.select(Purpose).order_by(Purpose.position)).scalars().all()
-    found = vendors.search_vendors(q or None, purpose or None)
+    found = vendors.search_vendors(q or None, purpose or None,
+                                   workspaces.visible_ids(auth.current_user(), (MARKETER,)))
     return render_template("console/catalogue.html", vendors=found, purposes=purposes,
                            q=q, purpose=purpose)
 
@@ -352,7 +458,7 @@ def draft_form_changes(form, current_texts: dict[str, dict[str, str]]) -> dict:
 @auth.page_for(MARKETER)
 def edit_draft(site_key: str):
     """Vendors (with retention tiers), texts per language, theme and region rules."""
-    site = sites.get_site(site_key)
+    site = own_site(site_key)
     language = banner_language(request.values.get("language"))
     error, status = None, 200
     if request.method == "POST":
@@ -365,7 +471,8 @@ def edit_draft(site_key: str):
             db.session.rollback()
             error, status = str(failure), 422
     chosen = {v.vendor_id: v.retention_tier for v in site.draft.vendors}
-    catalogue = db.session.execute(db.select(Vendor).order_by(Vendor.name)).scalars().all()
+    catalogue = db.session.execute(db.select(Vendor).where(vendors.usable_in([site.workspace_id]))
+                                   .order_by(Vendor.name)).scalars().all()
     return render_template(
         "console/draft.html", site=site, draft=site.draft, chosen=chosen, catalogue=catalogue,
         language=language, languages=BANNER_LANGUAGES, text_keys=TEXT_KEYS,
@@ -383,7 +490,7 @@ def embed_snippet(site_key: str) -> str:
 @auth.page_for(MARKETER)
 def publish_site(site_key: str):
     """A summary of what changes and whether visitors are asked again, then publish."""
-    site = sites.get_site(site_key)
+    site = own_site(site_key)
     if request.method == "POST":
         try:
             version, changes = configs.publish(site, auth.current_user())
@@ -400,7 +507,7 @@ def publish_site(site_key: str):
 @auth.page_for(MARKETER)
 def preview_config(site_key: str):
     """The draft as the banner would receive it once published (an opt-in visitor)."""
-    site = sites.get_site(site_key)
+    site = own_site(site_key)
     content = configs.snapshot(site)
     language = negotiate(request.args.get("lang"), None, site.default_language)
     return jsonify(banner_document(content, 0, "draft", language, None, OPT_IN))
@@ -410,7 +517,7 @@ def preview_config(site_key: str):
 @auth.page_for(MARKETER)
 def preview(site_key: str):
     """A stand-in host page showing the draft's banner; the console frames it twice."""
-    site = sites.get_site(site_key)
+    site = own_site(site_key)
     return render_template("console/preview.html", site=site,
                            language=banner_language(request.args.get("lang")))
 
@@ -440,21 +547,37 @@ def site_form_payload(form) -> dict:
 @auth.page_for(MARKETER)
 def site_settings(site_key: str | None = None):
     """Create a site, or change one: name, origins, language, lifetimes, controller, policy."""
-    site = sites.get_site(site_key) if site_key else None
+    site = own_site(site_key) if site_key else None
+    user = auth.current_user()
     if request.method == "POST":
         payload = site_form_payload(request.form)
         try:
             if site is None:
-                site = sites.create_site(payload, auth.current_user())
+                site = sites.create_site(payload, user, chosen_workspace(request.form))
             else:
                 sites.update_site(site, payload, auth.current_user())
             return redirect(url_for("console.site_settings", site_key=site.key, saved=1))
         except ServiceError as failure:
             db.session.rollback()
             return render_template("console/site.html", site=site, form=request.form,
-                                   error=str(failure)), 422
+                                   error=str(failure), workspaces=own_workspaces()), 422
     return render_template("console/site.html", site=site, form=None,
-                           saved=request.args.get("saved"))
+                           saved=request.args.get("saved"), workspaces=own_workspaces())
+
+
+def own_workspaces():
+    """The workspaces where the caller may add sites and vendors."""
+    return workspaces.visible(auth.current_user(), (MARKETER,))
+
+
+def chosen_workspace(form) -> int | None:
+    """The workspace picked in a form (none when the caller has only one)."""
+    value = form.get("workspace", "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ServiceError({"workspace": ["pick one of your workspaces"]})
+    return int(value)
 
 
 @bp.route("/vendors/new", methods=["GET", "POST"])
@@ -465,15 +588,17 @@ def new_vendor():
     if request.method == "POST":
         try:
             document = tomllib.loads(source)
-            vendor = vendors.save_custom_vendor(document, auth.current_user())
+            vendor = vendors.save_custom_vendor(document, auth.current_user(),
+                                                workspace_id=chosen_workspace(request.form))
             return redirect(url_for("console.catalogue", q=vendor.name))
         except tomllib.TOMLDecodeError as failure:
             error = f"Not valid TOML: {failure}"
         except ServiceError as failure:
             db.session.rollback()
             error = str(failure)
-        return render_template("console/vendor_new.html", source=source, error=error), 422
-    return render_template("console/vendor_new.html", source=source)
+        return render_template("console/vendor_new.html", source=source, error=error,
+                               workspaces=own_workspaces()), 422
+    return render_template("console/vendor_new.html", source=source, workspaces=own_workspaces())
 
 
 # --- the site scanner ----------------------------------------------------------------------------
@@ -491,7 +616,7 @@ def scan_page(site, status: int = 200, error: str | None = None, form=None):
 @auth.page_for(MARKETER)
 def site_scan(site_key: str):
     """Start a scan of the site's origins (in the background) and read its latest report."""
-    site = sites.get_site(site_key)
+    site = own_site(site_key)
     if request.method == "GET":
         return scan_page(site)
     try:
@@ -510,7 +635,7 @@ def site_scan(site_key: str):
 @auth.page_for(MARKETER)
 def site_scan_json(site_key: str):
     """The latest report as the CLI's --json writes it."""
-    scan = scans.latest_scan(sites.get_site(site_key))
+    scan = scans.latest_scan(own_site(site_key))
     if scan is None or scan.report is None:
         return jsonify({"code": 404, "status": "Not Found", "message": "No report yet.",
                         "errors": {}}), 404

@@ -17,7 +17,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, render_template, send_file
 from markupsafe import escape
 
-from cmp_server import configs, users
+from cmp_server import configs, users, workspaces
 from cmp_server.banner_assets import BANNER_DIR
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
@@ -74,9 +74,9 @@ def ensure_demo_admin(instance_path: str) -> tuple[str, str | None]:
             password_file.read_text().strip() if password_file.exists() else None
         )
     password = secrets.token_urlsafe(15)
-    users.create_user(
-        {"email": DEMO_ADMIN_EMAIL, "password": password, "role": Role.ADMIN.value}, "demo"
-    )
+    users.create_user({"email": DEMO_ADMIN_EMAIL, "password": password, "operator": True,
+                       "role": Role.ADMIN.value,
+                       "workspace": workspaces.default_workspace().id}, "demo")
     password_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -100,7 +100,7 @@ def ensure_demo(origins: list[str], instance_path: str) -> Demo:
             "origins": origins,
             "controller": DEMO_CONTROLLER,
             "privacy_policy_url": "https://demo.example/privacy",
-        }, "demo")
+        }, "demo", workspaces.default_workspace().id)
     else:
         for origin in map(normalise_origin, origins):
             if origin not in site.origin_list:

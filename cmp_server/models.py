@@ -40,9 +40,43 @@ def utcnow() -> datetime:
 
 
 class Role(str, enum.Enum):
+    """A member's role in a workspace. (The operator, the platform's own admin, is a flag
+    on the user: it manages workspaces and users and acts as an admin everywhere.)"""
+
     ADMIN = "admin"
     MARKETER = "marketer"
     COMPLIANCE = "compliance"
+
+
+OPERATOR = "operator"  # the platform's own admin: not a workspace role
+
+
+class Workspace(db.Model):
+    """An agency or a company: its sites, its custom vendors, its members."""
+
+    __tablename__ = "workspaces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Membership(db.Model):
+    """A user's role in one workspace."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'marketer', 'compliance')", name="role"),
+    )
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+
+    workspace: Mapped[Workspace] = relationship()
+    user: Mapped[User] = relationship(back_populates="memberships")
 
 
 class ImmutableRowError(RuntimeError):
@@ -64,6 +98,7 @@ class Site(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(32), unique=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     default_language: Mapped[str] = mapped_column(String(8), default="en")
     consent_lifetime_months: Mapped[int] = mapped_column(
@@ -134,6 +169,9 @@ class Vendor(db.Model):
     name: Mapped[str] = mapped_column(String(200), index=True)
     legal_basis: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(16), default="catalogue")  # or "custom"
+    # a custom vendor's workspace; catalogue vendors (None) are everyone's
+    workspace_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workspaces.id"), nullable=True, index=True)
     document: Mapped[dict] = mapped_column(JSONDocument)
     content_hash: Mapped[str] = mapped_column(String(80))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -201,16 +239,22 @@ class ConfigVersion(db.Model):
 
 class User(db.Model):
     __tablename__ = "users"
-    __table_args__ = (
-        CheckConstraint("role IN ('admin', 'marketer', 'compliance')", name="role"),
-    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16))
+    operator: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="Membership.workspace_id")
+
+    def role_in(self, workspace_id: int) -> str | None:
+        """The user's role in the workspace: an operator is an admin everywhere."""
+        if self.operator:
+            return Role.ADMIN.value
+        return next((m.role for m in self.memberships if m.workspace_id == workspace_id), None)
 
 
 class ApiToken(db.Model):

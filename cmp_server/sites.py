@@ -4,12 +4,12 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from cmp_server import audit
+from cmp_server import audit, workspaces
 from cmp_server.cache import app_cache
 from cmp_server.catalogue import CATALOGUE_LANGUAGES
 from cmp_server.errors import NotFound, ServiceError
@@ -20,6 +20,7 @@ from cmp_server.models import (
     DEFAULT_REFUSAL_LIFETIME_MONTHS,
     MAX_CONSENT_LIFETIME_MONTHS,
     DraftConfig,
+    Role,
     Site,
     SiteOrigin,
     User,
@@ -143,6 +144,7 @@ def site_summary(site: Site) -> dict[str, Any]:
     """The audit trail's picture of a site."""
     return {
         "key": site.key,
+        "workspace": site.workspace_id,
         "name": site.name,
         "origins": site.origin_list,
         "default_language": site.default_language,
@@ -158,10 +160,16 @@ def new_site_key() -> str:
     return secrets.token_urlsafe(12)
 
 
-def create_site(payload: dict[str, Any], actor: User | str | None = None) -> Site:
+def create_site(payload: dict[str, Any], actor: User | str | None = None,
+                workspace_id: int | None = None) -> Site:
+    """A new site in ``workspace_id``, or in the one workspace the actor (or, from the
+    command line, the install) has."""
     data = validated(SiteSchema(), payload)
+    user = actor if isinstance(actor, User) else None
+    workspace = workspaces.target(user, workspace_id, (Role.MARKETER.value,))
     site = Site(
         key=new_site_key(),
+        workspace_id=workspace.id,
         name=data["name"],
         default_language=data["default_language"],
         consent_lifetime_months=data["consent_lifetime_months"],
@@ -201,11 +209,20 @@ def update_site(site: Site, payload: dict[str, Any], actor: User | str | None = 
     return site
 
 
-def get_site(key: str) -> Site:
+def get_site(key: str, user: User | None = None, roles: Iterable[str] = ()) -> Site:
+    """The site; for a user, only if they hold one of ``roles`` in its workspace (else 404,
+    as if it did not exist; workspaces)."""
     site = db.session.execute(db.select(Site).filter_by(key=key)).scalar_one_or_none()
-    if site is None:
+    if site is None or (user is not None and not workspaces.can(user, site.workspace_id, roles)):
         raise NotFound("site", key)
     return site
+
+
+def visible_sites(user: User, roles: Iterable[str]) -> list[Site]:
+    """The sites of the workspaces in which the user holds one of ``roles``, by name."""
+    return list(db.session.execute(
+        db.select(Site).where(Site.workspace_id.in_(workspaces.visible_ids(user, roles)))
+        .order_by(Site.name)).scalars())
 
 
 def origin_allowed(origin: str, site_key: str | None) -> bool:

@@ -103,9 +103,9 @@ def erase(token: str) -> list[str]:
 def erase_for_officer(consent_id: str, officer: User) -> list[str]:
     """An erasure a compliance officer carries out for a request that reached them another
     way (e-mail, the seed's form), naming the visitor by the consent id they gave."""
-    record = ledger.get(db.session.connection(), consent_id.strip())
-    if record is None:
-        raise ServiceError({"consent_id": ["no record with this consent id"]}, "Nothing to erase.")
+    from cmp_server.compliance import officer_record
+
+    record = officer_record(consent_id, officer, "Nothing to erase.")
     return erase_subject(Subject(record["site"], record["subject_id"], record["receipt_id"]),
                          officer)
 

@@ -13,39 +13,36 @@ from cmp_server import audit
 from cmp_server.errors import NotFound, ServiceError
 from cmp_server.extensions import db
 from cmp_server.schemas import StrictBoolean, StrictSchema, validated
-from cmp_server.models import Role, User
+from cmp_server.models import Membership, User
+from cmp_server.workspaces import ROLE_CHOICE
 
 MIN_PASSWORD_LENGTH = 12
 password_hasher = PasswordHasher()  # Argon2id, 64 MiB, 3 passes: the library's RFC 9106 profile
 
 
+PASSWORD_LENGTH = validate.Length(min=MIN_PASSWORD_LENGTH, max=1024,
+                                  error=f"must be {MIN_PASSWORD_LENGTH} to 1024 characters long")
+
+
 class UserSchema(StrictSchema):
+    """A new account: an operator, a member of a workspace with a role, or both (a
+    workspace's admin may also add members with workspaces.add_member)."""
+
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    password = fields.String(
-        required=True,
-        load_only=True,
-        validate=validate.Length(
-            min=MIN_PASSWORD_LENGTH, max=1024,
-            error=f"must be {MIN_PASSWORD_LENGTH} to 1024 characters long",
-        ),
-    )
-    role = fields.String(
-        required=True,
-        validate=validate.OneOf(
-            [r.value for r in Role], error="must be one of: admin, marketer, compliance"
-        ),
-    )
+    password = fields.String(required=True, load_only=True, validate=PASSWORD_LENGTH)
+    operator = StrictBoolean(load_default=False)
+    role = fields.String(validate=ROLE_CHOICE, metadata={
+        "description": "The role in `workspace` (or in the install's only workspace)."})
+    workspace = fields.Integer(strict=True, validate=validate.Range(1, 2**31 - 1))
 
 
 class UserUpdate(StrictSchema):
-    """What an admin may change about a user (any subset)."""
+    """What an operator may change about an account (any subset); roles are per
+    workspace (its members)."""
 
-    role = fields.String(validate=validate.OneOf(
-        [r.value for r in Role], error="must be one of: admin, marketer, compliance"))
+    operator = StrictBoolean()
     active = StrictBoolean()
-    password = fields.String(load_only=True, validate=validate.Length(
-        min=MIN_PASSWORD_LENGTH, max=1024,
-        error=f"must be {MIN_PASSWORD_LENGTH} to 1024 characters long"))
+    password = fields.String(load_only=True, validate=PASSWORD_LENGTH)
 
 
 def get_user(user_id: int) -> User:
@@ -56,23 +53,23 @@ def get_user(user_id: int) -> User:
 
 
 def update_user(user: User, payload: dict[str, Any], actor: User | str | None) -> User:
-    """Change a user's role, disable or enable them, or set a new password. Disabling
-    ends their console sessions and revokes their API tokens at once; a new password ends
-    their sessions. Nobody disables or demotes themselves (another admin must), and the
-    last active admin cannot be disabled or demoted."""
+    """Make a user an operator or not, disable or enable them, or set a new password.
+    Disabling ends their console sessions and revokes their API tokens at once; a new
+    password ends their sessions. Nobody disables or demotes themselves (another operator
+    must), and the last active operator stays one."""
     from cmp_server import auth
 
     data = validated(UserUpdate(), payload)
     if actor is user:
-        for field, keeps in (("active", True), ("role", user.role)):
+        for field, keeps in (("active", True), ("operator", user.operator)):
             if field in data and data[field] != keeps:
-                raise ServiceError({field: ["not your own: another admin must change it"]})
-    before = {"role": user.role, "active": user.active}
-    stays_admin = data.get("role", user.role) == Role.ADMIN.value and data.get("active", user.active)
-    if user.role == Role.ADMIN.value and user.active and not stays_admin and active_admins() == 1:
-        field = "active" if "active" in data and not data["active"] else "role"
-        raise ServiceError({field: ["this is the last active admin: make another admin first"]})
-    user.role = data.get("role", user.role)
+                raise ServiceError({field: ["not your own: another operator must change it"]})
+    before = {"operator": user.operator, "active": user.active}
+    stays = data.get("operator", user.operator) and data.get("active", user.active)
+    if user.operator and user.active and not stays and active_operators() == 1:
+        field = "active" if "active" in data and not data["active"] else "operator"
+        raise ServiceError({field: ["this is the last active operator: make another one first"]})
+    user.operator = data.get("operator", user.operator)
     user.active = data.get("active", user.active)
     if "password" in data:
         user.password_hash = password_hasher.hash(data["password"])
@@ -81,14 +78,15 @@ def update_user(user: User, payload: dict[str, Any], actor: User | str | None) -
         revoke_all_tokens(user)
     elif "password" in data:
         auth.end_sessions(auth.open_sessions(user), "new password")
-    after = {"role": user.role, "active": user.active, "password_changed": "password" in data}
+    after = {"operator": user.operator, "active": user.active,
+             "password_changed": "password" in data}
     audit.record(actor, "user.update", "user", user.id, before=before, after=after)
     db.session.commit()
     return user
 
 
-def active_admins() -> int:
-    return db.session.query(User).filter_by(role=Role.ADMIN.value, active=True).count()
+def active_operators() -> int:
+    return db.session.query(User).filter_by(operator=True, active=True).count()
 
 
 def revoke_all_tokens(user: User) -> None:
@@ -105,16 +103,29 @@ def find_user(email: str) -> User | None:
     ).scalar_one_or_none()
 
 
-def create_user(payload: dict[str, Any], actor: User | str | None = None) -> User:
+def create_user(payload: dict[str, Any], actor: User | str | None = None,
+                commit: bool = True) -> User:
+    """An account; with a role, a member of ``workspace`` (or of the install's only one)."""
+    from cmp_server import workspaces
+
     data = validated(UserSchema(), payload)
     email = data["email"].strip().lower()
     if find_user(email) is not None:
         raise ServiceError({"email": [f"a user {email!r} already exists"]})
-    user = User(email=email, password_hash=password_hasher.hash(data["password"]), role=data["role"])
+    if "workspace" in data and "role" not in data:
+        raise ServiceError({"role": ["required with a workspace"]})
+    workspace = workspaces.target(None, data.get("workspace"), ()) if "role" in data else None
+    user = User(email=email, password_hash=password_hasher.hash(data["password"]),
+                operator=data["operator"])
+    if workspace is not None:
+        user.memberships = [Membership(workspace_id=workspace.id, role=data["role"])]
     db.session.add(user)
     db.session.flush()
-    audit.record(actor, "user.create", "user", user.id, after={"email": email, "role": user.role})
-    db.session.commit()
+    audit.record(actor, "user.create", "user", user.id, after={
+        "email": email, "operator": user.operator,
+        "workspace": workspace.id if workspace else None, "role": data.get("role")})
+    if commit:
+        db.session.commit()
     return user
 
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import Iterable
+
 from marshmallow import ValidationError
+from sqlalchemy import or_
 
 from consent_logs import content_hash
-from cmp_server import audit
+from cmp_server import audit, workspaces
 from cmp_server.catalogue import Refusal, VendorSchema, load_catalogue
 from cmp_server.errors import NotFound, ServiceError
 from cmp_server.extensions import db
-from cmp_server.models import Purpose, User, Vendor, utcnow
+from cmp_server.models import Purpose, Role, User, Vendor, utcnow
+
+MARKETER = (Role.MARKETER.value,)
 
 
 @dataclass
@@ -98,9 +103,16 @@ def import_catalogue(directory: str | Path, actor: User | str | None = None) -> 
     return report
 
 
-def search_vendors(text: str | None = None, purpose: str | None = None) -> list[Vendor]:
-    """Catalogue and custom vendors whose name contains ``text``, serving ``purpose``."""
-    query = db.select(Vendor).order_by(Vendor.name)
+def usable_in(workspace_ids: Iterable[int]):
+    """A condition: the catalogue's vendors and the custom vendors of these workspaces."""
+    return or_(Vendor.workspace_id.is_(None), Vendor.workspace_id.in_(list(workspace_ids)))
+
+
+def search_vendors(text: str | None = None, purpose: str | None = None,
+                   workspace_ids: Iterable[int] = ()) -> list[Vendor]:
+    """Catalogue vendors, and custom vendors of the given workspaces, whose name contains
+    ``text``, serving ``purpose``."""
+    query = db.select(Vendor).where(usable_in(workspace_ids)).order_by(Vendor.name)
     if text:
         query = query.where(Vendor.name.icontains(text.strip(), autoescape=True))  # % and _ literal
     if purpose:
@@ -120,24 +132,42 @@ def validate_custom(document: dict) -> dict:
     return vendor
 
 
-def save_custom_vendor(document: dict, actor: User | str | None = None,
-                       vendor_id: str | None = None) -> Vendor:
-    """Add a site owner's own vendor, or edit one (``vendor_id``). Catalogue vendors change
-    through their files in vendors/, so they are refused here."""
-    vendor = validate_custom(document)
-    if vendor_id is not None and vendor["id"] != vendor_id:
-        raise ServiceError({"id": ["cannot change; it must stay " + repr(vendor_id)]})
-    existing = db.session.get(Vendor, vendor["id"])
-    if vendor_id is None and existing is not None:
-        raise ServiceError({"id": [f"{vendor['id']!r} is taken"]})
-    if vendor_id is not None and existing is None:
-        raise NotFound("vendor", vendor_id)
-    if existing is not None and existing.source != "custom":
+def get_custom_vendor(vendor_id: str, user: User | None) -> Vendor:
+    """A custom vendor the user may edit (a marketer of its workspace; anyone from the
+    command line); another workspace's is 404. Catalogue vendors change through their
+    files in vendors/, so they are refused."""
+    vendor = db.session.get(Vendor, vendor_id)
+    if vendor is not None and vendor.source != "custom":
         raise ServiceError({"id": ["a catalogue vendor: change its file in vendors/ and import"]})
+    if vendor is None or (user is not None
+                          and not workspaces.can(user, vendor.workspace_id, MARKETER)):
+        raise NotFound("vendor", vendor_id)
+    return vendor
+
+
+def save_custom_vendor(document: dict, actor: User | str | None = None,
+                       vendor_id: str | None = None, workspace_id: int | None = None) -> Vendor:
+    """Add a site owner's own vendor to a workspace (``workspace_id``, or the actor's only
+    one), or edit one (``vendor_id``).
+
+    Vendor ids are one namespace across workspaces (a tag names its vendor by id, and the
+    catalogue may grow into any id), so a new id another workspace took is refused as
+    taken: that tells only that the id is in use, never by whom or with what."""
+    vendor = validate_custom(document)
+    user = actor if isinstance(actor, User) else None
+    if vendor_id is not None:
+        existing = get_custom_vendor(vendor_id, user)
+        if vendor["id"] != vendor_id:
+            raise ServiceError({"id": ["cannot change; it must stay " + repr(vendor_id)]})
+    else:
+        workspace = workspaces.target(user, workspace_id, MARKETER)
+        if db.session.get(Vendor, vendor["id"]) is not None:
+            raise ServiceError({"id": [f"{vendor['id']!r} is taken"]})
+        existing = None
     purposes = [db.session.get(Purpose, p) for p in vendor["purposes"]]
     before = existing.document if existing else None
     if existing is None:
-        existing = Vendor(id=vendor["id"], source="custom")
+        existing = Vendor(id=vendor["id"], source="custom", workspace_id=workspace.id)
         db.session.add(existing)
     existing.name, existing.legal_basis = vendor["name"], vendor["legal_basis"]
     existing.document, existing.content_hash = vendor, content_hash(vendor)

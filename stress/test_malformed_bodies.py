@@ -76,7 +76,7 @@ def check_answer(answer, what: str, endpoint: str) -> None:
 @pytest.fixture
 def admin_headers(app) -> dict[str, str]:
     admin = create_user({"email": "hostile@shop.example", "password": "a long enough password",
-                         "role": "admin"})
+                         "operator": True, "role": "admin"})
     return {"Authorization": f"Bearer {create_token(admin, 'hostile bodies')[1]}"}
 
 
@@ -93,6 +93,9 @@ def endpoints(site, token: str) -> list[tuple[str, str, dict]]:
         ("PUT", "/api/v1/admin/vendors/mixpanel", {"id": "mixpanel"}),
         ("POST", "/api/v1/admin/users", {"email": "new@shop.example",
                                          "password": "a long enough password", "role": "admin"}),
+        ("POST", "/api/v1/admin/workspaces", {"name": "Agency"}),
+        ("POST", "/api/v1/admin/workspaces/1/members", {"email": "new@shop.example",
+                                                        "role": "marketer"}),
     ]
 
 

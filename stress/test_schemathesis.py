@@ -34,12 +34,12 @@ def known_resources(site) -> dict[str, str]:
     document.update(id="in-house-analytics", name="In-house analytics")
     save_custom_vendor(document)
     return {"site_key": site.key, "consent_id": receipt["receipt_id"],
-            "vendor_id": "in-house-analytics"}
+            "vendor_id": "in-house-analytics", "workspace_id": 1}
 
 
 def admin_token() -> str:
     admin = create_user({"email": "fuzz@shop.example", "password": "a long enough password",
-                         "role": "admin"})
+                         "operator": True, "role": "admin"})
     return create_token(admin, "schemathesis")[1]
 
 

@@ -19,8 +19,10 @@ PASSWORD = "a long enough password"
 @pytest.fixture
 def people(app):
     app.config["SESSION_COOKIE_SECURE"] = False
-    return {role: create_user({"email": f"{role}@shop.example", "password": PASSWORD,
-                               "role": role}) for role in ("admin", "marketer")}
+    return {"admin": create_user({"email": "admin@shop.example", "password": PASSWORD,
+                                  "operator": True, "role": "admin"}),
+            "marketer": create_user({"email": "marketer@shop.example", "password": PASSWORD,
+                                     "role": "marketer"})}
 
 
 def logged_in(app, role: str):
@@ -104,19 +106,19 @@ def test_a_session_ends_when_idle(app, people):
     assert record.ended_because == "idle"
 
 
-def test_nobody_disables_themselves_and_the_last_admin_stays(app, people, runner):
+def test_nobody_disables_themselves_and_the_last_operator_stays(app, people, runner):
     api = admin_api(app, people)
     admin = people["admin"].id
-    second = create_user({"email": "second@shop.example", "password": PASSWORD, "role": "admin"})
+    second = create_user({"email": "second@shop.example", "password": PASSWORD, "operator": True})
     own = api("PATCH", f"/users/{admin}", {"active": False})  # with their own token
-    assert own.status_code == 422 and "another admin" in own.json["errors"]["json"]["active"][0]
-    demoted = api("PATCH", f"/users/{admin}", {"role": "marketer"})
-    assert demoted.status_code == 422 and "role" in demoted.json["errors"]["json"]
+    assert own.status_code == 422 and "another operator" in own.json["errors"]["json"]["active"][0]
+    demoted = api("PATCH", f"/users/{admin}", {"operator": False})
+    assert demoted.status_code == 422 and "operator" in demoted.json["errors"]["json"]
     assert api("PATCH", f"/users/{second.id}", {"active": False}).status_code == 200
-    # the operator's command line is nobody's own account, but the last admin stays
+    # the operator's command line is nobody's own account, but the last operator stays
     last = runner.invoke(args=["cmp", "update-user", "--email", "admin@shop.example",
                                "--disable"])
-    assert last.exit_code != 0 and "last active admin" in last.output
+    assert last.exit_code != 0 and "last active operator" in last.output
     assert db.session.get(User, admin).active is True
     assert api("PATCH", "/users/999", {"active": False}).status_code == 404
     bad = api("PATCH", f"/users/{people['marketer'].id}", {"password": "short"})
@@ -130,18 +132,18 @@ def test_the_console_users_page(app, people):
         csrf = session["csrf"]
     page = admin.get("/console/users").get_data(as_text=True)
     assert 'data-user="marketer@shop.example"' in page
-    answer = admin.post("/console/users", data={"csrf_token": csrf, "action": "role",
-                                                "user_id": people["marketer"].id,
-                                                "role": "compliance"})
+    answer = admin.post("/console/users", data={"csrf_token": csrf, "action": "make-operator",
+                                                "user_id": people["marketer"].id})
     assert "Saved marketer@shop.example." in answer.get_data(as_text=True)
-    assert db.session.get(User, people["marketer"].id).role == "compliance"
+    assert db.session.get(User, people["marketer"].id).operator is True
     admin.post("/console/users", data={"csrf_token": csrf, "action": "disable",
                                        "user_id": people["marketer"].id})
     assert marketer.get("/console/").status_code == 302
     made = admin.post("/console/users", data={"csrf_token": csrf, "action": "create",
                                               "email": "new@shop.example", "role": "marketer",
-                                              "password": PASSWORD})
+                                              "workspace": "1", "password": PASSWORD})
     assert "Created new@shop.example." in made.get_data(as_text=True)
+    assert db.session.query(User).filter_by(email="new@shop.example").one().role_in(1) == "marketer"
 
 
 def test_the_cli_disables_and_sets_a_password(app, people, runner):
@@ -149,7 +151,7 @@ def test_the_cli_disables_and_sets_a_password(app, people, runner):
     result = runner.invoke(args=["cmp", "update-user", "--email", "marketer@shop.example",
                                  "--disable"])
     assert result.exit_code == 0, result.output
-    assert "marketer@shop.example: marketer, disabled" in result.output
+    assert "marketer@shop.example (marketer in Default) disabled" in result.output
     assert marketer.get("/console/").status_code == 302
     result = runner.invoke(args=["cmp", "update-user", "--email", "marketer@shop.example",
                                  "--enable", "--password-stdin"], input="a brand new password\n")

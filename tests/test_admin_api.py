@@ -104,18 +104,25 @@ def test_catalogue_search_and_custom_vendors(api):
     assert api("PUT", "/vendors/in-house-analytics", broken).status_code == 422
 
 
-def test_only_admins_manage_users(app, api):
+def test_only_operators_manage_users(app, api):
     assert api("GET", "/users").status_code == 403
+    workspace_admin = create_user({"email": "w@shop.example", "password": "a long enough password",
+                                   "role": "admin"})
+    as_workspace_admin = {"Authorization": f"Bearer {create_token(workspace_admin, 'w')[1]}"}
+    assert app.test_client().get("/api/v1/admin/users", headers=as_workspace_admin
+                                 ).status_code == 403
     admin = create_user({"email": "a@shop.example", "password": "a long enough password",
-                         "role": "admin"})
+                         "operator": True})
     _, secret = create_token(admin, "admin automation")
     headers = {"Authorization": f"Bearer {secret}"}
     made = app.test_client().post("/api/v1/admin/users", headers=headers, json={
         "email": "c@shop.example", "password": "another long password", "role": "compliance"})
-    assert made.status_code == 201 and made.json["role"] == "compliance"
+    assert made.status_code == 201
+    assert made.json["memberships"] == [{"workspace": 1, "role": "compliance"}]
     assert "password" not in made.json
     listed = app.test_client().get("/api/v1/admin/users", headers=headers).json
-    assert [u["email"] for u in listed] == ["a@shop.example", "c@shop.example", "m@shop.example"]
+    assert [u["email"] for u in listed] == ["a@shop.example", "c@shop.example", "m@shop.example",
+                                            "w@shop.example"]
 
 
 # found by the stress suite's hostile bodies (stress/test_malformed_bodies.py)

@@ -18,6 +18,7 @@ EXPECTED_TABLES = {
     "consent_records", "ledger_seals", "ledger_seal_members", "ledger_keys", "ledger_tombstones",
     "subject_requests", "api_tokens", "login_failures", "banner_impressions", "site_scans",
     "collection_tokens", "stale_receipts", "console_sessions", "rate_limit_counts",
+    "workspaces", "memberships",
 }
 
 
@@ -90,3 +91,50 @@ def test_0007_keeps_the_ledger_and_never_reuses_an_erased_records_number(old_sql
             "SELECT seq FROM consent_records WHERE receipt_id = 'receipt-6'")).scalar() == 6
     with pytest.raises(Exception, match="append-only"), db.engine.begin() as connection:
         connection.execute(text("UPDATE consent_records SET state = 'refused'"))
+
+
+def test_0010_moves_an_install_into_one_default_workspace(empty_app):
+    """Sites, custom vendors and users of an install made before workspaces land in
+    "Default"; each user keeps their role there, and admins become operators."""
+    upgrade(revision="0009")
+    with db.engine.begin() as connection:
+        for email, role in (("a@shop.example", "admin"), ("m@shop.example", "marketer")):
+            connection.execute(text(
+                "INSERT INTO users (email, password_hash, role, active, created_at) VALUES "
+                "(:email, 'x', :role, true, CURRENT_TIMESTAMP)"), {"email": email, "role": role})
+        connection.execute(text(
+            "INSERT INTO sites (key, name, default_language, consent_lifetime_months, "
+            "refusal_lifetime_months, controller, created_at) VALUES "
+            "('site-key', 'Shop', 'en', 12, 6, '{}', CURRENT_TIMESTAMP)"))
+        for vendor_id, source in (("own-crm", "custom"), ("listed", "catalogue")):
+            connection.execute(text(
+                "INSERT INTO vendors (id, name, legal_basis, source, document, content_hash, "
+                "updated_at) VALUES (:id, :id, 'consent', :source, '{}', 'h', CURRENT_TIMESTAMP)"),
+                {"id": vendor_id, "source": source})
+        # rows that hang off the rebuilt tables (SQLite rebuilds a table to alter it)
+        connection.execute(text(
+            "INSERT INTO api_tokens (user_id, name, prefix, token_hash, created_at) VALUES "
+            "(1, 'ci', 'cmpt_x', 'hash', CURRENT_TIMESTAMP)"))
+        connection.execute(text("INSERT INTO site_origins (site_id, origin) VALUES "
+                                "(1, 'https://shop.example')"))
+        connection.execute(text("INSERT INTO purposes (id, required, position, document, "
+                                "content_hash, updated_at) VALUES ('analytics', false, 1, '{}', "
+                                "'h', CURRENT_TIMESTAMP)"))
+        connection.execute(text("INSERT INTO vendor_purposes VALUES ('own-crm', 'analytics')"))
+    upgrade()
+    with db.engine.begin() as connection:
+        assert connection.execute(text("SELECT id, name FROM workspaces")).all() == [(1, "Default")]
+        assert connection.execute(text(
+            "SELECT u.email, u.operator, m.workspace_id, m.role FROM users u JOIN memberships m "
+            "ON m.user_id = u.id ORDER BY u.email")).all() == [
+            ("a@shop.example", True, 1, "admin"), ("m@shop.example", False, 1, "marketer")]
+        assert connection.execute(text("SELECT workspace_id FROM sites")).scalar() == 1
+        assert dict(connection.execute(text("SELECT id, workspace_id FROM vendors")).all()) == {
+            "own-crm": 1, "listed": None}
+        for table in ("api_tokens", "site_origins", "vendor_purposes"):
+            assert connection.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 1, table
+        # a workspace made after the migration gets a fresh id
+        connection.execute(text(
+            "INSERT INTO workspaces (name, created_at) VALUES ('Agency', CURRENT_TIMESTAMP)"))
+        assert connection.execute(text(
+            "SELECT id FROM workspaces WHERE name = 'Agency'")).scalar() == 2

@@ -88,6 +88,14 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        sqlite = connection.dialect.name == 'sqlite'
+        if sqlite:
+            # SQLite alters a table by rebuilding it (batch mode); with foreign keys
+            # enforced, dropping the old table would cascade-delete or refuse its
+            # children's rows (SQLite's own procedure for schema changes: keys off, rebuild,
+            # check, keys on). The pragma only takes effect outside a transaction.
+            connection.exec_driver_sql('PRAGMA foreign_keys=OFF')
+            connection.commit()  # end SQLAlchemy's autobegun transaction; Alembic begins its own
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -96,6 +104,13 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql('PRAGMA foreign_key_check').fetchall()
+                if broken:
+                    raise RuntimeError(f'the migration broke foreign keys: {broken[:5]}')
+        if sqlite:
+            connection.exec_driver_sql('PRAGMA foreign_keys=ON')
+            connection.commit()
 
 
 if context.is_offline_mode():
