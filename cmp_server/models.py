@@ -113,6 +113,7 @@ class Site(db.Model):
     privacy_policy_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
+    workspace: Mapped[Workspace] = relationship()
     origins: Mapped[list[SiteOrigin]] = relationship(
         back_populates="site", cascade="all, delete-orphan", order_by="SiteOrigin.origin"
     )

@@ -92,7 +92,7 @@ class ControllerSchema(StrictSchema):
 
 
 SITE_DEFAULTS = {
-    "origins": list, "controller": dict, "privacy_policy_url": None, "default_language": "en",
+    "origins": list, "privacy_policy_url": None, "default_language": "en",
     "consent_lifetime_months": DEFAULT_CONSENT_LIFETIME_MONTHS,
     "refusal_lifetime_months": DEFAULT_REFUSAL_LIFETIME_MONTHS,
 }
@@ -174,7 +174,7 @@ def create_site(payload: dict[str, Any], actor: User | str | None = None,
         default_language=data["default_language"],
         consent_lifetime_months=data["consent_lifetime_months"],
         refusal_lifetime_months=data["refusal_lifetime_months"],
-        controller=data["controller"],
+        controller=data.get("controller", {}),  # none yet: required before publishing
         privacy_policy_url=data["privacy_policy_url"],
         origins=[SiteOrigin(origin=o) for o in dict.fromkeys(data["origins"])],
         draft=DraftConfig(extra_purposes=[], texts={}, theme={}, region_rules={}),

@@ -105,10 +105,16 @@ def target(user: User | None, workspace_id: int | None, roles: Iterable[str]) ->
     roles = tuple(roles)
     if workspace_id is not None:
         return get_workspace(workspace_id, user, roles)
-    choices = visible(user, roles) if user is not None else [only_workspace()]
-    if len(choices) == 1 and choices[0] is not None:
-        return choices[0]
-    listed = ", ".join(f"{w.id} ({w.name})" for w in choices if w is not None)
+    if user is None:
+        only = only_workspace()
+        if only is not None:
+            return only
+        choices = list(db.session.execute(db.select(Workspace).order_by(Workspace.name)).scalars())
+    else:
+        choices = visible(user, roles)
+        if len(choices) == 1:
+            return choices[0]
+    listed = ", ".join(f"{w.id} ({w.name})" for w in choices)
     raise ServiceError({"workspace": [
         f"required: say which workspace ({listed})" if listed else "you are in no workspace"]})
 

@@ -24,9 +24,9 @@ def test_a_client_gets_its_budget_per_window(tmp_path):
     assert limiter.retry_after("203.0.113.7", start + PERIOD) is None  # the next window
 
 
-def hit(path, client, times):
+def hit(path, client, times, now=None):
     limiter = RateLimit(path, LIMIT, "secret")
-    return [limiter.retry_after(client) is None for _ in range(times)]
+    return [limiter.retry_after(client, now) is None for _ in range(times)]
 
 
 def test_the_budget_is_shared_by_processes(tmp_path):
@@ -34,7 +34,10 @@ def test_the_budget_is_shared_by_processes(tmp_path):
     RateLimit(path, LIMIT, "secret")  # created once, as the first worker would
     context = multiprocessing.get_context("spawn")
     with context.Pool(2) as pool:
-        allowed = sum(sum(r) for r in pool.starmap(hit, [(path, "203.0.113.7", 4)] * 2))
+        # one instant for both, mid-window: a window turning between the processes'
+        # requests would rightly give the client a new budget
+        now = 1_000 * PERIOD + 10.0
+        allowed = sum(sum(r) for r in pool.starmap(hit, [(path, "203.0.113.7", 4, now)] * 2))
     assert allowed == LIMIT
 
 
