@@ -20,6 +20,7 @@ wrong value fails at start-up with the variable's name, not later with a stack t
 | CMP_RATE_LIMIT_STORAGE   | file (per host); database: counted in the database, shared by app servers |
 | CMP_HSTS_SECONDS         | 0 (no Strict-Transport-Security; behind TLS: 31536000) |
 | CMP_SESSION_IDLE_MINUTES | 30 (a console session ends after this long unused; 8 hours at most) |
+| CMP_SCAN_MAX_RUNNING     | 2 (console scans running at once on the server, all workers and hosts together) |
 | CMP_SCAN_ALLOW_NETWORKS  | none (console scans never reach loopback, private or reserved addresses; e.g. 127.0.0.0/8,::1/128 for local test sites) |
 """
 from __future__ import annotations
@@ -151,6 +152,8 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
         "CMP_HSTS_SECONDS": parse_int("CMP_HSTS_SECONDS", env.get("CMP_HSTS_SECONDS"), 0),
         "CMP_SCAN_ALLOW_NETWORKS": parse_networks(
             "CMP_SCAN_ALLOW_NETWORKS", env.get("CMP_SCAN_ALLOW_NETWORKS")),
+        "CMP_SCAN_MAX_RUNNING": parse_int(
+            "CMP_SCAN_MAX_RUNNING", env.get("CMP_SCAN_MAX_RUNNING"), 2, minimum=1),
         "CMP_SESSION_IDLE_MINUTES": parse_int(
             "CMP_SESSION_IDLE_MINUTES", env.get("CMP_SESSION_IDLE_MINUTES"), 30, minimum=1),
     }

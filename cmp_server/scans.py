@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
+from sqlalchemy import text
 
 from cmp_server import audit, configs, scanner
 from cmp_server.errors import ServiceError
@@ -126,8 +127,33 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def begin(site: Site, urls: list[str], options: ScanOptions, actor: User | str | None) -> SiteScan:
-    """Mark the site's scan as running (refused while another is), and audit its start."""
+def running_scans() -> int:
+    """Scans marked running on the whole server (every worker, every host) and not stale."""
+    return db.session.query(SiteScan).filter(
+        SiteScan.status == "running", SiteScan.started_at > utcnow() - STALE_AFTER).count()
+
+
+def hold_scan_count() -> None:
+    """Serialise starts, so that two workers never both see the last free place: SQLite
+    takes its single write lock; PostgreSQL locks the table against other writers."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("LOCK TABLE site_scans IN SHARE ROW EXCLUSIVE MODE"))
+    else:
+        db.session.execute(text("UPDATE site_scans SET site_id = site_id WHERE 0"))
+
+
+def begin(site: Site, urls: list[str], options: ScanOptions, actor: User | str | None,
+          most_running: int | None = None) -> SiteScan:
+    """Mark the site's scan as running (refused while another is, or while
+    ``most_running`` scans run on the server), and audit its start."""
+    if most_running is not None:
+        hold_scan_count()
+        if running_scans() >= most_running:
+            db.session.rollback()
+            raise ServiceError({"scan": [f"{most_running} scan(s) are running on this server, "
+                                         "the most it runs at once: start this one when the "
+                                         "report of one of them is in"]},
+                               "The server is busy scanning.")
     scan = latest_scan(site)
     if is_running(scan):
         raise ServiceError({"scan": ["a scan of this site is already running"]},
@@ -169,9 +195,10 @@ def scan_site(site_key: str, urls: list[str], options: ScanOptions, actor: User 
 
 def start_in_background(app: Flask, site: Site, urls: list[str], options: ScanOptions,
                         actor: User) -> threading.Thread:
-    """The console's scan: marked running now, run in a thread of this worker once no
-    other console scan of this worker is running (SCAN_SLOTS)."""
-    begin(site, urls, options, actor)
+    """The console's scan: marked running now (at most CMP_SCAN_MAX_RUNNING on the
+    server), run in a thread of this worker once no other console scan of this worker is
+    running (SCAN_SLOTS)."""
+    begin(site, urls, options, actor, app.config["CMP_SCAN_MAX_RUNNING"])
     site_id, site_key = site.id, site.key
 
     def work() -> None:

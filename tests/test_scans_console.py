@@ -138,3 +138,28 @@ def test_other_roles_and_anonymous_callers_are_kept_out(app, marketer, shop, fak
     assert compliance.post(url, data={"csrf_token": csrf(compliance)}).status_code == 403
     assert marketer.post(url, data={"depth": "1", "max_pages": "5"}).status_code == 400  # no CSRF
     assert fake_browser.calls == []
+
+
+def test_the_server_runs_at_most_so_many_scans_at_once(app, marketer, shop, fake_browser):
+    """CMP_SCAN_MAX_RUNNING counts the scans of every worker and host (the database's
+    rows), not this worker's: another site's scan, running elsewhere, fills the place."""
+    from cmp_server.sites import create_site
+    from tests.conftest import SHOP
+
+    app.config["CMP_SCAN_MAX_RUNNING"] = 1
+    other = create_site({**SHOP, "name": "Elsewhere"})
+    db.session.add(SiteScan(site_id=other.id, status="running", started_by="another worker",
+                            urls=["https://shop.example/"]))
+    db.session.commit()
+    site, _ = shop
+    url = f"/console/sites/{site.key}/scan"
+    refused = marketer.post(url, data={"csrf_token": csrf(marketer), "depth": "0", "max_pages": "1"})
+    assert refused.status_code == 422
+    assert "1 scan(s) are running on this server" in refused.get_data(as_text=True)
+    assert fake_browser.calls == [] and db.session.get(SiteScan, site.id) is None
+    db.session.get(SiteScan, other.id).status = "done"
+    db.session.commit()
+    started = marketer.post(url, data={"csrf_token": csrf(marketer), "depth": "0", "max_pages": "1"})
+    assert started.status_code == 302
+    finished_page(marketer, url)
+    assert len(fake_browser.calls) == 1
