@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 from urllib.parse import urldefrag, urlsplit
@@ -28,8 +29,10 @@ from playwright.sync_api import Error as PlaywrightError
 from cmp_server.scan_report import PASS_LABELS, site_of
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright cannot download its own browsers here
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+# The scanner's: Chromium with its sandbox, as "nobody" when this runs as root
+SANDBOXED_CHROMIUM = str(Path(__file__).with_name("sandboxed_chromium"))
+CHROMIUM_FLAGS = [  # Playwright adds --no-sandbox unless chromium_sandbox=True
+    "--headless", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]
 OWN_PREFIX = "cmp_"  # the banner's cookie cmp_consent and storage key cmp_pending
@@ -284,15 +287,15 @@ def add_pass(observation: dict[str, Any], name: str, result: dict[str, list]) ->
 
 @contextlib.contextmanager
 def chromium(browser: Browser | None, proxy: str | None = None) -> Iterator[Browser]:
-    """The given browser, or Debian's Chromium launched for this scan (every connection
-    through ``proxy`` when given, loopback included: Chromium bypasses proxies for it
-    unless told "<-loopback>")."""
+    """The given browser, or Debian's Chromium launched for this scan, sandboxed (every
+    connection through ``proxy`` when given, loopback included: Chromium bypasses
+    proxies for it unless told "<-loopback>")."""
     if browser is not None:
         yield browser
         return
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_FLAGS,
+            executable_path=SANDBOXED_CHROMIUM, args=CHROMIUM_FLAGS, chromium_sandbox=True,
             proxy={"server": proxy, "bypass": "<-loopback>"} if proxy else None)
         try:
             yield launched

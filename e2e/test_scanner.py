@@ -229,3 +229,24 @@ def test_a_redirect_into_a_private_network_is_refused(app, banner_site, client):
     page_url = f"{banner_site.page_origin}/fixture-redirect?to=http://10.20.30.40/admin"
     page = console_scan(app, banner_site, client, page_url)
     assert "refused: 10.20.30.40: resolves to 10.20.30.40" in page
+
+
+def test_the_scanners_chromium_runs_sandboxed():
+    """Chromium refuses its sandbox to root; the scanner's browser runs as "nobody" when
+    this runs as root, with the namespace and seccomp sandboxes on (Chromium's own
+    chrome://sandbox report). In a thread of its own, as console scans run: the session's
+    Playwright owns this one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cmp_server.scanner import chromium
+
+    def sandbox_status() -> str:
+        with chromium(None) as browser:
+            page = browser.new_page()
+            page.goto("chrome://sandbox")
+            return page.inner_text("body")
+
+    with ThreadPoolExecutor(1) as pool:
+        status = pool.submit(sandbox_status).result(timeout=60)
+    assert "You are adequately sandboxed." in status, status
+    assert "Seccomp-BPF sandbox\tYes" in status
