@@ -407,8 +407,8 @@ def list_members(workspace_id: int):
 @documented
 @blp.alt_response(404, description="Not a workspace you administer.")
 def add_member(data, workspace_id: int):
-    """Give a user a role in the workspace, by e-mail; for an e-mail with no account yet,
-    a password (12 characters or more) makes one."""
+    """Give an account a role in the workspace, by its e-mail (the operator makes
+    accounts: POST /users)."""
     return workspaces.add_member(administered(workspace_id), data, auth.current_user())
 
 

@@ -325,6 +325,19 @@ def revoke_collection_token(site: Site, token_id: int, user: User | None) -> Non
     db.session.commit()
 
 
+def revoke_collection_tokens_of(user: User, workspace_id: int | None = None) -> list[int]:
+    """Revoke the live collection tokens the user made (for the sites of one workspace, or
+    all); the ids revoked. The caller commits."""
+    query = (db.select(CollectionToken).join(Site, Site.id == CollectionToken.site_id)
+             .where(CollectionToken.created_by == user.email, CollectionToken.revoked_at.is_(None)))
+    if workspace_id is not None:
+        query = query.where(Site.workspace_id == workspace_id)
+    tokens = list(db.session.execute(query).scalars())
+    for token in tokens:
+        token.revoked_at = utcnow()
+    return [token.id for token in tokens]
+
+
 def collection_token_problem(authorization: str, site_key: str) -> str | None:
     """Why an Authorization header does not carry a live collection token of the site, or
     None when it does."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from sqlalchemy import bindparam, select
 
@@ -177,11 +177,19 @@ def vendor_terms(entry: dict[str, Any]) -> tuple:
     return sorted(entry["purposes"]), entry["legal_basis"]
 
 
-def number_terms(vendors: list[dict[str, Any]], previous: dict[str, Any] | None) -> None:
+def number_terms(vendors: list[dict[str, Any]], history: Iterable[dict[str, Any]]) -> None:
     """Give each vendor whose purposes or legal basis changed since it was first published
     on the site a ``terms_revision`` (1, 2, ...), carried from version to version: the
-    consent scope names it, so visitors who chose before are asked again."""
-    before = {v["id"]: v for v in (previous or {"vendors": []})["vendors"]}
+    consent scope names it, so visitors who chose before are asked again. ``history``
+    gives the published contents newest first; a vendor is compared with the newest one
+    it is in (a vendor taken off and put back with new terms counts as changed)."""
+    before: dict[str, dict[str, Any]] = {}
+    wanted = {entry["id"] for entry in vendors}
+    for content in history:
+        for old in content["vendors"]:
+            before.setdefault(old["id"], old)
+        if wanted <= before.keys():
+            break
     for entry in vendors:
         old = before.get(entry["id"])
         revision = old.get("terms_revision", 0) if old else 0
@@ -191,12 +199,21 @@ def number_terms(vendors: list[dict[str, Any]], previous: dict[str, Any] | None)
             entry["terms_revision"] = revision
 
 
+def published_history(site: Site) -> Iterator[dict[str, Any]]:
+    """The site's published contents, newest first, read one at a time as needed."""
+    numbers = db.session.execute(
+        db.select(ConfigVersion.id).filter_by(site_id=site.id)
+        .order_by(ConfigVersion.number.desc())).scalars().all()
+    for version_id in numbers:
+        yield db.session.execute(
+            db.select(ConfigVersion.content).filter_by(id=version_id)).scalar_one()
+
+
 def snapshot(site: Site) -> dict[str, Any]:
     """Everything a published version freezes, as plain JSON."""
     draft = site.draft
     vendors = [vendor_entry(row) for row in draft.vendors]
-    latest = latest_version(site)
-    number_terms(vendors, latest.content if latest else None)
+    number_terms(vendors, published_history(site))
     wanted = set(draft.extra_purposes) | {p for v in vendors for p in v["purposes"]}
     purposes = db.session.execute(db.select(Purpose).order_by(Purpose.position)).scalars()
     return {

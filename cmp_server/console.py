@@ -223,8 +223,7 @@ def change_membership(workspace, form, user: User) -> str:
     action = form.get("action")
     if action == "add":
         member = workspaces.add_member(workspace, {
-            "email": form.get("email", ""), "role": form.get("role", ""),
-            **({"password": form["password"]} if form.get("password") else {})}, user)
+            "email": form.get("email", ""), "role": form.get("role", "")}, user)
         return f"Added {member.user.email} as {member.role}."
     if action == "rename":
         if not user.operator:

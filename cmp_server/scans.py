@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app
 from sqlalchemy import text
 
-from cmp_server import audit, configs, scanner
+from cmp_server import audit, configs, scanner, vendors
 from cmp_server.errors import ServiceError
 from cmp_server.extensions import db
 from cmp_server.models import Site, SiteScan, User, Vendor, utcnow
@@ -71,8 +71,13 @@ def console_options(depth: str, max_pages: str) -> ScanOptions:
 
 # --- scanning -------------------------------------------------------------------------------
 
-def catalogue_documents() -> list[dict[str, Any]]:
-    return [v.document for v in db.session.execute(db.select(Vendor)).scalars()]
+def catalogue_documents(site: Site | None) -> list[dict[str, Any]]:
+    """What a scan's findings are matched against: the catalogue, and the custom vendors
+    of the site's workspace (never another workspace's: their names would leak into the
+    report, and theirs into ours)."""
+    workspace = [site.workspace_id] if site is not None else []
+    return [v.document for v in db.session.execute(
+        db.select(Vendor).where(vendors.usable_in(workspace)).order_by(Vendor.id)).scalars()]
 
 
 def site_configuration(site: Site | None) -> dict[str, Any] | None:
@@ -108,7 +113,7 @@ def run_scan(urls: list[str], options: ScanOptions, site: Site | None = None,
     else:
         observation = scanner.scan(check_urls(urls), options, progress, **scanner_args)
     site = site or banner_site(observation)
-    return build_report(observation, catalogue_documents(), site_configuration(site))
+    return build_report(observation, catalogue_documents(site), site_configuration(site))
 
 
 # --- the latest scan of a site --------------------------------------------------------------

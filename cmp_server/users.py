@@ -76,6 +76,7 @@ def update_user(user: User, payload: dict[str, Any], actor: User | str | None) -
     if not user.active:
         auth.end_sessions(auth.open_sessions(user), "disabled")
         revoke_all_tokens(user)
+        auth.revoke_collection_tokens_of(user)
     elif "password" in data:
         auth.end_sessions(auth.open_sessions(user), "new password")
     after = {"operator": user.operator, "active": user.active,
@@ -103,8 +104,7 @@ def find_user(email: str) -> User | None:
     ).scalar_one_or_none()
 
 
-def create_user(payload: dict[str, Any], actor: User | str | None = None,
-                commit: bool = True) -> User:
+def create_user(payload: dict[str, Any], actor: User | str | None = None) -> User:
     """An account; with a role, a member of ``workspace`` (or of the install's only one)."""
     from cmp_server import workspaces
 
@@ -124,8 +124,7 @@ def create_user(payload: dict[str, Any], actor: User | str | None = None,
     audit.record(actor, "user.create", "user", user.id, after={
         "email": email, "operator": user.operator,
         "workspace": workspace.id if workspace else None, "role": data.get("role")})
-    if commit:
-        db.session.commit()
+    db.session.commit()
     return user
 
 

@@ -31,11 +31,10 @@ class WorkspaceSchema(StrictSchema):
 
 
 class MemberSchema(StrictSchema):
-    """Add a member by e-mail; a password makes the account when there is none yet."""
+    """Add a member by the e-mail of their account (the operator makes accounts)."""
 
     email = fields.Email(required=True, validate=validate.Length(max=254))
     role = fields.String(required=True, validate=ROLE_CHOICE)
-    password = fields.String(load_only=True, validate=validate.Length(max=1024))
 
 
 class MemberUpdate(StrictSchema):
@@ -161,19 +160,21 @@ def membership(workspace: Workspace, user_id: int) -> Membership:
 
 def add_member(workspace: Workspace, payload: dict[str, Any], actor: User | str | None
                ) -> Membership:
-    """Give a user a role in the workspace, making their account first when there is
-    none (then a password is required)."""
+    """Give an account a role in the workspace.
+
+    Only operators make accounts: were a workspace's admin to make one (with a password
+    they chose) for an e-mail another workspace adds later, they would hold that
+    account's keys there. What a workspace's admin can still tell is whether an e-mail
+    has an account here; without mail delivery to prove an address, no invitation flow
+    hides that from whoever holds the invitation."""
     from cmp_server import users
 
     data = validated(MemberSchema(), payload)
     user = users.find_user(data["email"])
     if user is None:
-        if not data.get("password"):
-            raise ServiceError({"password": ["required: there is no account with this e-mail "
-                                             "yet, and a new account needs a password"]})
-        user = users.create_user({"email": data["email"], "password": data["password"]}, actor,
-                                 commit=False)
-    elif db.session.get(Membership, (workspace.id, user.id)) is not None:
+        raise ServiceError({"email": ["no account with this e-mail: the platform's operator "
+                                      "makes accounts"]})
+    if db.session.get(Membership, (workspace.id, user.id)) is not None:
         raise ServiceError({"email": ["already a member: change their role instead"]})
     member = Membership(workspace_id=workspace.id, user_id=user.id, role=data["role"])
     db.session.add(member)
@@ -196,9 +197,15 @@ def change_member(member: Membership, payload: dict[str, Any], actor: User | str
 
 
 def remove_member(member: Membership, actor: User | str | None) -> None:
+    """Take a member out; the collection tokens they made for the workspace's sites are
+    revoked with it (they saw the secrets)."""
+    from cmp_server import auth
+
     refuse_own(member, actor, "member", True)
+    revoked = auth.revoke_collection_tokens_of(member.user, member.workspace_id)
     audit.record(actor, "member.remove", "workspace", member.workspace_id,
-                 before={"user": member.user_id, "role": member.role})
+                 before={"user": member.user_id, "role": member.role},
+                 after={"collection_tokens_revoked": revoked})
     db.session.delete(member)
     db.session.commit()
 

@@ -12,7 +12,7 @@ from cmp_server import configs, workspaces
 from cmp_server.auth import create_token
 from cmp_server.configs import consent_scope
 from cmp_server.extensions import db
-from cmp_server.models import AuditEvent, Site, Vendor
+from cmp_server.models import AuditEvent, CollectionToken, Site, User, Vendor
 from cmp_server.receipts import record_consent
 from cmp_server.users import create_user
 from cmp_server.vendors import save_custom_vendor
@@ -144,10 +144,17 @@ def test_a_workspace_admin_manages_its_members_and_nothing_else(app, owned, riva
     workspace, people = rival
     admin = bearer(app, people["admin"])
     members = f"/api/v1/admin/workspaces/{workspace.id}/members"
-    needs_password = admin("POST", members, {"email": "new@rival.example", "role": "marketer"})
-    assert needs_password.status_code == 422 and "password" in needs_password.json["errors"]["json"]
-    added = admin("POST", members, {"email": "new@rival.example", "role": "marketer",
-                                    "password": PASSWORD})
+    # only the operator makes accounts: a workspace's admin who made one (with a password
+    # of their choosing) for an e-mail another workspace adds later would hold its keys there
+    unknown = admin("POST", members, {"email": "new@rival.example", "role": "marketer",
+                                      "password": PASSWORD})
+    assert unknown.status_code == 422 and "password" in unknown.json["errors"]["json"]
+    unknown = admin("POST", members, {"email": "new@rival.example", "role": "marketer"})
+    assert unknown.status_code == 422
+    assert "the platform's operator makes accounts" in unknown.json["errors"]["json"]["email"][0]
+    assert db.session.query(User).filter_by(email="new@rival.example").count() == 0
+    create_user({"email": "new@rival.example", "password": PASSWORD})
+    added = admin("POST", members, {"email": "new@rival.example", "role": "marketer"})
     assert added.status_code == 201 and added.json["email"] == "new@rival.example"
     new_id = added.json["user"]
     assert admin("PATCH", f"{members}/{new_id}", {"role": "compliance"}).json["role"] == "compliance"
@@ -186,8 +193,9 @@ def test_the_console_workspace_pages(app, rival):
     client, csrf = console(app, people["admin"])
     assert "Rival" in client.get("/console/workspaces").get_data(as_text=True)
     page = f"/console/workspaces/{workspace.id}"
+    create_user({"email": "auditor@rival.example", "password": PASSWORD})
     added = client.post(page, data={"csrf_token": csrf, "action": "add", "role": "compliance",
-                                    "email": "auditor@rival.example", "password": PASSWORD})
+                                    "email": "auditor@rival.example"})
     assert "Added auditor@rival.example as compliance." in added.get_data(as_text=True)
     assert "member.add" in client.get("/console/audit").get_data(as_text=True)
     assert client.get("/console/workspaces/1").status_code == 404  # Default: not theirs
@@ -247,3 +255,44 @@ def test_membership_changes_are_audited(app, rival):
     event = db.session.query(AuditEvent).filter_by(action="member.role").one()
     assert event.actor == "admin@rival.example" and event.entity_id == str(workspace.id)
     assert event.after == {"user": people["marketer"].id, "role": "compliance"}
+
+
+def test_a_vendor_taken_off_and_put_back_with_new_terms_asks_again(app, owned):
+    """Compared with the newest version the vendor was in, not merely the newest."""
+    site, _, document = owned
+    kept = [(v.vendor_id, v.retention_tier) for v in site.draft.vendors]
+    configs.set_draft_vendors(site, [*kept, ("own-crm", None)])
+    configs.publish(site)
+    configs.set_draft_vendors(site, kept)
+    configs.publish(site)
+    save_custom_vendor({**document, "purposes": ["analytics", "marketing"]}, "test", "own-crm")
+    configs.set_draft_vendors(site, [*kept, ("own-crm", None)])
+    version, changes = configs.publish(site)
+    assert "vendor:own-crm~1" in consent_scope(version.content) and changes["asks_again"]
+
+
+def test_scan_reports_match_only_the_sites_own_workspaces_vendors(app, owned, rival):
+    from cmp_server import scans
+
+    mine = db.session.get(Site, owned[0].id)
+    theirs = workspaces.get_workspace(rival[0].id)
+    in_rival = Site(key="rival-site", name="Rival", workspace_id=theirs.id)
+    matched = {d["id"] for d in scans.catalogue_documents(mine)}
+    assert "own-crm" in matched and "mixpanel" in matched
+    assert "own-crm" not in {d["id"] for d in scans.catalogue_documents(in_rival)}
+    assert "own-crm" not in {d["id"] for d in scans.catalogue_documents(None)}
+
+
+def test_leaving_a_workspace_revokes_the_collection_tokens_one_made(app, owned, rival):
+    from cmp_server.auth import create_collection_token
+
+    site = owned[0]
+    marketer = rival[1]["marketer"]
+    default = workspaces.get_workspace(site.workspace_id)
+    workspaces.add_member(default, {"email": marketer.email, "role": "marketer"}, "test")
+    theirs, _ = create_collection_token(site, "their server", marketer)
+    ours, _ = create_collection_token(site, "our server", None)
+    workspaces.remove_member(workspaces.membership(default, marketer.id), "test")
+    db.session.expire_all()
+    assert db.session.get(CollectionToken, theirs.id).revoked_at is not None
+    assert db.session.get(CollectionToken, ours.id).revoked_at is None
