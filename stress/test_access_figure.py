@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_console_access import ROLES, protected_routes
+from tests.test_console_access import PEOPLE, may_open, protected_routes
 
 pytestmark = pytest.mark.stress
 
@@ -16,9 +16,11 @@ def engine_name() -> str:
 
 
 def test_the_access_walk_covers_every_protected_route(app, figures):
-    routes = list(protected_routes(app))
-    wrong_roles = sum(1 for _, _, roles in routes for role in ROLES
-                      if role != "admin" and role not in roles)
+    routes = list(protected_routes(app))  # asserts that every route has a role check
+    wrong_roles = sum(1 for _, _, roles in routes for person in PEOPLE
+                      if not may_open(person, roles))
+    operator_only = [path for path, _, roles in routes if roles == ("operator",)]
+    assert len(routes) >= 40 and wrong_roles > len(routes) and len(operator_only) >= 5
     figures.add("access", "every console, admin and compliance route refused anonymously and "
                 "with the wrong role (tests/test_console_access.py)",
                 f"{len(routes)} routes, {len(routes) + wrong_roles} refusals checked")
