@@ -1,0 +1,1 @@
+"""Who is calling and what they may do: users, sessions and tokens, workspaces and roles, the audit trail."""

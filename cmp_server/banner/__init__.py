@@ -1,0 +1,1 @@
+"""The embeddable tag: its configuration document and its built assets."""

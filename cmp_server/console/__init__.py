@@ -1,0 +1,1 @@
+"""The console: server-rendered pages for marketers, compliance officers, admins and operators."""
