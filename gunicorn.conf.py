@@ -32,7 +32,7 @@ reuse_port = True
 # gunicorn's control socket (`gunicornc -s instance/gunicorn.ctl`) in the instance folder,
 # one per instance: its default, one path per user ($XDG_RUNTIME_DIR or ~/.gunicorn), is
 # taken over by whichever server of that user started last, and removed when any stops.
-# (The instance folder as cmp_server.config.instance_path and Flask find it; importing
+# (The instance folder as cmp_server.platform.settings.instance_path and Flask find it; importing
 # cmp_server here would load the whole app into the master.)
 control_socket = os.path.join(
     os.environ.get("CMP_INSTANCE_PATH") or os.path.join(os.path.dirname(__file__), "instance"),

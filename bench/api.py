@@ -261,11 +261,14 @@ def main() -> int:
     parser.add_argument("--only", default="", help="measure only endpoints whose name has this")
     parser.add_argument("--ledger-write", choices=LEDGER_WRITES, default="durable",
                         help="for diagnosis: skip the flush, or the whole ledger write")
+    parser.add_argument("--hot-path", choices=("on", "off"), default="on",
+                        help="off: Flask's dispatch answers the banner GET and consent POST")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="cmp-bench-"))
     all_results = {}
     for engine in args.engines.split(","):
-        env = app_env(workdir / f"instance-{engine}", args.ledger_write)
+        env = {**app_env(workdir / f"instance-{engine}", args.ledger_write),
+               "BENCH_HOT_PATH": args.hot_path}
         postgres = None
         if engine == "postgresql":
             say("[postgresql] starting a throw-away server (fsync on)")
@@ -295,6 +298,9 @@ def main() -> int:
     if args.ledger_write != "durable":
         header += f"; ledger write: {args.ledger_write} (diagnosis, not the product)"
         name = f"api-{args.ledger_write}.md"
+    if args.hot_path == "off":
+        header += "; hot path off: Flask's dispatch answers every request"
+        name = name.replace(".md", "-no-hot-path.md")
     publish(name, header, report)
     return 0
 

@@ -187,10 +187,10 @@ def retention(record: dict[str, Any], previous_retention: int) -> int:
 
 def record_templates(site_key: str) -> dict[str, dict[str, Any]]:
     """Five receipts recorded for real, one per action, as the API would record them."""
-    from cmp_server.configs import published_content, published_ref
-    from cmp_server.geo import Region
-    from cmp_server.receipts import record_consent
-    from cmp_server.sites import get_site
+    from cmp_server.sites.versions import published_content, published_ref
+    from cmp_server.platform.geo import Region
+    from cmp_server.consent.receipts import record_consent
+    from cmp_server.sites.registry import get_site
 
     ref = published_ref(site_key)
     content = published_content(ref)
@@ -216,7 +216,7 @@ def check_rows_match_append(templates: dict[str, dict[str, Any]]) -> None:
     """ledger_row() must give exactly what Ledger.append stored for the real receipts."""
     from sqlalchemy import select
 
-    from cmp_server.extensions import db
+    from cmp_server.platform.extensions import db
     from cmp_server.models import LEDGER_TABLES
 
     table = LEDGER_TABLES.records
@@ -305,7 +305,7 @@ def fake_receipts(templates: dict[str, dict[str, Any]], count: int, rng: random.
 def purge_before_export(prefix: str) -> int:
     """--purge-first: run the retention purge before the export (cmp purge), so the export
     is timed on the bundle alone."""
-    from cmp_server import retention
+    from cmp_server.consent import retention
 
     started = time.monotonic()
     removed = retention.purge().removed
@@ -318,7 +318,7 @@ def analyze(prefix: str) -> None:
     """Planner statistics. PostgreSQL's autovacuum gathers them on its own within a minute
     or so of a bulk load; the bench does it at once so the timings do not depend on when
     autovacuum wakes up. SQLite never gathers them on its own: --analyze-sqlite only."""
-    from cmp_server.extensions import db
+    from cmp_server.platform.extensions import db
 
     started = time.monotonic()
     db.session.commit()
@@ -334,10 +334,10 @@ def fill(env: dict, site_key: str, records: int, prefix: str, purge_first: bool,
     from sqlalchemy import func, insert, select
 
     from cmp_server import create_app
-    from cmp_server.config import from_environment
-    from cmp_server.extensions import db
+    from cmp_server.platform.settings import from_environment
+    from cmp_server.platform.extensions import db
     from cmp_server.models import LEDGER_TABLES
-    from cmp_server.sealing import seal_now
+    from cmp_server.consent.sealing import seal_now
 
     instance = env["CMP_INSTANCE_PATH"]
     app = create_app(from_environment(instance, env), instance_path=instance)

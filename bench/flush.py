@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import publish
-from cmp_server.config import instance_path
+from cmp_server.platform.settings import instance_path
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITE = b"\x00" * 8192

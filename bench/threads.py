@@ -105,7 +105,7 @@ def child(path: str, threads: int, requests: int, site_key: str) -> None:
     """Run in a process of its own (the ledger write mode is read at import); prints the
     cost as JSON."""
     from bench.wsgi_bench import app
-    from cmp_server.sites import get_site
+    from cmp_server.sites.registry import get_site
 
     body = json.dumps({"site": site_key, "config_version": 1, "action": "accept_all",
                        "language": "sv"}).encode()

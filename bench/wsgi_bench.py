@@ -14,7 +14,8 @@ import threading
 from flask import current_app, jsonify, request
 
 from bench import LEDGER_WRITES
-from cmp_server import create_app, receipts
+from cmp_server import create_app
+from cmp_server.consent import receipts
 from consent_logs.writer import SharedFlush
 
 app = create_app()
@@ -101,3 +102,8 @@ def _take_apart(mode: str) -> None:
 
 
 _take_apart(os.environ.get("BENCH_LEDGER_WRITE", "durable"))
+
+# For measuring what the hot path buys (python -m bench.api --hot-path off): the app's own
+# Flask dispatch answers the banner GET and the consent POST too.
+if os.environ.get("BENCH_HOT_PATH", "on") == "off":
+    app.wsgi_app = app.wsgi_app.wsgi_app

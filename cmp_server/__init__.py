@@ -10,9 +10,16 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.http import HTTP_STATUS_CODES
 
-from cmp_server import api_docs, config, hot_path, security_headers
-from cmp_server.errors import ServiceError
-from cmp_server.extensions import db, migrate
+from cmp_server import demo
+from cmp_server.api import admin, compliance, docs, hot_path, public, wellknown
+from cmp_server.banner import assets
+from cmp_server.cli import cmp
+from cmp_server.consent import pages, receipts
+from cmp_server.console import views
+from cmp_server.platform import health, security_headers, settings
+from cmp_server.platform.errors import ServiceError
+from cmp_server.platform.extensions import db, migrate
+from cmp_server.sites import declaration
 
 
 DATABASE_RETRY_SECONDS = 5
@@ -23,7 +30,7 @@ def create_app(
 ) -> Flask:
     app = Flask(
         __name__,
-        instance_path=instance_path or config.instance_path(),
+        instance_path=instance_path or settings.instance_path(),
         instance_relative_config=True,
     )
     load_config(app, test_config)
@@ -48,10 +55,10 @@ def make_private_folder(path: Path) -> None:
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     make_private_folder(Path(app.instance_path))  # the SQLite file and the keys live here
-    app.config.from_mapping(config.from_environment(app.instance_path))
+    app.config.from_mapping(settings.from_environment(app.instance_path))
     if test_config:
         app.config.update(test_config)
-    app.config["SQLALCHEMY_DATABASE_URI"] = config.normalise_database_url(
+    app.config["SQLALCHEMY_DATABASE_URI"] = settings.normalise_database_url(
         app.config["SQLALCHEMY_DATABASE_URI"]
     )
     logging.getLogger("cmp_server").setLevel(app.config["CMP_LOG_LEVEL"])
@@ -60,29 +67,22 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db)
-    api_docs.init_app(app)
+    docs.init_app(app)
     security_headers.init_app(app)
-    from cmp_server import receipts
-
     receipts.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from cmp_server import (
-        admin_api, banner_assets, compliance_api, console, declaration, demo, health, public_api,
-        subject_pages, wellknown,
-    )
-
     app.register_blueprint(health.bp)
     app.register_blueprint(demo.bp)
     app.register_blueprint(wellknown.bp)
-    app.register_blueprint(subject_pages.bp)
-    app.register_blueprint(console.bp)
-    app.register_blueprint(banner_assets.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(assets.bp)
     app.register_blueprint(declaration.bp)
-    api_docs.api.register_blueprint(public_api.blp)
-    api_docs.api.register_blueprint(compliance_api.blp)
-    api_docs.api.register_blueprint(admin_api.blp)
+    docs.api.register_blueprint(public.blp)
+    docs.api.register_blueprint(compliance.blp)
+    docs.api.register_blueprint(admin.blp)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -121,6 +121,4 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from cmp_server.cli import cmp
-
     app.cli.add_command(cmp)

@@ -10,21 +10,23 @@ import json
 import os
 import sys
 from datetime import timezone
+from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 
-from cmp_server import (
-    compliance, retention, scans, sealing, sites, subjects, sync, users, vendors, workspaces,
-)
+from cmp_server.accounts import members, users, workspaces
+from cmp_server.consent import proof, retention, sealing, subjects, sync
+from cmp_server.scanner import jobs
+from cmp_server.sites import catalogue, registry, vendors
 from cmp_server.demo import default_origins, demo_url, ensure_demo
-from cmp_server.errors import ServiceError
-from cmp_server.extensions import db
+from cmp_server.platform.errors import ServiceError
+from cmp_server.platform.extensions import db
 from cmp_server.models import Membership
-from cmp_server.scan_report import render_text
-from cmp_server.scanner import ScanOptions
+from cmp_server.scanner.report import render_text
+from cmp_server.scanner.browser import ScanOptions
 
 
 cmp = AppGroup("cmp", help="Consent platform administration.")
@@ -63,6 +65,18 @@ def import_vendors_command(directory):
         sys.exit(1)
 
 
+@cmp.command("check-vendors", help="Validate a catalogue directory (no database needed); "
+                                   "exit 1 if any file is refused.")
+@click.option("--dir", "directory", type=click.Path(exists=True, file_okay=False),
+              help="Catalogue directory (default: CMP_VENDORS_DIR or the shipped vendors/).")
+def check_vendors_command(directory):
+    lines, valid = catalogue.check(Path(directory) if directory else None)
+    for line in lines:
+        click.echo(line)
+    if not valid:
+        sys.exit(1)
+
+
 @cmp.command("create-site", help="Create a site; prints its key on the last line.")
 @click.option("--name", required=True)
 @click.option("--origin", "origins", multiple=True, help="Allowed origin, repeatable.")
@@ -94,7 +108,7 @@ def create_site_command(name, origins, default_language, consent_months, refusal
     }
     if any(controller.values()):
         payload["controller"] = controller
-    site = sites.create_site(payload, "cli", workspace_id(workspace_name))
+    site = registry.create_site(payload, "cli", workspace_id(workspace_name))
     click.echo(f"created site {site.name!r} with origins: {', '.join(site.origin_list) or '(none)'}")
     click.echo(site.key)
 
@@ -189,11 +203,11 @@ def set_role(user, role: str, workspace_name: str | None) -> None:
     member = db.session.get(Membership, (workspace.id, user.id))
     if role == "none":
         if member is not None:
-            workspaces.remove_member(member, "cli")
+            members.remove_member(member, "cli")
     elif member is None:
-        workspaces.add_member(workspace, {"email": user.email, "role": role}, "cli")
+        members.add_member(workspace, {"email": user.email, "role": role}, "cli")
     else:
-        workspaces.change_member(member, {"role": role}, "cli")
+        members.change_member(member, {"role": role}, "cli")
     db.session.refresh(user)
 
 
@@ -257,7 +271,7 @@ def export_command(site_key, start, end, out):
 
     try:
         with open(out, "wb") as handle:
-            manifest = compliance.export(site_key, start.replace(tzinfo=timezone.utc),
+            manifest = proof.export(site_key, start.replace(tzinfo=timezone.utc),
                                          end.replace(tzinfo=timezone.utc), handle, progress)
     except ServiceError:
         os.unlink(out)  # no half-written bundle left behind
@@ -290,9 +304,9 @@ def scan_command(urls, depth, max_pages, site_key, settle_ms, json_file):
         click.echo(message, err=True)
 
     if site_key:
-        report = scans.scan_site(site_key, list(urls), options, "cli", progress)
+        report = jobs.scan_site(site_key, list(urls), options, "cli", progress)
     else:
-        report = scans.run_scan(list(urls), options, progress=progress)
+        report = jobs.run_scan(list(urls), options, progress=progress)
     click.echo(render_text(report), nl=False)
     if json_file:
         with open(json_file, "w", encoding="utf-8") as handle:

@@ -17,12 +17,13 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, render_template, send_file
 from markupsafe import escape
 
-from cmp_server import configs, users, workspaces
-from cmp_server.banner_assets import BANNER_DIR
-from cmp_server.errors import ServiceError
-from cmp_server.extensions import db
+from cmp_server.accounts import users, workspaces
+from cmp_server.sites import versions
+from cmp_server.banner.assets import BANNER_DIR
+from cmp_server.platform.errors import ServiceError
+from cmp_server.platform.extensions import db
 from cmp_server.models import Role, Site, SiteOrigin, Vendor
-from cmp_server.sites import create_site, normalise_origin
+from cmp_server.sites.registry import create_site, normalise_origin
 
 bp = Blueprint("demo", __name__, url_prefix="/demo")
 
@@ -107,8 +108,8 @@ def ensure_demo(origins: list[str], instance_path: str) -> Demo:
                 site.origins.append(SiteOrigin(origin=origin))
         db.session.commit()
     if [(v.vendor_id, v.retention_tier) for v in site.draft.vendors] != DEMO_VENDORS:
-        configs.set_draft_vendors(site, DEMO_VENDORS, "demo")
-    version, _changes = configs.publish(site, "demo")
+        versions.set_draft_vendors(site, DEMO_VENDORS, "demo")
+    version, _changes = versions.publish(site, "demo")
     email, password = ensure_demo_admin(instance_path)
     return Demo(site, version.number, email, password)
 
@@ -118,7 +119,7 @@ def page():
     site = find_demo_site()
     if site is None:
         abort(404, description="No demo site yet: run `flask --app cmp_server cmp demo`.")
-    version = configs.latest_version(site)
+    version = versions.latest_version(site)
     if version is None:
         abort(404, description="The demo site has no published configuration.")
     return render_template(
@@ -129,7 +130,7 @@ def page():
 def demo_vendor_name(vendor_id: str) -> str:
     """The name of a vendor on the demo site's published version; 404 for any other."""
     site = find_demo_site()
-    version = configs.latest_version(site) if site else None
+    version = versions.latest_version(site) if site else None
     names = {v["id"]: v["name"] for v in version.content["vendors"]} if version else {}
     if vendor_id not in names:
         abort(404, description=f"{vendor_id!r} is not on the demo site.")

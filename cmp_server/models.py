@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consent_logs.ledger import Ledger
 from consent_logs.schema import ledger_tables
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 
@@ -408,7 +408,7 @@ class StaleReceipt(db.Model):
 
 
 class SiteScan(db.Model):
-    """A site's latest scan (cmp_server.scans): one row per site, replaced by the next
+    """A site's latest scan (cmp_server.scanner.jobs): one row per site, replaced by the next
     scan. ``status`` is running while a scan is under way, then done (with the report) or
     failed (with the error)."""
 

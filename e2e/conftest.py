@@ -128,7 +128,7 @@ def app(database_url, instance_path):
     app.register_blueprint(fixture_pages)
     with app.app_context():
         yield app
-        from cmp_server.extensions import db
+        from cmp_server.platform.extensions import db
 
         db.session.remove()
         db.engine.dispose()
@@ -153,29 +153,29 @@ class BannerSite:
 
     def publish(self, vendors=None, **draft):
         """Change the draft (vendors, region_rules, theme, texts) and publish it."""
-        from cmp_server import configs
-        from cmp_server.extensions import db
+        from cmp_server.sites import versions
+        from cmp_server.platform.extensions import db
 
         if vendors is not None:
-            configs.set_draft_vendors(self.site, vendors)
+            versions.set_draft_vendors(self.site, vendors)
         for field, value in draft.items():
             setattr(self.site.draft, field, value)
         db.session.commit()
-        self.version, _ = configs.publish(self.site)
+        self.version, _ = versions.publish(self.site)
         return self.version
 
 
 @pytest.fixture
 def banner_site(app, catalogue, live_server) -> BannerSite:
-    from cmp_server import configs
-    from cmp_server.sites import create_site
+    from cmp_server.sites import versions
+    from cmp_server.sites.registry import create_site
 
     port = live_server.rsplit(":", 1)[1]
     site = create_site({**SHOP, "name": "Banner test shop",
                         "origins": [live_server, f"http://localhost:{port}",
                                     f"http://www.shop.localhost:{port}"]})
-    configs.set_draft_vendors(site, BANNER_VENDORS)
-    version, _ = configs.publish(site)
+    versions.set_draft_vendors(site, BANNER_VENDORS)
+    version, _ = versions.publish(site)
     return BannerSite(live_server, site, version)
 
 

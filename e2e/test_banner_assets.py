@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from cmp_server.banner_assets import BANNER_DIR
+from cmp_server.banner.assets import BANNER_DIR
 
 DIST = BANNER_DIR / "dist"
 EU_LANGUAGES = "bg cs da de el en es et fi fr ga hr hu it lt lv mt nl pl pt ro sk sl sv".split()

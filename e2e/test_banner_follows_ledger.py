@@ -166,7 +166,7 @@ def test_past_the_lists_bound_an_older_token_asks_once(banner_site, new_page, mo
     the banner whose token is older asks, applies the answer, and then stops asking."""
     from urllib.parse import urlencode
 
-    from cmp_server import sync
+    from cmp_server.consent import sync
     from tests.http import call
 
     monkeypatch.setattr(sync, "MAX_LISTED", 0)  # nothing listed: stale_before says it all

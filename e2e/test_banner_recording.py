@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from e2e.conftest import BANNER_VENDORS, cookie_names, open_fixture, ran, wait_recorded
 from tests.http import call
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from cmp_server.catalogue import load_catalogue
-from cmp_server.config import default_vendors_dir
+from cmp_server.sites.catalogue import load_catalogue
+from cmp_server.platform.settings import default_vendors_dir
 
 pytestmark = __import__("pytest").mark.browser
 

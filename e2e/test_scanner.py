@@ -20,13 +20,13 @@ import tomllib
 import pytest
 from flask import request
 
-from cmp_server import scans
-from cmp_server.catalogue import VendorSchema
+from cmp_server.scanner import jobs
+from cmp_server.sites.catalogue import VendorSchema
 from cmp_server.demo import default_origins, ensure_demo
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, SiteScan
-from cmp_server.scan_report import render_text
-from cmp_server.scanner import ScanOptions
+from cmp_server.scanner.report import render_text
+from cmp_server.scanner.browser import ScanOptions
 from e2e.conftest import ROOT
 from tests.conftest import TEST_SECRET_KEYS, console_login
 
@@ -51,7 +51,7 @@ def tracker_origin(banner_site) -> str:
 
 def scan_fixture(banner_site, browser, name: str) -> dict:
     url = banner_site.fixture_url(name, TRACKER=tracker_origin(banner_site))
-    return scans.run_scan([url], FAST, banner_site.site, browser=browser,
+    return jobs.run_scan([url], FAST, banner_site.site, browser=browser,
                           prepare_context=fake_third_parties)
 
 
@@ -134,7 +134,7 @@ def test_a_page_without_the_banner_gets_the_first_pass_only(banner_site, browser
 def test_the_demo_page(app, catalogue, live_server, browser):
     port = int(live_server.rsplit(":", 1)[1])
     demo = ensure_demo(default_origins(port), app.instance_path)
-    report = scans.run_scan([f"{live_server}/demo/"], FAST, browser=browser,
+    report = jobs.run_scan([f"{live_server}/demo/"], FAST, browser=browser,
                             prepare_context=fake_third_parties)
     assert report["site"] == demo.site.key  # found through the banner's data-site
     found = {(v, k) for v, k in consent_findings(report) if k != "after_withdrawal"}
@@ -178,7 +178,7 @@ def test_the_cli_prints_the_report_writes_json_and_keeps_it_for_the_site(
 
 def console_scan(app, banner_site, client, page_url: str) -> str:
     """A marketer starts a scan of ``page_url`` in the console; the finished page."""
-    from cmp_server.users import create_user
+    from cmp_server.accounts.users import create_user
 
     app.config["SESSION_COOKIE_SECURE"] = False
     create_user({"email": "m@shop.example", "password": "a long enough password",
@@ -238,7 +238,7 @@ def test_the_scanners_chromium_runs_sandboxed():
     Playwright owns this one."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from cmp_server.scanner import chromium
+    from cmp_server.scanner.browser import chromium
 
     def sandbox_status() -> str:
         with chromium(None) as browser:

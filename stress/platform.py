@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, select
 
 from bench.api import flask_cli, start_server
-from cmp_server.config import normalise_database_url
+from cmp_server.platform.settings import normalise_database_url
 from cmp_server.models import ledger
 from tests.pg import PostgresServer, free_port
 

@@ -4,7 +4,6 @@ and verifies, and the service answers again; a browser page kept open through th
 of the whole server ran no gated tag."""
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 

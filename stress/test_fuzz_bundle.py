@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from cmp_server.compliance import export
-from cmp_server.receipts import record_consent
-from cmp_server.sealing import seal_now
-from cmp_server.subjects import erase_for_officer
+from cmp_server.consent.proof import export
+from cmp_server.consent.receipts import record_consent
+from cmp_server.consent.sealing import seal_now
+from cmp_server.consent.subjects import erase_for_officer
 from consent_logs.bundle import verify_bundle
 from consent_logs.seals import VerificationError
 

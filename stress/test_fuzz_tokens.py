@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from cmp_server.receipts import TOKEN_SALT, TokenSerializer, record_consent, verify_token
+from cmp_server.consent.receipts import TOKEN_SALT, TokenSerializer, record_consent, verify_token
 
 pytestmark = pytest.mark.stress
 BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

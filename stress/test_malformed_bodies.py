@@ -10,9 +10,9 @@ import json
 import pytest
 from sqlalchemy import text
 
-from cmp_server.auth import create_token
-from cmp_server.extensions import db
-from cmp_server.users import create_user
+from cmp_server.accounts.tokens import create_token
+from cmp_server.platform.extensions import db
+from cmp_server.accounts.users import create_user
 from tests.http import call
 
 pytestmark = pytest.mark.stress
@@ -110,7 +110,7 @@ FORM_BODIES = {
 
 def test_every_endpoint_refuses_hostile_bodies_clearly(app, live_server, shop, admin_headers,
                                                        figures, engine_name):
-    from cmp_server.receipts import record_consent
+    from cmp_server.consent.receipts import record_consent
 
     app.config["CMP_RATE_LIMIT_PER_MINUTE"] = 0  # one client, many requests
     site, _ = shop

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from cmp_server.auth import create_token
-from cmp_server.extensions import db
+from cmp_server.accounts.tokens import create_token
+from cmp_server.platform.extensions import db
 from cmp_server.models import Vendor
-from cmp_server.receipts import record_consent
-from cmp_server.users import create_user
-from cmp_server.vendors import save_custom_vendor
+from cmp_server.consent.receipts import record_consent
+from cmp_server.accounts.users import create_user
+from cmp_server.sites.vendors import save_custom_vendor
 from tests.http import call
 
 pytestmark = pytest.mark.stress

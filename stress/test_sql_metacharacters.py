@@ -8,10 +8,10 @@ from urllib.parse import quote
 
 import pytest
 
-from cmp_server.auth import create_token
-from cmp_server.extensions import db
+from cmp_server.accounts.tokens import create_token
+from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, Site, Vendor
-from cmp_server.vendors import save_custom_vendor
+from cmp_server.sites.vendors import save_custom_vendor
 from tests.test_console_access import log_in, people  # noqa: F401  (the fixture, reused)
 
 pytestmark = pytest.mark.stress

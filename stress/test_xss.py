@@ -18,9 +18,9 @@ from urllib.parse import quote
 
 import pytest
 
-from cmp_server.auth import create_token
-from cmp_server.configs import TEXT_KEYS
-from cmp_server.extensions import db
+from cmp_server.accounts.tokens import create_token
+from cmp_server.banner.strings import TEXT_KEYS
+from cmp_server.platform.extensions import db
 from cmp_server.models import Vendor
 from e2e.conftest import app, engine_name  # noqa: F401  (the app with e2e's fixture pages, SQLite)
 from tests.conftest import SHOP

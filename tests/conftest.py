@@ -12,10 +12,10 @@ import pytest
 from flask_migrate import upgrade
 
 from cmp_server import create_app
-from cmp_server import configs
-from cmp_server.config import default_vendors_dir
-from cmp_server.sites import create_site
-from cmp_server.vendors import import_catalogue
+from cmp_server.sites import versions
+from cmp_server.platform.settings import default_vendors_dir
+from cmp_server.sites.registry import create_site
+from cmp_server.sites.vendors import import_catalogue
 from tests.pg import PostgresServer
 
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -48,7 +48,7 @@ def make_app(database_url: str, instance_path: Path, **extra):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": TEST_SECRET_KEYS[0],
         "CMP_SECRET_KEYS": TEST_SECRET_KEYS,
-        "CMP_CACHE_SECONDS": 0,  # tests see every change at once; test_cache.py covers caching
+        "CMP_CACHE_SECONDS": 0,  # tests see every change at once; tests/platform/test_cache.py covers caching
         **extra,
     }
     return create_app(config, instance_path=str(instance_path))
@@ -58,7 +58,7 @@ def migrate_to_head(database_url: str, instance_path: Path) -> None:
     app = make_app(database_url, instance_path)
     with app.app_context():
         upgrade()
-        from cmp_server.extensions import db
+        from cmp_server.platform.extensions import db
 
         db.engine.dispose()
 
@@ -81,7 +81,7 @@ def app_on_own_database(url: str, instance_path: Path):
     """An app on a database of the test's own, migrated to head, in its app context
     (caches kept warm, so a consent reaches the database write before it notices
     anything about the server); its connections are closed at the end."""
-    from cmp_server.extensions import db
+    from cmp_server.platform.extensions import db
 
     migrate_to_head(url, instance_path)
     app = make_app(url, instance_path, CMP_CACHE_SECONDS=60)
@@ -161,7 +161,7 @@ def app(database_url, instance_path):
     app = make_app(database_url, instance_path)
     with app.app_context():
         yield app
-        from cmp_server.extensions import db
+        from cmp_server.platform.extensions import db
 
         db.session.remove()
         db.engine.dispose()
@@ -207,6 +207,6 @@ SHOP_VENDORS = [("craft-cms", None), ("google-analytics", None), ("mixpanel", No
 def shop(app, catalogue):
     """A site with five vendors and one published version."""
     site = create_site(SHOP)
-    configs.set_draft_vendors(site, SHOP_VENDORS)
-    version, _ = configs.publish(site)
+    versions.set_draft_vendors(site, SHOP_VENDORS)
+    version, _ = versions.publish(site)
     return site, version

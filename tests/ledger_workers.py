@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def write_consents(database_url: str, instance_path: str, site_key: str, count: int) -> list[str]:
-    from cmp_server.receipts import record_consent
+    from cmp_server.consent.receipts import record_consent
     from tests.conftest import make_app
 
     app = make_app(database_url, Path(instance_path))
@@ -25,9 +25,9 @@ def keep_sealing(database_url: str, instance_path: str, expected: int, deadline_
     """Seal in small batches, over and over, until every expected record is sealed."""
     from sqlalchemy import func, select
 
-    from cmp_server.extensions import db
+    from cmp_server.platform.extensions import db
     from cmp_server.models import LEDGER_TABLES
-    from cmp_server.sealing import seal_now
+    from cmp_server.consent.sealing import seal_now
     from tests.conftest import make_app
 
     app = make_app(database_url, Path(instance_path))

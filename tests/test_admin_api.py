@@ -5,10 +5,10 @@ import copy
 
 import pytest
 
-from cmp_server.auth import create_token
-from cmp_server.extensions import db
+from cmp_server.accounts.tokens import create_token
+from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, Vendor
-from cmp_server.users import create_user
+from cmp_server.accounts.users import create_user
 from tests.conftest import SHOP
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from cmp_server.receipts import record_consent
-from cmp_server.users import create_user
+from cmp_server.consent.receipts import record_consent
+from cmp_server.accounts.users import create_user
 from tests.conftest import console_login
 from tests.http import call
 
@@ -28,7 +28,7 @@ def choices(live_server, shop):
 def test_rates_grants_and_visitors_who_did_not_choose(app, choices):
     from datetime import datetime, timezone
 
-    from cmp_server.analytics import site_analytics
+    from cmp_server.consent.analytics import site_analytics
 
     result = site_analytics(choices.key, datetime(2000, 1, 1, tzinfo=timezone.utc),
                             datetime(2100, 1, 1, tzinfo=timezone.utc))

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bench.threads import WARM_UP, run_threads
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from cmp_server.models import ledger
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cmp_server import configs
-from cmp_server.receipts import record_consent
-from cmp_server.sealing import seal_now
-from cmp_server.sites import create_site
+from cmp_server.sites import versions
+from cmp_server.consent.receipts import record_consent
+from cmp_server.consent.sealing import seal_now
+from cmp_server.sites.registry import create_site
 from consent_logs.bundle import verify_bundle
 from consent_logs.seals import VerificationError
 from tests.conftest import SHOP
@@ -28,8 +28,8 @@ def two_sites(shop):
     """Consents for the shop and for another site, interleaved, sealed in small batches."""
     site, version = shop
     other = create_site({**SHOP, "name": "Other"})
-    configs.set_draft_vendors(other, [("mixpanel", None)])
-    other_version, _ = configs.publish(other)
+    versions.set_draft_vendors(other, [("mixpanel", None)])
+    other_version, _ = versions.publish(other)
     actions = ["accept_all", "reject_all", "custom"]
     for index in range(24):
         target, number = (site, version.number) if index % 3 else (other, other_version.number)
@@ -40,8 +40,8 @@ def two_sites(shop):
         record_consent(payload, None, "https://shop.example")
         if index % 7 == 6:
             seal_now(batch_size=5)
-    configs.set_draft_vendors(site, [("mixpanel", None), ("google-analytics", None)])
-    configs.publish(site)
+    versions.set_draft_vendors(site, [("mixpanel", None), ("google-analytics", None)])
+    versions.publish(site)
     record_consent({"site": site.key, "config_version": 2, "action": "accept_all",
                     "language": "en"}, None, "https://shop.example")
     return site, other

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from cmp_server.catalogue import (
+from cmp_server.sites.catalogue import (
     CATALOGUE_LANGUAGES,
     CORE_PURPOSES,
     load_catalogue,
     retention_months,
 )
-from cmp_server.config import default_vendors_dir
+from cmp_server.platform.settings import default_vendors_dir
 
 # The vendors of the seed statement 001_9e1f7b305ee756bf.txt, "Cookies and terms of use".
 SEED_VENDORS = [

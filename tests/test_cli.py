@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy import inspect
 
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, ConfigVersion, Site, User, Vendor
-from cmp_server.users import check_password
+from cmp_server.accounts.users import check_password
 
 
 def test_init_creates_the_schema_on_an_empty_database(empty_database_url, instance_path):
@@ -39,7 +39,7 @@ def test_import_vendors_reports_then_is_idempotent(runner):
 def test_import_vendors_reports_changes_and_refusals(runner, tmp_path):
     import shutil
 
-    from cmp_server.config import default_vendors_dir
+    from cmp_server.platform.settings import default_vendors_dir
 
     copy = tmp_path / "vendors"
     shutil.copytree(default_vendors_dir(), copy)

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from cmp_server.config import ConfigError, from_environment, load_secret_keys
+from cmp_server.platform.settings import ConfigError, from_environment, load_secret_keys
 from tests.races import disagreements, race
 
 
@@ -58,7 +58,7 @@ def test_bad_settings_name_the_variable(tmp_path, name, value, message):
     assert str(raised.value) == message
 
 
-def test_only_the_config_module_reads_the_environment():
+def test_only_the_settings_module_reads_the_environment():
     from pathlib import Path
 
     package = Path(__file__).resolve().parent.parent
@@ -68,7 +68,7 @@ def test_only_the_config_module_reads_the_environment():
         for path in (package / folder).rglob("*.py")
         if "os.environ" in path.read_text() or "os.getenv" in path.read_text()
     ]
-    assert readers == ["cmp_server/config.py"]
+    assert readers == ["cmp_server/platform/settings.py"]
 
 
 def test_a_new_instance_folder_is_created_for_the_database(tmp_path):

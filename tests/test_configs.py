@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 
 from consent_logs import content_hash
-from cmp_server import configs
-from cmp_server.errors import ServiceError
-from cmp_server.extensions import db
+from cmp_server.sites import versions
+from cmp_server.platform.errors import ServiceError
+from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, ConfigVersion, Vendor
-from cmp_server.sites import create_site
+from cmp_server.sites.registry import create_site
 from tests.conftest import SHOP
 
 
@@ -18,8 +18,8 @@ def site(app, catalogue):
 
 
 def test_publishing_freezes_the_draft_under_its_hash(site):
-    configs.set_draft_vendors(site, [("google-analytics", None), ("craft-cms", None)])
-    version, changes = configs.publish(site, "tester")
+    versions.set_draft_vendors(site, [("google-analytics", None), ("craft-cms", None)])
+    version, changes = versions.publish(site, "tester")
     db.session.expire_all()
     stored = db.session.get(ConfigVersion, version.id)
     assert stored.number == 1
@@ -32,21 +32,21 @@ def test_publishing_freezes_the_draft_under_its_hash(site):
 
 
 def test_publishing_an_unchanged_draft_makes_no_new_version(site):
-    configs.set_draft_vendors(site, [("mixpanel", None)])
-    first, _ = configs.publish(site)
-    again, changes = configs.publish(site)
+    versions.set_draft_vendors(site, [("mixpanel", None)])
+    first, _ = versions.publish(site)
+    again, changes = versions.publish(site)
     assert again.id == first.id
     assert changes["vendors_added"] == [] and changes["asks_again"] is False
     assert db.session.query(ConfigVersion).count() == 1
 
 
 def test_adding_a_consent_vendor_asks_again_and_removing_one_does_not(site):
-    configs.set_draft_vendors(site, [("mixpanel", None)])
-    configs.publish(site)
-    configs.set_draft_vendors(site, [("mixpanel", None), ("facebook", None)])
-    second, added = configs.publish(site)
-    configs.set_draft_vendors(site, [("facebook", None)])
-    third, removed = configs.publish(site)
+    versions.set_draft_vendors(site, [("mixpanel", None)])
+    versions.publish(site)
+    versions.set_draft_vendors(site, [("mixpanel", None), ("facebook", None)])
+    second, added = versions.publish(site)
+    versions.set_draft_vendors(site, [("facebook", None)])
+    third, removed = versions.publish(site)
     assert (second.number, third.number) == (2, 3)
     assert added["vendors_added"] == ["facebook"] and added["purposes_added"] == ["marketing"]
     assert added["asks_again"] is True
@@ -54,16 +54,16 @@ def test_adding_a_consent_vendor_asks_again_and_removing_one_does_not(site):
 
 
 def test_adding_a_strictly_necessary_vendor_does_not_ask_again(site):
-    configs.set_draft_vendors(site, [("mixpanel", None)])
-    configs.publish(site)
-    configs.set_draft_vendors(site, [("mixpanel", None), ("craft-cms", None)])
-    _version, changes = configs.publish(site)
+    versions.set_draft_vendors(site, [("mixpanel", None)])
+    versions.publish(site)
+    versions.set_draft_vendors(site, [("mixpanel", None), ("craft-cms", None)])
+    _version, changes = versions.publish(site)
     assert changes["vendors_added"] == ["craft-cms"] and changes["asks_again"] is False
 
 
 def test_a_later_catalogue_edit_does_not_change_a_published_version(site):
-    configs.set_draft_vendors(site, [("mixpanel", None)])
-    version, _ = configs.publish(site)
+    versions.set_draft_vendors(site, [("mixpanel", None)])
+    version, _ = versions.publish(site)
     vendor = db.session.get(Vendor, "mixpanel")
     vendor.document = {**vendor.document, "name": "Renamed"}
     db.session.commit()
@@ -72,10 +72,10 @@ def test_a_later_catalogue_edit_does_not_change_a_published_version(site):
 
 
 def test_the_site_picks_the_retention_tier_of_a_tiered_vendor(site):
-    configs.set_draft_vendors(site, [("piwik-pro", None)])
-    default, _ = configs.publish(site)
-    configs.set_draft_vendors(site, [("piwik-pro", "enterprise")])
-    enterprise, changes = configs.publish(site)
+    versions.set_draft_vendors(site, [("piwik-pro", None)])
+    default, _ = versions.publish(site)
+    versions.set_draft_vendors(site, [("piwik-pro", "enterprise")])
+    enterprise, changes = versions.publish(site)
     assert default.content["vendors"][0]["retention_months"] == 14
     assert default.content["vendors"][0]["retention_tier"] == "core"
     assert enterprise.content["vendors"][0]["retention_months"] == 25
@@ -89,10 +89,10 @@ def test_the_site_picks_the_retention_tier_of_a_tiered_vendor(site):
     ([("mixpanel", None), ("mixpanel", None)], "vendors", "a vendor may appear once"),
 ])
 def test_bad_draft_vendors_are_refused_and_change_nothing(site, choices, field, reason):
-    configs.set_draft_vendors(site, [("google-analytics", None)])
+    versions.set_draft_vendors(site, [("google-analytics", None)])
     events = db.session.query(AuditEvent).count()
     with pytest.raises(ServiceError) as raised:
-        configs.set_draft_vendors(site, choices)
+        versions.set_draft_vendors(site, choices)
     assert raised.value.errors[field] == [reason]
     db.session.rollback()
     assert [v.vendor_id for v in site.draft.vendors] == ["google-analytics"]
@@ -100,8 +100,8 @@ def test_bad_draft_vendors_are_refused_and_change_nothing(site, choices, field, 
 
 
 def test_publishing_is_audited_with_its_diff(site):
-    configs.set_draft_vendors(site, [("mixpanel", None)], "marketer@shop.example")
-    version, _ = configs.publish(site, "marketer@shop.example")
+    versions.set_draft_vendors(site, [("mixpanel", None)], "marketer@shop.example")
+    version, _ = versions.publish(site, "marketer@shop.example")
     event = db.session.query(AuditEvent).filter_by(action="config.publish").one()
     assert event.actor == "marketer@shop.example"
     assert event.after["hash"] == version.content_hash
@@ -110,18 +110,18 @@ def test_publishing_is_audited_with_its_diff(site):
 
 def test_a_site_without_controller_or_policy_cannot_publish(app, catalogue):
     site = create_site({"name": "Anonymous"})
-    configs.set_draft_vendors(site, [("mixpanel", None)])
+    versions.set_draft_vendors(site, [("mixpanel", None)])
     with pytest.raises(ServiceError) as raised:
-        configs.publish(site)
+        versions.publish(site)
     assert set(raised.value.errors) == {"controller", "privacy_policy_url"}
     assert db.session.query(ConfigVersion).count() == 0
 
 
 def test_region_rules_are_validated_and_audited(site):
-    configs.update_draft(site, {"region_rules": {"US-CA": "opt-out", "default": "none"}}, "marketer@shop.example")
+    versions.update_draft(site, {"region_rules": {"US-CA": "opt-out", "default": "none"}}, "marketer@shop.example")
     assert site.draft.region_rules == {"US-CA": "opt-out", "default": "none"}
     with pytest.raises(ServiceError) as raised:
-        configs.update_draft(site, {"region_rules": {"DE": "none", "US": "sometimes"}})
+        versions.update_draft(site, {"region_rules": {"DE": "none", "US": "sometimes"}})
     assert set(raised.value.errors) == {"region_rules.DE", "region_rules.US"}
     assert "requires opt-in" in raised.value.errors["region_rules.DE"][0]
     db.session.rollback()

@@ -1,4 +1,4 @@
-"""Consent that is true (DESIGN.md, Consent receipts): a subject is proven only by its token,
+"""Consent that is true (docs/architecture.md, Receipts): a subject is proven only by its token,
 each subject's history is one chain, a vendor needs every one of its purposes, and a change
 made without the visitor's browser reaches the site. Over real HTTP, on both engines."""
 from __future__ import annotations
@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from cmp_server import receipts
-from cmp_server.extensions import db
+from cmp_server.consent import receipts
+from cmp_server.platform.extensions import db
 from cmp_server.models import LEDGER_TABLES, StaleReceipt, ledger
 from tests.http import call
 
@@ -21,8 +21,8 @@ ORIGIN = {"Origin": "https://shop.example"}
 @pytest.fixture
 def marketer_token(app) -> dict[str, str]:
     """A marketer's API token, as their automation sends it."""
-    from cmp_server.auth import create_token
-    from cmp_server.users import create_user
+    from cmp_server.accounts.tokens import create_token
+    from cmp_server.accounts.users import create_user
 
     marketer = create_user({"email": "m@shop.example", "password": "a long enough password",
                             "role": "marketer"})
@@ -112,7 +112,7 @@ def test_the_sites_server_records_with_its_collection_token(live_server, shop, m
 
 def test_a_collection_token_of_another_site_is_refused(live_server, shop, marketer_token):
     site, _ = shop
-    from cmp_server.sites import create_site
+    from cmp_server.sites.registry import create_site
     from tests.conftest import SHOP
 
     other = create_site({**SHOP, "name": "Other", "origins": ["https://other.example"]})
@@ -283,7 +283,7 @@ def test_current_state_refuses_bad_tokens_and_foreign_origins(live_server, shop)
 
 
 def test_stale_marks_are_forgotten_after_their_receipts_expire(app, live_server, shop):
-    from cmp_server import sync
+    from cmp_server.consent import sync
 
     site, _ = shop
     first = post(live_server, site, action="accept_all").json
@@ -296,7 +296,7 @@ def test_stale_marks_are_forgotten_after_their_receipts_expire(app, live_server,
 # --- impressions -------------------------------------------------------------------------------
 
 def test_impressions_count_only_from_registered_origins(live_server, shop):
-    from cmp_server.analytics import site_analytics
+    from cmp_server.consent.analytics import site_analytics
 
     site, _ = shop
     url = f"{live_server}/api/v1/sites/{site.key}/impressions"
@@ -311,7 +311,7 @@ def test_impressions_count_only_from_registered_origins(live_server, shop):
 # --- the purge follows the ledger's order -------------------------------------------------------
 
 def test_a_successor_in_the_same_second_ends_the_consent(live_server, shop, monkeypatch):
-    from cmp_server import retention, sealing
+    from cmp_server.consent import retention, sealing
 
     site, _ = shop
     second = datetime.now(timezone.utc).replace(microsecond=0)
@@ -348,7 +348,7 @@ def test_records_after_an_erasure_never_take_an_erased_records_number(live_serve
 
 def test_past_its_bound_the_stale_list_says_which_tokens_may_be_stale(live_server, shop,
                                                                       monkeypatch):
-    from cmp_server import sync
+    from cmp_server.consent import sync
 
     monkeypatch.setattr(sync, "MAX_LISTED", 2)
     site, _ = shop

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from cmp_server.models import ApiToken, AuditEvent
-from cmp_server.users import create_user
+from cmp_server.accounts.users import create_user
 from consent_logs.bundle import verify_bundle
 from tests.conftest import console_login
 
@@ -198,7 +198,7 @@ def test_api_tokens_are_shown_once_stored_hashed_and_revocable(client, people, s
 
 
 def test_the_compliance_officer_exports_and_looks_up_a_subject(client, people, shop, tmp_path):
-    from cmp_server.receipts import record_consent
+    from cmp_server.consent.receipts import record_consent
 
     site, _ = shop
     recorded = record_consent({"site": site.key, "config_version": 1, "action": "accept_all",
@@ -226,7 +226,7 @@ def test_the_compliance_officer_exports_and_looks_up_a_subject(client, people, s
 
 def test_the_compliance_officer_erases_on_a_visitors_request(client, people, shop):
     from cmp_server.models import SubjectRequest, ledger
-    from cmp_server.receipts import record_consent
+    from cmp_server.consent.receipts import record_consent
 
     site, _ = shop
     recorded = record_consent({"site": site.key, "config_version": 1, "action": "accept_all",

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from cmp_server.extensions import db
-from cmp_server.sites import create_site
-from cmp_server.users import create_user
+from cmp_server.platform.extensions import db
+from cmp_server.sites.registry import create_site
+from cmp_server.accounts.users import create_user
 from tests.conftest import SHOP, console_login
 
 
@@ -101,7 +101,7 @@ def test_a_marketer_creates_and_edits_a_site(marketer):
 
 
 def test_a_marketer_adds_a_custom_vendor_in_the_catalogue_format(marketer):
-    from cmp_server.config import default_vendors_dir
+    from cmp_server.platform.settings import default_vendors_dir
     from cmp_server.models import Vendor
 
     source = (default_vendors_dir() / "hotjar.toml").read_text()
@@ -120,7 +120,7 @@ def test_a_marketer_adds_a_custom_vendor_in_the_catalogue_format(marketer):
 def test_a_marketer_makes_and_revokes_a_collection_token_for_the_sites_server(marketer, shop):
     import re
 
-    from cmp_server.receipts import OriginRefused, record_consent
+    from cmp_server.consent.receipts import OriginRefused, record_consent
 
     site, _ = shop
     url = f"/console/sites/{site.key}/collection-tokens"

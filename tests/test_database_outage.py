@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from tests.conftest import app_on_own_database, own_postgres_server
 from tests.http import call
 

@@ -9,11 +9,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from cmp_server import configs
-from cmp_server.declaration import LABELS, lifetime_words
-from cmp_server.extensions import db
+from cmp_server.sites import versions
+from cmp_server.sites.declaration import LABELS, lifetime_words
+from cmp_server.platform.extensions import db
 from cmp_server.models import Vendor
-from cmp_server.sites import create_site
+from cmp_server.sites.registry import create_site
 from tests.conftest import SHOP
 
 FORBIDDEN_TAGS = {"html", "head", "body", "script", "style", "link", "meta", "img", "iframe",
@@ -265,8 +265,8 @@ def test_strong_etag_and_not_modified(client, shop, suffix):
 def test_publishing_a_new_version_changes_the_declaration(client, shop):
     site, _ = shop
     before = get(client, site.key, "?lang=en")
-    configs.set_draft_vendors(site, [("mixpanel", "legacy"), ("hubspot", None)])
-    configs.publish(site)
+    versions.set_draft_vendors(site, [("mixpanel", "legacy"), ("hubspot", None)])
+    versions.publish(site)
     after = get(client, site.key, "?lang=en", **{"If-None-Match": before.headers["ETag"]})
     assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
     page = parsed(after)
@@ -299,8 +299,8 @@ def test_configuration_text_is_escaped(client, shop):
                             "description": '"><svg onload=alert(2)>'}]
     vendor.document = document
     db.session.commit()
-    configs.set_draft_vendors(site, [("mixpanel", None)])
-    configs.publish(site)
+    versions.set_draft_vendors(site, [("mixpanel", None)])
+    versions.publish(site)
     for suffix in ("?lang=en", ".fragment.html?lang=en"):
         html = get(client, site.key, suffix).get_data(as_text=True)
         assert "&lt;script&gt;alert(&#39;xss&#39;)&lt;/script&gt; &amp; more" in html

@@ -10,7 +10,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from tests.conftest import app_on_own_database, make_app, own_postgres_server
 from tests.http import call
 from tests.pg import PostgresServer

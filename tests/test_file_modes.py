@@ -6,7 +6,7 @@ import stat
 
 from flask_migrate import upgrade
 
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from tests.conftest import SHOP, make_app
 
 
@@ -15,9 +15,10 @@ def mode(path) -> int:
 
 
 def test_everything_the_server_writes_in_its_instance_folder_is_private(tmp_path):
-    from cmp_server import configs, sealing
-    from cmp_server.receipts import record_consent
-    from cmp_server.sites import create_site
+    from cmp_server.consent import sealing
+    from cmp_server.sites import versions
+    from cmp_server.consent.receipts import record_consent
+    from cmp_server.sites.registry import create_site
 
     instance = tmp_path / "instance"
     instance.mkdir(mode=0o755)
@@ -25,13 +26,13 @@ def test_everything_the_server_writes_in_its_instance_folder_is_private(tmp_path
                    CMP_RATE_LIMIT_PER_MINUTE=120)
     with app.app_context():
         upgrade()
-        from cmp_server.vendors import import_catalogue
-        from cmp_server.config import default_vendors_dir
+        from cmp_server.sites.vendors import import_catalogue
+        from cmp_server.platform.settings import default_vendors_dir
 
         import_catalogue(default_vendors_dir(), "test")
         site = create_site(SHOP)
-        configs.set_draft_vendors(site, [("mixpanel", None)])
-        configs.publish(site)
+        versions.set_draft_vendors(site, [("mixpanel", None)])
+        versions.publish(site)
         record_consent({"site": site.key, "config_version": 1, "action": "accept_all",
                         "language": "en"}, None, "https://shop.example")
         sealing.seal_now(batch_size=10)

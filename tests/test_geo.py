@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from flask import request
 
-from cmp_server.config import ConfigError
-from cmp_server.geo import (
+from cmp_server.platform.settings import ConfigError
+from cmp_server.platform.geo import (
     NONE,
     OPT_IN,
     OPT_IN_REGIONS,

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from consent_logs.group_commit import GroupCommit
 from consent_logs.ledger import ROW_COLUMNS
 from consent_logs.timeutil import as_utc
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from cmp_server.models import ledger
 
 

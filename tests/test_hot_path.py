@@ -7,7 +7,7 @@ import json
 import pytest
 from werkzeug.test import Client
 
-from cmp_server.hot_path import HotPaths
+from cmp_server.api.hot_path import HotPaths
 
 ORIGIN = "https://shop.example"
 
@@ -70,14 +70,14 @@ def test_everything_else_goes_to_flask(clients, shop, path):
 
 
 def test_a_newly_published_version_is_served_at_once(app, clients, shop):
-    from cmp_server import configs
+    from cmp_server.sites import versions
 
     hot, _ = clients
     site, _ = shop
     url = f"/api/v1/sites/{site.key}/banner"
     assert hot.get(url).get_json()["version"] == 1
-    configs.set_draft_vendors(site, [("craft-cms", None), ("hotjar", None)])
-    configs.publish(site)
+    versions.set_draft_vendors(site, [("craft-cms", None), ("hotjar", None)])
+    versions.publish(site)
     answer = hot.get(url).get_json()
     assert answer["version"] == 2 and "hotjar" in {v["id"] for v in answer["vendors"]}
 
@@ -90,7 +90,7 @@ def consent_body(site, **fields) -> dict:
 def stored_count(app) -> int:
     from sqlalchemy import func, select
 
-    from cmp_server.extensions import db
+    from cmp_server.platform.extensions import db
     from cmp_server.models import ledger
 
     return db.session.execute(select(func.count()).select_from(ledger.t.records)).scalar()

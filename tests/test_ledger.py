@@ -6,10 +6,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from consent_logs import SigningKey, VerificationError
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from cmp_server.models import ledger
-from cmp_server.receipts import record_consent
-from cmp_server.sealing import seal_now, signing_key
+from cmp_server.consent.receipts import record_consent
+from cmp_server.consent.sealing import seal_now, signing_key
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import multiprocessing
 
 from sqlalchemy import func, select
 
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from cmp_server.models import LEDGER_TABLES, ledger
-from cmp_server.sealing import seal_now
+from cmp_server.consent.sealing import seal_now
 from tests import ledger_workers
 
 WRITERS = 3

@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
-from cmp_server.extensions import MIGRATIONS_DIR, db
+from cmp_server.platform.extensions import MIGRATIONS_DIR, db
 from tests.conftest import make_app
 
 EXPECTED_TABLES = {

@@ -5,18 +5,19 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from cmp_server import audit, configs
-from cmp_server.extensions import db
+from cmp_server.accounts import audit
+from cmp_server.sites import versions
+from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, ConfigVersion, ImmutableRowError, Site
-from cmp_server.sites import create_site
+from cmp_server.sites.registry import create_site
 from tests.conftest import SHOP
 
 
 @pytest.fixture
 def published(app, catalogue):
     site = create_site(SHOP)
-    configs.set_draft_vendors(site, [("google-analytics", None)])
-    version, _ = configs.publish(site)
+    versions.set_draft_vendors(site, [("google-analytics", None)])
+    version, _ = versions.publish(site)
     return site, version
 
 

@@ -6,8 +6,8 @@ import json
 import pytest
 from sqlalchemy import text
 
-from cmp_server import configs
-from cmp_server.extensions import db
+from cmp_server.sites import versions
+from cmp_server.platform.extensions import db
 from cmp_server.models import ledger
 from tests.http import call
 
@@ -70,8 +70,8 @@ def test_publishing_changes_the_banner_and_its_etag(live_server, shop):
     site, _ = shop
     url = f"{live_server}/api/v1/sites/{site.key}/banner?lang=en"
     before = call("GET", url)
-    configs.set_draft_vendors(site, [("mixpanel", None)])
-    configs.publish(site)
+    versions.set_draft_vendors(site, [("mixpanel", None)])
+    versions.publish(site)
     after = call("GET", url, headers={"If-None-Match": before.headers["ETag"]})
     assert after.status == 200 and after.json["version"] == 2
     assert [v["id"] for v in after.json["vendors"]] == ["mixpanel"]
@@ -251,13 +251,13 @@ def test_a_new_choice_supersedes_and_withdrawal_ends_consent(live_server, shop):
 
 
 def test_a_token_from_another_site_is_refused(live_server, shop, catalogue):
-    from cmp_server.sites import create_site
+    from cmp_server.sites.registry import create_site
     from tests.conftest import SHOP
 
     site, version = shop
     other = create_site({**SHOP, "name": "Other"})
-    configs.set_draft_vendors(other, [("mixpanel", None)])
-    other_version, _ = configs.publish(other)
+    versions.set_draft_vendors(other, [("mixpanel", None)])
+    other_version, _ = versions.publish(other)
     foreign = post(live_server, consent(other, other_version, action="accept_all"))
     answer = call("POST", f"{live_server}/api/v1/consents",
                   consent(site, version, action="withdraw", token=foreign["token"]), headers=ORIGIN)
@@ -278,7 +278,7 @@ def test_tampered_truncated_and_foreign_tokens_are_invalid(live_server, shop, ap
     forged_payload = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB")
     with app.app_context():
         app.config["CMP_SECRET_KEYS"] = ["somebody-elses-key"]
-        from cmp_server.receipts import serializer
+        from cmp_server.consent.receipts import serializer
 
         foreign = serializer().dumps({"r": "x", "s": "y", "k": site.key})
         app.config["CMP_SECRET_KEYS"] = ["test-signing-key-0123456789abcdef"]
@@ -315,7 +315,7 @@ def test_rotated_keys_still_verify_old_tokens(live_server, shop, app):
 
 
 def test_an_expired_receipt_reports_expired(live_server, shop):
-    from cmp_server.receipts import token_for
+    from cmp_server.consent.receipts import token_for
 
     site, version = shop
     receipt = post(live_server, consent(site, version, action="reject_all"))["receipt"]
@@ -337,8 +337,8 @@ def behind_one_proxy(app):
 
 def test_region_rules_decide_the_mode(live_server, shop, behind_one_proxy):
     site, _ = shop
-    configs.update_draft(site, {"region_rules": {"US-CA": "opt-out", "US": "none", "default": "opt-in"}})
-    configs.publish(site)
+    versions.update_draft(site, {"region_rules": {"US-CA": "opt-out", "US": "none", "default": "opt-in"}})
+    versions.publish(site)
     url = f"{live_server}/api/v1/sites/{site.key}/banner"
     for address, region, mode in [("128.32.0.1", "US-CA", "opt-out"), ("8.8.8.8", "US", "none"),
                                   ("130.237.0.1", "SE-AB", "opt-in")]:

@@ -8,8 +8,8 @@ import multiprocessing
 import pytest
 from sqlalchemy import text
 
-from cmp_server.extensions import db
-from cmp_server.rate_limit import FILE_NAME, PERIOD, RateLimit
+from cmp_server.platform.extensions import db
+from cmp_server.platform.rate_limit import FILE_NAME, PERIOD, RateLimit
 from tests.http import call
 
 LIMIT = 5

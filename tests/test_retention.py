@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from cmp_server.models import LEDGER_TABLES, ledger
-from cmp_server.retention import purge
-from cmp_server.sealing import seal_now
+from cmp_server.consent.retention import purge
+from cmp_server.consent.sealing import seal_now
 
 NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
 
@@ -100,7 +100,7 @@ def test_purge_command_shows_progress_and_summary(runner, history):
 
 def test_purge_removes_more_than_one_batch(app, monkeypatch):
     """Batches commit while the scan goes on (a regression: the scan's connection closed)."""
-    import cmp_server.retention as retention_module
+    import cmp_server.consent.retention as retention_module
 
     monkeypatch.setattr(retention_module, "PURGE_BATCH", 2)
     for index in range(5):

@@ -6,9 +6,9 @@ import tomllib
 
 import pytest
 
-from cmp_server.catalogue import VendorSchema, load_catalogue
-from cmp_server.config import default_vendors_dir
-from cmp_server.scan_report import (
+from cmp_server.sites.catalogue import VendorSchema, load_catalogue
+from cmp_server.platform.settings import default_vendors_dir
+from cmp_server.scanner.report import (
     VendorIndex, build_report, host_matches, merge_passes, render_text, site_of,
 )
 

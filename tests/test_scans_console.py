@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from cmp_server import scanner
-from cmp_server.extensions import db
+from cmp_server.scanner import browser
+from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, SiteScan
 from tests.test_console_access import csrf, log_in
 from tests.test_console_access import people  # noqa: F401  (a fixture, used by name)
@@ -21,7 +21,7 @@ def marketer(app, people, shop):
 
 
 class FakeBrowser:
-    """Stands in for scanner.scan: answers canned observations, one per scan; a scan can be
+    """Stands in for browser.scan: answers canned observations, one per scan; a scan can be
     held until the test releases it, or fail."""
 
     def __init__(self):
@@ -49,7 +49,7 @@ class FakeBrowser:
 @pytest.fixture
 def fake_browser(monkeypatch):
     fake = FakeBrowser()
-    monkeypatch.setattr(scanner, "scan", fake)
+    monkeypatch.setattr(browser, "scan", fake)
     return fake
 
 
@@ -143,7 +143,7 @@ def test_other_roles_and_anonymous_callers_are_kept_out(app, marketer, shop, fak
 def test_the_server_runs_at_most_so_many_scans_at_once(app, marketer, shop, fake_browser):
     """CMP_SCAN_MAX_RUNNING counts the scans of every worker and host (the database's
     rows), not this worker's: another site's scan, running elsewhere, fills the place."""
-    from cmp_server.sites import create_site
+    from cmp_server.sites.registry import create_site
     from tests.conftest import SHOP
 
     app.config["CMP_SCAN_MAX_RUNNING"] = 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cmp_server.users import create_user
+from cmp_server.accounts.users import create_user
 from tests.conftest import console_login
 
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from cmp_server.errors import ServiceError
-from cmp_server.extensions import db
+from cmp_server.platform.errors import ServiceError
+from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, Site
-from cmp_server.sites import create_site
+from cmp_server.sites.registry import create_site
 
 
 def test_a_site_gets_a_random_key_normalised_origins_and_defaults(app):
@@ -24,7 +24,7 @@ def test_a_site_gets_a_random_key_normalised_origins_and_defaults(app):
 
 
 def test_saving_a_site_that_keeps_an_origin_keeps_it(app):
-    from cmp_server.sites import update_site
+    from cmp_server.sites.registry import update_site
 
     site = create_site({"name": "Shop", "origins": ["https://shop.example"]})
     update_site(site, {"origins": ["https://shop.example", "https://www.shop.example"]}, "tester")

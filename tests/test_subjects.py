@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from cmp_server.models import LEDGER_TABLES, AuditEvent, SubjectRequest, ledger
 from tests.http import call
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from cmp_server.errors import ServiceError
-from cmp_server.extensions import db
+from cmp_server.platform.errors import ServiceError
+from cmp_server.platform.extensions import db
 from cmp_server.models import User
-from cmp_server.users import check_password, create_user
+from cmp_server.accounts.users import check_password, create_user
 
 PASSWORD = "correct horse battery staple"
 

@@ -8,14 +8,15 @@ import copy
 
 import pytest
 
-from cmp_server import configs, workspaces
-from cmp_server.auth import create_token
-from cmp_server.configs import consent_scope
-from cmp_server.extensions import db
+from cmp_server.accounts import members, workspaces
+from cmp_server.sites import versions
+from cmp_server.accounts.tokens import create_token
+from cmp_server.sites.versions import consent_scope
+from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, CollectionToken, Site, User, Vendor
-from cmp_server.receipts import record_consent
-from cmp_server.users import create_user
-from cmp_server.vendors import save_custom_vendor
+from cmp_server.consent.receipts import record_consent
+from cmp_server.accounts.users import create_user
+from cmp_server.sites.vendors import save_custom_vendor
 from tests.conftest import SHOP, console_login
 
 PASSWORD = "a long enough password"
@@ -88,7 +89,7 @@ def test_another_workspaces_site_is_unknown_through_the_apis(app, owned, rival):
 def test_a_marketer_of_both_workspaces_reaches_both(app, owned, rival):
     site, _, _ = owned
     both = rival[1]["marketer"]
-    workspaces.add_member(db.session.get(workspaces.Workspace, site.workspace_id),
+    members.add_member(db.session.get(workspaces.Workspace, site.workspace_id),
                           {"email": both.email, "role": "marketer"}, "test")
     api = bearer(app, both)
     assert [s["key"] for s in api("GET", "/api/v1/admin/sites").json] == [site.key]
@@ -143,31 +144,31 @@ def test_another_workspaces_site_is_unknown_in_the_console(app, owned, rival):
 def test_a_workspace_admin_manages_its_members_and_nothing_else(app, owned, rival):
     workspace, people = rival
     admin = bearer(app, people["admin"])
-    members = f"/api/v1/admin/workspaces/{workspace.id}/members"
+    members_url = f"/api/v1/admin/workspaces/{workspace.id}/members"
     # only the operator makes accounts: a workspace's admin who made one (with a password
     # of their choosing) for an e-mail another workspace adds later would hold its keys there
-    unknown = admin("POST", members, {"email": "new@rival.example", "role": "marketer",
+    unknown = admin("POST", members_url, {"email": "new@rival.example", "role": "marketer",
                                       "password": PASSWORD})
     assert unknown.status_code == 422 and "password" in unknown.json["errors"]["json"]
-    unknown = admin("POST", members, {"email": "new@rival.example", "role": "marketer"})
+    unknown = admin("POST", members_url, {"email": "new@rival.example", "role": "marketer"})
     assert unknown.status_code == 422
     assert "the platform's operator makes accounts" in unknown.json["errors"]["json"]["email"][0]
     assert db.session.query(User).filter_by(email="new@rival.example").count() == 0
     create_user({"email": "new@rival.example", "password": PASSWORD})
-    added = admin("POST", members, {"email": "new@rival.example", "role": "marketer"})
+    added = admin("POST", members_url, {"email": "new@rival.example", "role": "marketer"})
     assert added.status_code == 201 and added.json["email"] == "new@rival.example"
     new_id = added.json["user"]
-    assert admin("PATCH", f"{members}/{new_id}", {"role": "compliance"}).json["role"] == "compliance"
-    own = admin("PATCH", f"{members}/{people['admin'].id}", {"role": "marketer"})
+    assert admin("PATCH", f"{members_url}/{new_id}", {"role": "compliance"}).json["role"] == "compliance"
+    own = admin("PATCH", f"{members_url}/{people['admin'].id}", {"role": "marketer"})
     assert own.status_code == 422 and "another admin" in own.json["errors"]["json"]["role"][0]
-    assert admin("DELETE", f"{members}/{new_id}").status_code == 204
-    assert [m["email"] for m in admin("GET", members).json] == [
+    assert admin("DELETE", f"{members_url}/{new_id}").status_code == 204
+    assert [m["email"] for m in admin("GET", members_url).json] == [
         "admin@rival.example", "compliance@rival.example", "marketer@rival.example"]
-    # the Default workspace's members, its users and new workspaces are not theirs
+    # the Default workspace's members_url, its users and new workspaces are not theirs
     assert admin("GET", f"/api/v1/admin/workspaces/{owned[0].workspace_id}/members").status_code == 404
     assert admin("GET", "/api/v1/admin/users").status_code == 403
     assert admin("POST", "/api/v1/admin/workspaces", {"name": "Mine"}).status_code == 403
-    assert bearer(app, people["marketer"])("GET", members).status_code == 403
+    assert bearer(app, people["marketer"])("GET", members_url).status_code == 403
     assert [w["name"] for w in admin("GET", "/api/v1/admin/workspaces").json] == ["Rival"]
 
 
@@ -209,20 +210,20 @@ def test_a_vendors_new_purposes_or_legal_basis_ask_again(app, owned):
     """The review's attack: a custom vendor rewritten to strictly necessary was published
     as merely changed, so it would have run without asking anyone."""
     site, _, document = owned
-    configs.set_draft_vendors(site, [*((v.vendor_id, v.retention_tier) for v in site.draft.vendors),
+    versions.set_draft_vendors(site, [*((v.vendor_id, v.retention_tier) for v in site.draft.vendors),
                                      ("own-crm", None)])
-    first, _ = configs.publish(site)
+    first, _ = versions.publish(site)
     assert "vendor:own-crm" in consent_scope(first.content)
     save_custom_vendor({**document, **NECESSARY}, "test", "own-crm")
-    pending = configs.draft_document(site)["pending"]
+    pending = versions.draft_document(site)["pending"]
     assert pending["vendors_changed"] == ["own-crm"] and pending["asks_again"] is True
-    second, changes = configs.publish(site)
+    second, changes = versions.publish(site)
     assert changes["asks_again"] is True
     assert "vendor:own-crm~1" in consent_scope(second.content)
     # an unrelated edit keeps the revision: nobody is asked again for nothing
     save_custom_vendor({**document, **NECESSARY, "name": "Own CRM 2"},
                        "test", "own-crm")
-    third, changes = configs.publish(site)
+    third, changes = versions.publish(site)
     assert changes["asks_again"] is False
     assert "vendor:own-crm~1" in consent_scope(third.content)
 
@@ -250,7 +251,7 @@ def test_the_cli_makes_workspaces_and_their_people(app, runner):
 
 def test_membership_changes_are_audited(app, rival):
     workspace, people = rival
-    workspaces.change_member(workspaces.membership(workspace, people["marketer"].id),
+    members.change_member(members.membership(workspace, people["marketer"].id),
                              {"role": "compliance"}, people["admin"])
     event = db.session.query(AuditEvent).filter_by(action="member.role").one()
     assert event.actor == "admin@rival.example" and event.entity_id == str(workspace.id)
@@ -261,38 +262,38 @@ def test_a_vendor_taken_off_and_put_back_with_new_terms_asks_again(app, owned):
     """Compared with the newest version the vendor was in, not merely the newest."""
     site, _, document = owned
     kept = [(v.vendor_id, v.retention_tier) for v in site.draft.vendors]
-    configs.set_draft_vendors(site, [*kept, ("own-crm", None)])
-    configs.publish(site)
-    configs.set_draft_vendors(site, kept)
-    configs.publish(site)
+    versions.set_draft_vendors(site, [*kept, ("own-crm", None)])
+    versions.publish(site)
+    versions.set_draft_vendors(site, kept)
+    versions.publish(site)
     save_custom_vendor({**document, "purposes": ["analytics", "marketing"]}, "test", "own-crm")
-    configs.set_draft_vendors(site, [*kept, ("own-crm", None)])
-    version, changes = configs.publish(site)
+    versions.set_draft_vendors(site, [*kept, ("own-crm", None)])
+    version, changes = versions.publish(site)
     assert "vendor:own-crm~1" in consent_scope(version.content) and changes["asks_again"]
 
 
 def test_scan_reports_match_only_the_sites_own_workspaces_vendors(app, owned, rival):
-    from cmp_server import scans
+    from cmp_server.scanner import jobs
 
     mine = db.session.get(Site, owned[0].id)
     theirs = workspaces.get_workspace(rival[0].id)
     in_rival = Site(key="rival-site", name="Rival", workspace_id=theirs.id)
-    matched = {d["id"] for d in scans.catalogue_documents(mine)}
+    matched = {d["id"] for d in jobs.catalogue_documents(mine)}
     assert "own-crm" in matched and "mixpanel" in matched
-    assert "own-crm" not in {d["id"] for d in scans.catalogue_documents(in_rival)}
-    assert "own-crm" not in {d["id"] for d in scans.catalogue_documents(None)}
+    assert "own-crm" not in {d["id"] for d in jobs.catalogue_documents(in_rival)}
+    assert "own-crm" not in {d["id"] for d in jobs.catalogue_documents(None)}
 
 
 def test_leaving_a_workspace_revokes_the_collection_tokens_one_made(app, owned, rival):
-    from cmp_server.auth import create_collection_token
+    from cmp_server.accounts.tokens import create_collection_token
 
     site = owned[0]
     marketer = rival[1]["marketer"]
     default = workspaces.get_workspace(site.workspace_id)
-    workspaces.add_member(default, {"email": marketer.email, "role": "marketer"}, "test")
+    members.add_member(default, {"email": marketer.email, "role": "marketer"}, "test")
     theirs, _ = create_collection_token(site, "their server", marketer)
     ours, _ = create_collection_token(site, "our server", None)
-    workspaces.remove_member(workspaces.membership(default, marketer.id), "test")
+    members.remove_member(members.membership(default, marketer.id), "test")
     db.session.expire_all()
     assert db.session.get(CollectionToken, theirs.id).revoked_at is not None
     assert db.session.get(CollectionToken, ours.id).revoked_at is None

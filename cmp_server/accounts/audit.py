@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, User
 
 CLI_ACTOR = "cli"

@@ -1,4 +1,5 @@
-"""Who is calling: console sessions, API tokens, roles, CSRF and login throttling.
+"""Who is calling, and may they: the caller (console session or API token), roles, CSRF
+and login throttling.
 
 - Console pages use Flask's signed session cookie (HttpOnly, SameSite=Lax, Secure unless
   CMP_SECURE_COOKIES=0) and a CSRF token that every form posts back.
@@ -14,34 +15,27 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Callable
 
 from flask import abort, current_app, redirect, request, session, url_for
 from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 
-from cmp_server import audit, workspaces
-from cmp_server.errors import NotFound, ServiceError
-from cmp_server.extensions import db
-from cmp_server.geo import client_ip, client_key
-from cmp_server.models import (
-    OPERATOR, ApiToken, CollectionToken, ConsoleSession, LoginFailure, Site, User, utcnow,
-)
-from consent_logs.timeutil import as_utc
-from cmp_server.users import check_password, find_user, spend_password_check
+from cmp_server.accounts import sessions, workspaces
+from cmp_server.accounts.tokens import hash_token
+from cmp_server.accounts.users import check_password, find_user, spend_password_check
+from cmp_server.models import OPERATOR, ApiToken, LoginFailure, User, utcnow
+from cmp_server.platform.errors import ServiceError
+from cmp_server.platform.extensions import db
+from cmp_server.platform.geo import client_ip, client_key
 
 FAILURE_WINDOW = timedelta(minutes=15)
-SEEN_EVERY = timedelta(minutes=1)  # how often a session's last use is written down
 # Failures count per account *and client*, and per client: a stranger who knows an e-mail
 # address locks only themselves out of it, never its owner; a client guessing across
 # accounts is stopped by its own count. (A guesser with many addresses gets 5 tries per
 # address and 15 minutes against one account, each costing an Argon2 verification.)
 MAX_FAILURES_PER_ACCOUNT_AND_CLIENT = 5
 MAX_FAILURES_PER_CLIENT = 20
-TOKEN_PREFIX = "cmpt_"
-COLLECTION_TOKEN_PREFIX = "cmpc_"
 
 
 # --- login ------------------------------------------------------------------------------------
@@ -84,94 +78,7 @@ def authenticate(email: str, password: str) -> User:
     return user
 
 
-def login_form_token() -> str:
-    """The login form's CSRF token, kept in the (anonymous) session until a user logs in
-    (log_in then starts a new session, with a new token)."""
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(24)
-    return session["csrf"]
-
-
-def login_form_token_valid(sent: str) -> bool:
-    expected = session.get("csrf", "")
-    return bool(expected) and hmac.compare_digest(sent, expected)
-
-
-def log_in(user: User) -> None:
-    """A new session: its record on the server, its secret in the signed cookie."""
-    secret = secrets.token_urlsafe(32)
-    db.session.add(ConsoleSession(id=hash_token(secret), user_id=user.id,
-                                  user_agent=request.headers.get("User-Agent", "")[:200]))
-    session.clear()
-    session["sid"] = secret
-    session["csrf"] = secrets.token_urlsafe(24)
-    session.permanent = True
-    audit.record(user, "user.login", "user", user.id)
-    db.session.commit()
-
-
-def log_out() -> None:
-    """End this session on the server too: a copy of the cookie is worth nothing after."""
-    record = current_session()
-    if record is not None:
-        end_sessions([record], "logout")
-    session.clear()
-
-
-def end_sessions(records, because: str) -> int:
-    """End the given sessions now; how many were still open."""
-    now, ended = utcnow(), 0
-    for record in records:
-        if record.ended_at is None:
-            record.ended_at, record.ended_because = now, because
-            ended += 1
-    db.session.commit()
-    return ended
-
-
-def open_sessions(user: User) -> list[ConsoleSession]:
-    """The user's sessions that are neither ended nor past a limit, newest first."""
-    records = db.session.execute(
-        db.select(ConsoleSession).filter_by(user_id=user.id, ended_at=None)
-        .order_by(ConsoleSession.created_at.desc())).scalars()
-    return [record for record in records if session_limit_passed(record) is None]
-
-
-def session_limit_passed(record: ConsoleSession) -> str | None:
-    """"expired" past the absolute limit (PERMANENT_SESSION_LIFETIME), "idle" past
-    CMP_SESSION_IDLE_MINUTES without a request, else None."""
-    now = utcnow()
-    lifetime = timedelta(seconds=current_app.config["PERMANENT_SESSION_LIFETIME"])
-    idle = timedelta(minutes=current_app.config["CMP_SESSION_IDLE_MINUTES"])
-    if as_utc(record.created_at) + lifetime <= now:
-        return "expired"
-    if as_utc(record.last_seen_at) + idle <= now:
-        return "idle"
-    return None
-
-
-def current_session() -> ConsoleSession | None:
-    """This request's open console session, its last use noted (at most once a minute)."""
-    secret = session.get("sid")
-    if not isinstance(secret, str):
-        return None
-    record = db.session.get(ConsoleSession, hash_token(secret))
-    if record is None or record.ended_at is not None:
-        return None
-    passed = session_limit_passed(record)
-    if passed:
-        end_sessions([record], passed)
-        return None
-    if utcnow() - as_utc(record.last_seen_at) > SEEN_EVERY:
-        record.last_seen_at = utcnow()
-        db.session.commit()
-    return record
-
-
 # --- who is calling ---------------------------------------------------------------------------
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def bearer_user() -> User | None:
@@ -195,7 +102,7 @@ def current_user() -> User | None:
     if not hasattr(request, "cmp_user"):
         user = bearer_user()
         if user is None:
-            record = current_session()
+            record = sessions.current_session()
             user = record.user if record is not None and record.user.active else None
         request.cmp_user = user
     return request.cmp_user
@@ -258,98 +165,7 @@ def api_for(*roles: str) -> Callable:
 
 # --- API tokens -------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class NewSecret:
-    """A token's secret, shown once, with what is stored of it."""
-
-    name: str
-    secret: str
-
-    @property
-    def stored(self) -> dict[str, str]:
-        return {"name": self.name, "prefix": self.secret[:12],
-                "token_hash": hash_token(self.secret)}
-
-
-def new_secret(name: str, prefix: str) -> NewSecret:
-    """A named token's secret; the name is 1 to 100 characters."""
-    name = name.strip()
-    if not 1 <= len(name) <= 100:
-        raise ServiceError({"name": ["must be 1 to 100 characters"]})
-    return NewSecret(name, prefix + secrets.token_urlsafe(32))
-
-
-def create_token(user: User, name: str) -> tuple[ApiToken, str]:
-    """A new token; the returned string is the only time it is ever shown."""
-    made = new_secret(name, TOKEN_PREFIX)
-    token = ApiToken(user_id=user.id, **made.stored)
-    db.session.add(token)
-    db.session.flush()
-    audit.record(user, "token.create", "api_token", token.id, after={"name": made.name})
-    db.session.commit()
-    return token, made.secret
-
-
-def revoke_token(user: User, token_id: int) -> None:
-    token = db.session.get(ApiToken, token_id)
-    if token is None or (token.user_id != user.id and not user.operator):
-        raise ServiceError({"token": ["no such token"]})
-    token.revoked_at = datetime.now(timezone.utc)
-    audit.record(user, "token.revoke", "api_token", token.id, after={"name": token.name})
-    db.session.commit()
-
 
 # --- collection tokens: a site's servers recording consents ------------------------------------
 
-def create_collection_token(site: Site, name: str, user: User | None) -> tuple[CollectionToken, str]:
-    """A new token with which the site's own servers may record consents (and nothing
-    else); the returned string is the only time it is ever shown."""
-    made = new_secret(name, COLLECTION_TOKEN_PREFIX)
-    token = CollectionToken(site_id=site.id, created_by=user.email if user else "cli",
-                            **made.stored)
-    db.session.add(token)
-    db.session.flush()
-    audit.record(user or "cli", "collection_token.create", "site", site.key,
-                 after={"id": token.id, "name": made.name})
-    db.session.commit()
-    return token, made.secret
 
-
-def revoke_collection_token(site: Site, token_id: int, user: User | None) -> None:
-    token = db.session.get(CollectionToken, token_id) if 0 < token_id < 2**31 else None
-    if token is None or token.site_id != site.id:
-        raise NotFound("collection token", token_id)
-    token.revoked_at = utcnow()
-    audit.record(user or "cli", "collection_token.revoke", "site", site.key,
-                 after={"id": token.id, "name": token.name})
-    db.session.commit()
-
-
-def revoke_collection_tokens_of(user: User, workspace_id: int | None = None) -> list[int]:
-    """Revoke the live collection tokens the user made (for the sites of one workspace, or
-    all); the ids revoked. The caller commits."""
-    query = (db.select(CollectionToken).join(Site, Site.id == CollectionToken.site_id)
-             .where(CollectionToken.created_by == user.email, CollectionToken.revoked_at.is_(None)))
-    if workspace_id is not None:
-        query = query.where(Site.workspace_id == workspace_id)
-    tokens = list(db.session.execute(query).scalars())
-    for token in tokens:
-        token.revoked_at = utcnow()
-    return [token.id for token in tokens]
-
-
-def collection_token_problem(authorization: str, site_key: str) -> str | None:
-    """Why an Authorization header does not carry a live collection token of the site, or
-    None when it does."""
-    if not authorization.startswith("Bearer "):
-        return "must be 'Bearer <collection token>'"
-    token = db.session.execute(
-        db.select(CollectionToken).filter_by(token_hash=hash_token(authorization[7:].strip()))
-    ).scalar_one_or_none()
-    if token is None or token.revoked_at is not None:
-        return "unknown or revoked collection token"
-    if token.site.key != site_key:
-        return f"this collection token is not for site {site_key!r}"
-    token.last_used_at = utcnow()
-    db.session.commit()
-    return None

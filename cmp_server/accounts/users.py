@@ -9,12 +9,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from marshmallow import fields, validate
 
-from cmp_server import audit
-from cmp_server.errors import NotFound, ServiceError
-from cmp_server.extensions import db
-from cmp_server.schemas import StrictBoolean, StrictSchema, validated
+from cmp_server.accounts import audit, sessions, tokens, workspaces
+from cmp_server.platform.errors import NotFound, ServiceError
+from cmp_server.platform.extensions import db
+from cmp_server.platform.schemas import StrictBoolean, StrictSchema, validated
 from cmp_server.models import Membership, User
-from cmp_server.workspaces import ROLE_CHOICE
 
 MIN_PASSWORD_LENGTH = 12
 password_hasher = PasswordHasher()  # Argon2id, 64 MiB, 3 passes: the library's RFC 9106 profile
@@ -26,12 +25,12 @@ PASSWORD_LENGTH = validate.Length(min=MIN_PASSWORD_LENGTH, max=1024,
 
 class UserSchema(StrictSchema):
     """A new account: an operator, a member of a workspace with a role, or both (a
-    workspace's admin may also add members with workspaces.add_member)."""
+    workspace's admin may also add members with members.add_member)."""
 
     email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, load_only=True, validate=PASSWORD_LENGTH)
     operator = StrictBoolean(load_default=False)
-    role = fields.String(validate=ROLE_CHOICE, metadata={
+    role = fields.String(validate=workspaces.ROLE_CHOICE, metadata={
         "description": "The role in `workspace` (or in the install's only workspace)."})
     workspace = fields.Integer(strict=True, validate=validate.Range(1, 2**31 - 1))
 
@@ -57,8 +56,6 @@ def update_user(user: User, payload: dict[str, Any], actor: User | str | None) -
     Disabling ends their console sessions and revokes their API tokens at once; a new
     password ends their sessions. Nobody disables or demotes themselves (another operator
     must), and the last active operator stays one."""
-    from cmp_server import auth
-
     data = validated(UserUpdate(), payload)
     if actor is user:
         for field, keeps in (("active", True), ("operator", user.operator)):
@@ -74,11 +71,11 @@ def update_user(user: User, payload: dict[str, Any], actor: User | str | None) -
     if "password" in data:
         user.password_hash = password_hasher.hash(data["password"])
     if not user.active:
-        auth.end_sessions(auth.open_sessions(user), "disabled")
-        revoke_all_tokens(user)
-        auth.revoke_collection_tokens_of(user)
+        sessions.end_sessions(sessions.open_sessions(user), "disabled")
+        tokens.revoke_all_tokens(user)
+        tokens.revoke_collection_tokens_of(user)
     elif "password" in data:
-        auth.end_sessions(auth.open_sessions(user), "new password")
+        sessions.end_sessions(sessions.open_sessions(user), "new password")
     after = {"operator": user.operator, "active": user.active,
              "password_changed": "password" in data}
     audit.record(actor, "user.update", "user", user.id, before=before, after=after)
@@ -90,14 +87,6 @@ def active_operators() -> int:
     return db.session.query(User).filter_by(operator=True, active=True).count()
 
 
-def revoke_all_tokens(user: User) -> None:
-    from cmp_server.models import ApiToken, utcnow
-
-    for token in db.session.execute(
-            db.select(ApiToken).filter_by(user_id=user.id, revoked_at=None)).scalars():
-        token.revoked_at = utcnow()
-
-
 def find_user(email: str) -> User | None:
     return db.session.execute(
         db.select(User).filter_by(email=email.strip().lower())
@@ -106,8 +95,6 @@ def find_user(email: str) -> User | None:
 
 def create_user(payload: dict[str, Any], actor: User | str | None = None) -> User:
     """An account; with a role, a member of ``workspace`` (or of the install's only one)."""
-    from cmp_server import workspaces
-
     data = validated(UserSchema(), payload)
     email = data["email"].strip().lower()
     if find_user(email) is not None:

@@ -12,13 +12,15 @@ from flask import jsonify
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from cmp_server import analytics, auth, configs, sites, users, vendors, workspaces
-from cmp_server.api_docs import PRIVATE
-from cmp_server.catalogue import VendorSchema
-from cmp_server.configs import BANNER_LANGUAGES, TEXT_KEYS
-from cmp_server.extensions import db
-from cmp_server.models import OPERATOR, CollectionToken, Role, User
-from cmp_server.schemas import StrictSchema, UTCDateTime
+from cmp_server.accounts import auth, members, sessions, tokens, users, workspaces
+from cmp_server.consent import analytics
+from cmp_server.sites import registry, vendors, versions
+from cmp_server.api.docs import PRIVATE
+from cmp_server.sites.catalogue import VendorSchema
+from cmp_server.banner.strings import BANNER_LANGUAGES, TEXT_KEYS
+from cmp_server.platform.extensions import db
+from cmp_server.models import OPERATOR, CollectionToken, Role, Site, User
+from cmp_server.platform.schemas import StrictSchema, UTCDateTime
 
 blp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin",
                 description="Configure sites, vendors and banners (marketer); a workspace's "
@@ -30,7 +32,7 @@ READERS = (MARKETER, COMPLIANCE)  # who may read a site
 
 def own_site(site_key: str, *roles: str):
     """The caller's site: another workspace's is 404, as an unknown one."""
-    return sites.get_site(site_key, auth.current_user(), roles or (MARKETER,))
+    return registry.get_site(site_key, auth.current_user(), roles or (MARKETER,))
 
 
 def documented(view):
@@ -40,11 +42,11 @@ def documented(view):
     return blp.alt_response(422, description="Invalid input: errors name each field.")(view)
 
 
-class SiteUpdate(sites.SiteSchema):
+class SiteUpdate(registry.SiteSchema):
     """Any subset of a site's settings (a distinct name in the OpenAPI document)."""
 
 
-class SiteCreate(sites.SiteSchema):
+class SiteCreate(registry.SiteSchema):
     workspace = fields.Integer(strict=True, validate=validate.Range(1, 2**31 - 1), metadata={
         "description": "Required when you are a marketer in several workspaces."})
 
@@ -63,8 +65,8 @@ class SiteOut(StrictSchema):
 
 
 def site_out(site: Site) -> dict:
-    latest = configs.latest_version(site)
-    return {**sites.site_summary(site), "published_version": latest.number if latest else None}
+    latest = versions.latest_version(site)
+    return {**registry.site_summary(site), "published_version": latest.number if latest else None}
 
 
 class VendorChoice(StrictSchema):
@@ -78,7 +80,7 @@ class DraftUpdate(StrictSchema):
     texts = fields.Dict(keys=fields.String(validate=validate.OneOf(BANNER_LANGUAGES)),
                         values=fields.Dict(keys=fields.String(validate=validate.OneOf(TEXT_KEYS)),
                                            values=fields.String(validate=validate.Length(1, 1000))))
-    theme = fields.Dict(keys=fields.String(validate=validate.OneOf(list(configs.THEME))),
+    theme = fields.Dict(keys=fields.String(validate=validate.OneOf(list(versions.THEME))),
                         values=fields.String(validate=validate.Length(max=100)))
     region_rules = fields.Dict(keys=fields.String(validate=validate.Length(max=10)),
                                values=fields.String(validate=validate.OneOf(
@@ -161,7 +163,7 @@ class MemberOut(StrictSchema):
 @documented
 def list_sites():
     """The sites of your workspaces."""
-    return [site_out(s) for s in sites.visible_sites(auth.current_user(), READERS)]
+    return [site_out(s) for s in registry.visible_sites(auth.current_user(), READERS)]
 
 
 @blp.route("/sites", methods=["POST"])
@@ -173,7 +175,7 @@ def list_sites():
 def create_site(data):
     """Create a site in one of your workspaces; its key is in the answer."""
     workspace = data.pop("workspace", None)
-    return site_out(sites.create_site(data, auth.current_user(), workspace))
+    return site_out(registry.create_site(data, auth.current_user(), workspace))
 
 
 @blp.route("/sites/<site_key>")
@@ -194,7 +196,7 @@ def get_site(site_key: str):
 @blp.alt_response(404, description="Unknown site.")
 def update_site(data, site_key: str):
     """Change a site's settings: name, origins (replaced), language, lifetimes, controller."""
-    return site_out(sites.update_site(own_site(site_key), data, auth.current_user()))
+    return site_out(registry.update_site(own_site(site_key), data, auth.current_user()))
 
 
 # --- draft and publishing -----------------------------------------------------------------------
@@ -206,7 +208,7 @@ def update_site(data, site_key: str):
 @blp.alt_response(404, description="Unknown site.")
 def get_draft(site_key: str):
     """The draft, with what publishing it now would change."""
-    return configs.draft_document(own_site(site_key))
+    return versions.draft_document(own_site(site_key))
 
 
 @blp.route("/sites/<site_key>/draft", methods=["PATCH"])
@@ -218,8 +220,8 @@ def get_draft(site_key: str):
 def update_draft(data, site_key: str):
     """Change vendors (with retention tiers), extra purposes, texts, theme, region rules."""
     site = own_site(site_key)
-    configs.update_draft(site, data, auth.current_user())
-    return configs.draft_document(site)
+    versions.update_draft(site, data, auth.current_user())
+    return versions.draft_document(site)
 
 
 @blp.route("/sites/<site_key>/publish", methods=["POST"])
@@ -230,7 +232,7 @@ def update_draft(data, site_key: str):
 def publish(site_key: str):
     """Freeze the draft as the next version; answers its diff against the previous one
     (asks_again: visitors will be asked again)."""
-    version, changes = configs.publish(own_site(site_key), auth.current_user())
+    version, changes = versions.publish(own_site(site_key), auth.current_user())
     return {"version": version.number, "hash": version.content_hash, "changes": changes}
 
 
@@ -295,7 +297,7 @@ def list_collection_tokens(site_key: str):
 def create_collection_token(data, site_key: str):
     """A token with which the site's own servers record consents (POST /api/v1/consents
     without Origin, `Authorization: Bearer <token>`). Shown once, in this answer."""
-    token, secret = auth.create_collection_token(own_site(site_key), data["name"],
+    token, secret = tokens.create_collection_token(own_site(site_key), data["name"],
                                                  auth.current_user())
     shown = {name: getattr(token, name) for name in CollectionTokenOut._declared_fields
              if name != "token"}
@@ -309,7 +311,7 @@ def create_collection_token(data, site_key: str):
 @blp.alt_response(404, description="Unknown site or token.")
 def revoke_collection_token(site_key: str, token_id: int):
     """Revoke a collection token at once."""
-    auth.revoke_collection_token(own_site(site_key), token_id, auth.current_user())
+    tokens.revoke_collection_token(own_site(site_key), token_id, auth.current_user())
 
 
 # --- the catalogue ------------------------------------------------------------------------------
@@ -397,31 +399,31 @@ def administered(workspace_id: int):
 @blp.alt_response(404, description="Not a workspace you administer.")
 def list_members(workspace_id: int):
     """The workspace's members and their roles (its admins)."""
-    return workspaces.members(administered(workspace_id))
+    return members.of_workspace(administered(workspace_id))
 
 
 @blp.route("/workspaces/<int:workspace_id>/members", methods=["POST"])
 @auth.api_for(ADMIN)
-@blp.arguments(workspaces.MemberSchema())
+@blp.arguments(members.MemberSchema())
 @blp.response(201, MemberOut)
 @documented
 @blp.alt_response(404, description="Not a workspace you administer.")
 def add_member(data, workspace_id: int):
     """Give an account a role in the workspace, by its e-mail (the operator makes
     accounts: POST /users)."""
-    return workspaces.add_member(administered(workspace_id), data, auth.current_user())
+    return members.add_member(administered(workspace_id), data, auth.current_user())
 
 
 @blp.route("/workspaces/<int:workspace_id>/members/<int:user_id>", methods=["PATCH"])
 @auth.api_for(ADMIN)
-@blp.arguments(workspaces.MemberUpdate())
+@blp.arguments(members.MemberUpdate())
 @blp.response(200, MemberOut)
 @documented
 @blp.alt_response(404, description="Not a workspace you administer, or not a member.")
 def change_member(data, workspace_id: int, user_id: int):
     """Change a member's role (not your own: another admin must)."""
-    member = workspaces.membership(administered(workspace_id), user_id)
-    return workspaces.change_member(member, data, auth.current_user())
+    member = members.membership(administered(workspace_id), user_id)
+    return members.change_member(member, data, auth.current_user())
 
 
 @blp.route("/workspaces/<int:workspace_id>/members/<int:user_id>", methods=["DELETE"])
@@ -431,8 +433,8 @@ def change_member(data, workspace_id: int, user_id: int):
 @blp.alt_response(404, description="Not a workspace you administer, or not a member.")
 def remove_member(workspace_id: int, user_id: int):
     """Take a member out of the workspace (their account stays)."""
-    member = workspaces.membership(administered(workspace_id), user_id)
-    workspaces.remove_member(member, auth.current_user())
+    member = members.membership(administered(workspace_id), user_id)
+    members.remove_member(member, auth.current_user())
 
 
 # --- users (operator) -----------------------------------------------------------------------------
@@ -482,7 +484,7 @@ class SessionOut(StrictSchema):
 @blp.alt_response(404, description="Unknown user.")
 def list_sessions(user_id: int):
     """The user's open console sessions, newest first."""
-    return auth.open_sessions(users.get_user(user_id))
+    return sessions.open_sessions(users.get_user(user_id))
 
 
 @blp.route("/users/<int:user_id>/sessions", methods=["DELETE"])
@@ -493,4 +495,4 @@ def list_sessions(user_id: int):
 def end_sessions(user_id: int):
     """End every console session of the user now."""
     user = users.get_user(user_id)
-    auth.end_sessions(auth.open_sessions(user), "ended by an operator")
+    sessions.end_sessions(sessions.open_sessions(user), "ended by an operator")

@@ -7,11 +7,13 @@ from datetime import date, datetime, timezone
 from flask_smorest import Blueprint
 from marshmallow import fields
 
-from cmp_server import auth, compliance, sites
-from cmp_server.api_docs import PRIVATE
-from cmp_server.console import export_response
+from cmp_server.accounts import auth
+from cmp_server.consent import proof
+from cmp_server.sites import registry
+from cmp_server.api.docs import PRIVATE
+from cmp_server.console.views import export_response
 from cmp_server.models import Role
-from cmp_server.schemas import StrictSchema
+from cmp_server.platform.schemas import StrictSchema
 
 blp = Blueprint("compliance_api", __name__, url_prefix="/api/v1/compliance",
                 description="Proof for auditors and data-subject look-ups (compliance role).")
@@ -45,7 +47,7 @@ def _day(value: date) -> datetime:
 @blp.alt_response(422, description="Bad dates, or nothing published yet.")
 def export(query, site_key: str):
     """Stream the site's proof bundle for records issued in [from, to)."""
-    site = sites.get_site(site_key, auth.current_user(), (COMPLIANCE,))
+    site = registry.get_site(site_key, auth.current_user(), (COMPLIANCE,))
     return export_response(site.key, _day(query["start"]), _day(query["end"]))
 
 
@@ -58,4 +60,4 @@ def export(query, site_key: str):
 @blp.alt_response(422, description="No record with this consent id (in your workspaces).")
 def consent_history(consent_id: str):
     """Every record of the visitor behind a consent id (the id the banner shows them)."""
-    return compliance.subject_history(consent_id, auth.current_user())
+    return proof.subject_history(consent_id, auth.current_user())

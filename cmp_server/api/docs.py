@@ -10,11 +10,11 @@ import swagger_ui_bundle
 from flask import Blueprint, Flask, Response, abort, send_from_directory
 from flask_smorest import Api
 from webargs.flaskparser import FlaskParser, is_json_request
+from cmp_server.platform.http import API_BODY_LIMIT
 
 
 # The admin and compliance routes: an API token (Swagger UI's Authorize uses it)
 PRIVATE = [{"apiToken": []}]
-BODY_LIMIT = 256 * 1024  # the largest body an API operation takes: a draft of 500 vendors
 
 
 class BodyParser(FlaskParser):
@@ -27,8 +27,8 @@ class BodyParser(FlaskParser):
     def _raw_load_json(self, req):
         if req.content_length and not is_json_request(req):
             abort(415, description="Send the body as application/json.")
-        if req.max_content_length is None or req.max_content_length > BODY_LIMIT:
-            req.max_content_length = BODY_LIMIT
+        if req.max_content_length is None or req.max_content_length > API_BODY_LIMIT:
+            req.max_content_length = API_BODY_LIMIT
         try:
             return super()._raw_load_json(req)
         except json.JSONDecodeError:
@@ -39,7 +39,7 @@ class BodyParser(FlaskParser):
 
 
 # Every blueprint's @arguments binds this parser when its module is imported, which is
-# after this one (cmp_server/__init__.py imports api_docs first).
+# after this one (cmp_server/__init__.py imports api.docs first).
 flask_smorest.Blueprint.ARGUMENTS_PARSER = BodyParser()
 api = Api()
 ASSETS = Path(swagger_ui_bundle.swagger_ui_path)

@@ -5,8 +5,8 @@ choice is one consent POST: these are the platform's hot paths by far. Their ans
 from per-process caches and one durable insert; what costs besides is the framework
 around them (URL matching, the request context, blueprint hooks, webargs). This WSGI
 middleware answers the ordinary case of each directly, with the same functions, schema
-and CORS headers the Flask views use (public_api.banner_answer, public_api.consent_body,
-public_api.CONSENT_SCHEMA, public_api.cors_headers).
+and CORS headers the Flask views use (public.banner_answer, public.consent_body,
+public.CONSENT_SCHEMA, public.cors_headers).
 
 Anything out of the ordinary goes on to Flask untouched (the body of a POST is handed on
 as read): errors, unknown sites, odd queries, other methods. So every error shape, every
@@ -26,8 +26,12 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Request
 
-from cmp_server.errors import ServiceError
-from cmp_server.languages import LANGUAGE_TAG
+from cmp_server.api.public import (
+    CONSENT_SCHEMA, banner_answer, consent_body, cors_headers, over_rate_limit,
+)
+from cmp_server.platform.errors import ServiceError
+from cmp_server.platform.http import CONSENT_BODY_LIMIT
+from cmp_server.platform.languages import LANGUAGE_TAG
 
 BANNER_PATH = re.compile(r"/api/v1/sites/([A-Za-z0-9_-]{1,32})/banner")
 CONSENTS_PATH = "/api/v1/consents"
@@ -61,8 +65,6 @@ class HotPaths:
     # --- GET /api/v1/sites/<key>/banner -----------------------------------------------
 
     def banner(self, site_key: str, environ: dict) -> Answer | None:
-        from cmp_server.public_api import banner_answer
-
         lang = plain_lang(environ.get("QUERY_STRING", ""))
         if lang is False:
             return None
@@ -79,12 +81,8 @@ class HotPaths:
     # --- POST /api/v1/consents ------------------------------------------------------------
 
     def consent(self, environ: dict) -> Answer | None:
-        from cmp_server.public_api import (
-            BODY_LIMIT, CONSENT_SCHEMA, consent_body, over_rate_limit,
-        )
-
         length = environ.get("CONTENT_LENGTH", "")
-        if not (length.isdigit() and 0 < int(length) <= BODY_LIMIT
+        if not (length.isdigit() and 0 < int(length) <= CONSENT_BODY_LIMIT
                 and JSON_TYPE.fullmatch(environ.get("CONTENT_TYPE", ""))):
             return None
         request = Request(environ)
@@ -120,8 +118,6 @@ def plain_lang(query: str) -> str | None | bool:
 def with_cors(headers: list[tuple[str, str]], request: Request, site_key: str, body: bytes,
               vary: str | None = None) -> list[tuple[str, str]]:
     """The headers the blueprint's after_request hook would add, and the body's length."""
-    from cmp_server.public_api import cors_headers
-
     headers = headers + cors_headers(request.headers.get("Origin"), request.method, site_key, vary)
     if body:
         headers.append(("Content-Length", str(len(body))))

@@ -5,7 +5,6 @@ Errors share one shape: {"code", "status", "message", "errors"}.
 """
 from __future__ import annotations
 
-import json
 import re
 
 from flask import Request, Response, abort, current_app, request
@@ -14,9 +13,13 @@ from werkzeug.exceptions import TooManyRequests, UnprocessableEntity
 from marshmallow import fields, validate
 from sqlalchemy.exc import OperationalError
 
-from cmp_server import analytics, banner, configs, geo, rate_limit, receipts, sites, sync
-from cmp_server.languages import LANGUAGE_TAG, negotiate
-from cmp_server.schemas import StrictSchema
+from cmp_server.platform.http import CONSENT_BODY_LIMIT, etag_matches
+from cmp_server.banner import document
+from cmp_server.consent import analytics, receipts, sync
+from cmp_server.platform import geo, rate_limit
+from cmp_server.sites import registry, versions
+from cmp_server.platform.languages import LANGUAGE_TAG, negotiate
+from cmp_server.platform.schemas import StrictSchema
 
 SITE_KEY = re.compile(receipts.SITE_KEY)
 
@@ -24,7 +27,6 @@ blp = Blueprint("public_api", __name__, url_prefix="/api/v1",
                 description="What the banner calls: configuration, consents, verification.")
 
 RATE_CHECKED = "cmp.rate_limit_wait"
-BODY_LIMIT = 8 * 1024  # a consent is a few hundred bytes; 8 KiB leaves room for 500 vendors
 CONSENT_SCHEMA = receipts.ConsentSchema()  # an instance: built once, not per request
 BANNER_MAX_AGE = 60
 BANNER_CACHE = f"private, max-age={BANNER_MAX_AGE}"
@@ -121,9 +123,9 @@ def limit_posts():
             raise TooManyRequests(
                 f"More than {current_app.config['CMP_RATE_LIMIT_PER_MINUTE']} requests a "
                 f"minute from this client; try again in {wait} s.", retry_after=wait)
-        request.max_content_length = BODY_LIMIT
-        if request.content_length is not None and request.content_length > BODY_LIMIT:
-            abort(413, description=f"The body is larger than {BODY_LIMIT} bytes.")
+        request.max_content_length = CONSENT_BODY_LIMIT
+        if request.content_length is not None and request.content_length > CONSENT_BODY_LIMIT:
+            abort(413, description=f"The body is larger than {CONSENT_BODY_LIMIT} bytes.")
         if request.content_length and request.mimetype != "application/json":
             abort(415, description="Send the body as application/json.")
 
@@ -153,7 +155,7 @@ def registered(origin: str, site_key: str | None) -> bool:
     """sites.origin_allowed, False while the database cannot say (its 503 then goes out
     without CORS headers rather than turning into a 500 here)."""
     try:
-        return sites.origin_allowed(origin, site_key)
+        return registry.origin_allowed(origin, site_key)
     except OperationalError:
         return False
 
@@ -197,16 +199,16 @@ def banner_config(site_key: str):
 def banner_answer(site_key: str, lang: str | None, request: Request):
     """(status, headers, body) of a successful banner GET (200, or 304 when the ETag
     matches), or None when the site has nothing published. Shared by the view and by
-    cmp_server.hot_path, which serves the common case without Flask's dispatch."""
-    ref = configs.published_ref(site_key) if SITE_KEY.match(site_key) else None
+    cmp_server.api.hot_path, which serves the common case without Flask's dispatch."""
+    ref = versions.published_ref(site_key) if SITE_KEY.match(site_key) else None
     if ref is None:
         return None
     headers = request.headers
     language = negotiate(lang, headers.get("Accept-Language"), default=None)
-    rendered = banner.with_stale(banner.render(ref, language, geo.region_for_request(request)),
+    rendered = document.with_stale(document.render(ref, language, geo.region_for_request(request)),
                                  sync.stale_list(site_key))
     cache = [("ETag", rendered.etag), ("Cache-Control", BANNER_CACHE), ("Vary", "Accept-Language")]
-    if rendered.etag in headers.get("If-None-Match", ""):
+    if etag_matches(headers.get("If-None-Match"), rendered.etag):
         return 304, cache, b""
     return 200, cache + [("Content-Type", "application/json")], rendered.body
 
@@ -241,7 +243,7 @@ def record_consent(data):
 
 def consent_body(data: dict, request: Request) -> bytes:
     """Record a choice loaded by CONSENT_SCHEMA; the 201 body. Shared by the view and by
-    cmp_server.hot_path."""
+    cmp_server.api.hot_path."""
     recorded = receipts.record_validated(
         data, geo.region_for_request(request), request.headers.get("Origin"),
         request.headers.get("Authorization"),
@@ -284,7 +286,7 @@ def count_impression(site_key: str):
     """The banner asked (or told) a visitor: one more for today. No body, no visitor data.
     Counted only from the site's registered origins (browsers send Origin)."""
     request.cmp_cors_site = site_key
-    if not SITE_KEY.match(site_key) or configs.published_ref(site_key) is None:
+    if not SITE_KEY.match(site_key) or versions.published_ref(site_key) is None:
         abort(404, description=f"Site {site_key!r} is unknown or has no published configuration.")
     receipts.require_origin(site_key, request.headers.get("Origin"),
                             "missing: impressions are counted only from the site's pages")

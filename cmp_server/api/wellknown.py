@@ -1,7 +1,7 @@
 """Public keys at a well-known URL, so anyone can check the ledger's seals."""
 from flask import Blueprint, jsonify
 
-from cmp_server.sealing import published_keys
+from cmp_server.consent.sealing import published_keys
 
 bp = Blueprint("wellknown", __name__)
 

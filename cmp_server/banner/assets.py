@@ -23,7 +23,7 @@ from flask import Blueprint, Response, abort, current_app, request
 
 log = logging.getLogger(__name__)
 
-BANNER_DIR = Path(__file__).resolve().parent.parent / "static" / "banner"
+BANNER_DIR = Path(__file__).resolve().parents[2] / "static" / "banner"
 STABLE_MAX_AGE = 300  # seconds before browsers and CDNs revalidate /banner/cmp.js
 IMMUTABLE = "public, max-age=31536000, immutable"
 MISSING = ("The banner bundle is not built ({path} is missing): run `make setup`, or "

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from cmp_server.catalogue import CATALOGUE_LANGUAGES
-from cmp_server.configs import VersionRef, consent_scope, published_content
-from cmp_server.geo import Region, mode_for
-from cmp_server.sync import StaleList
-from cmp_server.languages import localise
+from cmp_server.sites.catalogue import CATALOGUE_LANGUAGES
+from cmp_server.sites.versions import VersionRef, consent_scope, published_content
+from cmp_server.platform.geo import Region, mode_for
+from cmp_server.consent.sync import StaleList
+from cmp_server.platform.languages import localise
 
 VENDOR_FIELDS = ("id", "name", "purposes", "legal_basis", "policy_url", "hosts",
                  "retention_months", "hosting", "cookies")

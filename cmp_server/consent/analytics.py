@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from cmp_server.models import LEDGER_TABLES, BannerImpression
 
 CHOICES = ("accept_all", "reject_all", "custom", "gpc")

@@ -8,24 +8,24 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 
-from cmp_server import subjects
-from cmp_server.public_api import over_rate_limit
-from cmp_server.catalogue import CATALOGUE_LANGUAGES
-from cmp_server.receipts import notice
-from cmp_server.errors import ServiceError
-from cmp_server.extensions import db
+from cmp_server.consent import subjects
+from cmp_server.api.public import over_rate_limit
+from cmp_server.sites.catalogue import CATALOGUE_LANGUAGES
+from cmp_server.consent.receipts import notice
+from cmp_server.platform.errors import ServiceError
+from cmp_server.platform.extensions import db
 from cmp_server.models import Site
-from cmp_server.languages import localise, negotiate, primary
+from cmp_server.platform.languages import localise, negotiate, primary
+from cmp_server.platform.http import FORM_BODY_LIMIT
 
 bp = Blueprint("my_consent", __name__, url_prefix="/my-consent")
-FORM_LIMIT = 16 * 1024
 
 
 @bp.before_request
 def limit_form():
     """Forms are small; and each POST counts against the client's budget of the public
     API (a change marks receipts stale, which every banner of the site then lists)."""
-    request.max_content_length = FORM_LIMIT
+    request.max_content_length = FORM_BODY_LIMIT
     if request.method == "POST":
         wait = over_rate_limit(request)
         if wait is not None:

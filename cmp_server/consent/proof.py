@@ -6,12 +6,14 @@ from datetime import datetime, timezone
 from typing import IO, Any, Callable
 
 from consent_logs.export import write_bundle
-from cmp_server import audit, kantara, receipts, retention, sealing, workspaces
-from cmp_server.configs import published_content, published_ref
-from cmp_server.errors import ServiceError
-from cmp_server.extensions import db
-from cmp_server.models import Role, Site, User, ledger
-from cmp_server.receipts import notice
+from cmp_server.accounts import audit
+from cmp_server.consent import kantara, receipts, retention, sealing
+from cmp_server.consent.subjects import officer_record
+from cmp_server.sites.versions import published_content, published_ref
+from cmp_server.platform.errors import ServiceError
+from cmp_server.platform.extensions import db
+from cmp_server.models import User, ledger
+from cmp_server.consent.receipts import notice
 
 RETENTION_RULE = ("A record is kept until its consent ended (expired, superseded or "
                   "withdrawn) plus the longest data retention among the vendors it granted; "
@@ -55,23 +57,6 @@ def export(site_key: str, start: datetime, end: datetime, out: IO[bytes],
     conn = db.session.connection()
     return write_bundle(out, ledger, conn, site_key, start, end, notice, kantara.render, extra,
                         progress=lambda done, total: progress and progress("seals", done, total))
-
-
-def officer_record(consent_id: str, officer: User | None,
-                   message: str = "Invalid input.") -> dict[str, Any]:
-    """The record behind a consent id, for an officer with the compliance role in its
-    site's workspace (anyone from the command line). Another workspace's record gets the
-    answer an unknown id gets: nothing tells it exists."""
-    record = ledger.get(db.session.connection(), consent_id.strip())
-    if record is not None and officer is not None:
-        workspace = db.session.execute(
-            db.select(Site.workspace_id).filter_by(key=record["site"])).scalar()
-        if not workspaces.can(officer, workspace, (Role.COMPLIANCE.value,)):
-            record = None
-    if record is None:
-        raise ServiceError({"consent_id": ["no record with this consent id (never recorded, "
-                                           "erased, or past retention)"]}, message)
-    return record
 
 
 def subject_history(consent_id: str, officer: User | None) -> dict[str, Any]:

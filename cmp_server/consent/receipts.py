@@ -1,6 +1,6 @@
 """Consent receipts: turning a visitor's choice into a signed, durable record.
 
-A receipt is a plain JSON document (fields as in DESIGN.md). It is appended to the ledger
+A receipt is a plain JSON document (fields as in docs/architecture.md, Receipts). It is appended to the ledger
 and committed before the caller answers; the visitor's browser gets it as an
 itsdangerous-signed token. Tokens carry what the banner needs to apply the choice without
 asking the server (receipt id, subject, site, version, expiry, grants); the ledger stays
@@ -25,16 +25,16 @@ from sqlalchemy.exc import IntegrityError
 
 from consent_logs.group_commit import GroupCommit
 from consent_logs.timeutil import add_months, parse_utc, utc_iso
-from cmp_server import kantara, sync
-from cmp_server.auth import collection_token_problem
-from cmp_server.configs import VersionRef, consent_scope, published_content, published_ref
-from cmp_server.errors import Conflict, ServiceError
-from cmp_server.extensions import db
-from cmp_server.geo import Region
-from cmp_server.languages import LANGUAGE_TAG
+from cmp_server.consent import kantara, sync
+from cmp_server.accounts.tokens import collection_token_problem
+from cmp_server.sites.versions import VersionRef, consent_scope, published_content, published_ref
+from cmp_server.platform.errors import Conflict, ServiceError
+from cmp_server.platform.extensions import db
+from cmp_server.platform.geo import Region
+from cmp_server.platform.languages import LANGUAGE_TAG
 from cmp_server.models import Site, ledger
-from cmp_server.sites import origin_allowed
-from cmp_server.schemas import StrictBoolean, StrictSchema, validated
+from cmp_server.sites.registry import origin_allowed
+from cmp_server.platform.schemas import StrictBoolean, StrictSchema, validated
 
 RECORD_FORMAT = 1
 TOKEN_SALT = "cmp-receipt-v1"

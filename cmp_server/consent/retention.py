@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from consent_logs.ledger import Removal
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from cmp_server.models import ledger
 
 PURGE_BATCH = 1000

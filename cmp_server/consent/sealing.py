@@ -6,7 +6,7 @@ from typing import Any
 from flask import current_app
 
 from consent_logs import PublicKey, Seal, SigningKey
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 from cmp_server.models import ledger
 
 _EXTENSION = "cmp_signing_key"

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from cmp_server import audit, receipts, sealing, sync
-from cmp_server.errors import Conflict, ServiceError
-from cmp_server.schemas import validated
-from cmp_server.extensions import db
-from cmp_server.models import SUBJECT_REQUEST_RETENTION_MONTHS, SubjectRequest, User, ledger
+from cmp_server.accounts import audit, workspaces
+from cmp_server.consent import receipts, sealing, sync
+from cmp_server.platform.errors import Conflict, ServiceError
+from cmp_server.platform.schemas import validated
+from cmp_server.platform.extensions import db
+from cmp_server.models import (
+    SUBJECT_REQUEST_RETENTION_MONTHS, Role, Site, SubjectRequest, User, ledger,
+)
 from consent_logs.timeutil import add_months
 
 
@@ -100,11 +103,26 @@ def erase(token: str) -> list[str]:
     return erase_subject(identify(token))
 
 
+def officer_record(consent_id: str, officer: User | None,
+                   message: str = "Invalid input.") -> dict[str, Any]:
+    """The record behind a consent id, for an officer with the compliance role in its
+    site's workspace (anyone from the command line). Another workspace's record gets the
+    answer an unknown id gets: nothing tells it exists."""
+    record = ledger.get(db.session.connection(), consent_id.strip())
+    if record is not None and officer is not None:
+        workspace = db.session.execute(
+            db.select(Site.workspace_id).filter_by(key=record["site"])).scalar()
+        if not workspaces.can(officer, workspace, (Role.COMPLIANCE.value,)):
+            record = None
+    if record is None:
+        raise ServiceError({"consent_id": ["no record with this consent id (never recorded, "
+                                           "erased, or past retention)"]}, message)
+    return record
+
+
 def erase_for_officer(consent_id: str, officer: User) -> list[str]:
     """An erasure a compliance officer carries out for a request that reached them another
     way (e-mail, the seed's form), naming the visitor by the consent id they gave."""
-    from cmp_server.compliance import officer_record
-
     record = officer_record(consent_id, officer, "Nothing to erase.")
     return erase_subject(Subject(record["site"], record["subject_id"], record["receipt_id"]),
                          officer)

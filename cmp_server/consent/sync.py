@@ -31,8 +31,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from consent_logs.timeutil import as_utc
-from cmp_server.cache import app_cache
-from cmp_server.extensions import db
+from cmp_server.platform.cache import app_cache
+from cmp_server.platform.extensions import db
 from cmp_server.models import LEDGER_TABLES, StaleReceipt
 
 PREFIX_LENGTH = 8

@@ -19,16 +19,18 @@ from flask import (
 from markupsafe import Markup
 from werkzeug.exceptions import Forbidden, TooManyRequests
 
-from cmp_server import (
-    analytics, auth, compliance, configs, scans, sites, subjects, users, vendors, workspaces,
-)
-from cmp_server.banner import banner_document
-from cmp_server.configs import BANNER_LANGUAGES, TEXT_KEYS
-from cmp_server.errors import ServiceError
-from cmp_server.extensions import db
-from cmp_server.geo import OPT_IN
-from cmp_server.languages import negotiate
-from cmp_server.scan_report import AFTER_CHOICE, FINDING_LABELS, FINDING_PASSES, describe, seen_in
+from cmp_server.accounts import auth, members, sessions, tokens, users, workspaces
+from cmp_server.consent import analytics, proof, subjects
+from cmp_server.scanner import jobs
+from cmp_server.sites import registry, vendors, versions
+from cmp_server.banner.document import banner_document
+from cmp_server.banner.strings import BANNER_LANGUAGES, TEXT_KEYS
+from cmp_server.platform.errors import ServiceError
+from cmp_server.platform.extensions import db
+from cmp_server.platform.geo import OPT_IN
+from cmp_server.platform.languages import negotiate
+from cmp_server.scanner.report import AFTER_CHOICE, FINDING_LABELS, FINDING_PASSES, describe, seen_in
+from cmp_server.platform.http import FORM_BODY_LIMIT
 from cmp_server.models import (
     OPERATOR, ApiToken, AuditEvent, CollectionToken, Purpose, Role, Site, SubjectRequest, User,
     Vendor,
@@ -37,12 +39,11 @@ from cmp_server.models import (
 bp = Blueprint("console", __name__, url_prefix="/console")
 ADMIN, MARKETER, COMPLIANCE = Role.ADMIN.value, Role.MARKETER.value, Role.COMPLIANCE.value
 READERS = (MARKETER, COMPLIANCE)  # who may see a site
-FORM_LIMIT = 16 * 1024
 
 
 @bp.before_request
 def limit_form():
-    request.max_content_length = FORM_LIMIT
+    request.max_content_length = FORM_BODY_LIMIT
 
 
 @bp.context_processor
@@ -56,7 +57,7 @@ def inject():
 
 def own_site(site_key: str, *roles: str) -> Site:
     """The caller's site: another workspace's is 404, as an unknown one."""
-    return sites.get_site(site_key, auth.current_user(), roles or (MARKETER,))
+    return registry.get_site(site_key, auth.current_user(), roles or (MARKETER,))
 
 
 def safe_next(target: str | None) -> str:
@@ -70,11 +71,11 @@ def safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
-        auth.login_form_token()
+        sessions.login_form_token()
         return render_template("console/login.html", next=request.args.get("next", ""))
     email = request.form.get("email", "")
-    if not auth.login_form_token_valid(request.form.get("csrf_token", "")):
-        auth.login_form_token()
+    if not sessions.login_form_token_valid(request.form.get("csrf_token", "")):
+        sessions.login_form_token()
         return render_template("console/login.html", email=email,
                                error="The login form expired: log in again.",
                                next=request.form.get("next", "")), 400
@@ -86,14 +87,14 @@ def login():
     except TooManyRequests as error:
         return render_template("console/login.html", error=error.description, email=email,
                                next=request.form.get("next", "")), 429, error.get_headers()[1:]
-    auth.log_in(user)
+    sessions.log_in(user)
     return redirect(safe_next(request.form.get("next")))
 
 
 @bp.post("/logout")
 @auth.page_for()
 def logout():
-    auth.log_out()
+    sessions.log_out()
     return redirect(url_for("console.login"))
 
 
@@ -102,7 +103,7 @@ def logout():
 def home():
     """The sites of the user's workspaces, by workspace."""
     user = auth.current_user()
-    listed = sites.visible_sites(user, READERS)
+    listed = registry.visible_sites(user, READERS)
     by_workspace = [(w, [s for s in listed if s.workspace_id == w.id])
                     for w in workspaces.visible(user, READERS)]
     return render_template("console/home.html", by_workspace=by_workspace)
@@ -123,12 +124,12 @@ def token_form(create: Callable[[str], tuple], revoke: Callable[[int], None]
         return None, str(failure)
 
 
-@bp.route("/tokens", methods=["GET", "POST"])
+@bp.route("/tokens", methods=["GET", "POST"], endpoint="tokens")
 @auth.page_for()
-def tokens():
+def api_tokens():
     user = auth.current_user()
-    created, error = token_form(lambda name: auth.create_token(user, name),
-                                lambda token_id: auth.revoke_token(user, token_id))
+    created, error = token_form(lambda name: tokens.create_token(user, name),
+                                lambda token_id: tokens.revoke_token(user, token_id))
     listed = db.session.execute(
         db.select(ApiToken).filter_by(user_id=user.id).order_by(ApiToken.created_at.desc())
     ).scalars().all()
@@ -149,8 +150,8 @@ def user_accounts():
             db.session.rollback()
             error = str(failure)
     people = db.session.execute(db.select(User).order_by(User.email)).scalars().all()
-    sessions = {person.id: auth.open_sessions(person) for person in people}
-    return render_template("console/users.html", people=people, sessions=sessions,
+    open_by_user = {person.id: sessions.open_sessions(person) for person in people}
+    return render_template("console/users.html", people=people, sessions=open_by_user,
                            roles=workspaces.ROLES, error=error, saved=saved,
                            workspaces=workspaces.visible(operator, (ADMIN,)))
 
@@ -167,7 +168,7 @@ def change_account(form, operator: User) -> str:
     person = users.get_user(int(form.get("user_id", "0")))
     action = form.get("action")
     if action == "end-sessions":
-        auth.end_sessions(auth.open_sessions(person), "ended by an operator")
+        sessions.end_sessions(sessions.open_sessions(person), "ended by an operator")
         return f"Ended every session of {person.email}."
     changes = {"disable": {"active": False}, "enable": {"active": True},
                "make-operator": {"operator": True}, "not-operator": {"operator": False},
@@ -214,7 +215,7 @@ def workspace_members(workspace_id: int):
             db.session.rollback()
             error = str(failure)
     return render_template("console/workspace.html", workspace=workspace,
-                           members=workspaces.members(workspace), roles=workspaces.ROLES,
+                           members=members.of_workspace(workspace), roles=workspaces.ROLES,
                            error=error, saved=saved), 422 if error else 200
 
 
@@ -222,7 +223,7 @@ def change_membership(workspace, form, user: User) -> str:
     """One form of a workspace's page; what was done, in words."""
     action = form.get("action")
     if action == "add":
-        member = workspaces.add_member(workspace, {
+        member = members.add_member(workspace, {
             "email": form.get("email", ""), "role": form.get("role", "")}, user)
         return f"Added {member.user.email} as {member.role}."
     if action == "rename":
@@ -230,13 +231,13 @@ def change_membership(workspace, form, user: User) -> str:
             raise ServiceError({"name": ["only an operator renames a workspace"]})
         workspaces.rename_workspace(workspace, {"name": form.get("name", "")}, user)
         return "Renamed."
-    member = workspaces.membership(workspace, int(form.get("user_id", "0")))
+    member = members.membership(workspace, int(form.get("user_id", "0")))
     email = member.user.email
     if action == "role":
-        workspaces.change_member(member, {"role": form.get("role", "")}, user)
+        members.change_member(member, {"role": form.get("role", "")}, user)
         return f"{email} is now {member.role}."
     if action == "remove":
-        workspaces.remove_member(member, user)
+        members.remove_member(member, user)
         return f"Removed {email} from {workspace.name}."
     raise ServiceError({"action": [f"unknown action {action!r}"]})
 
@@ -248,8 +249,8 @@ def collection_tokens(site_key: str):
     site = own_site(site_key)
     user = auth.current_user()
     created, error = token_form(
-        lambda name: auth.create_collection_token(site, name, user),
-        lambda token_id: auth.revoke_collection_token(site, token_id, user))
+        lambda name: tokens.create_collection_token(site, name, user),
+        lambda token_id: tokens.revoke_collection_token(site, token_id, user))
     listed = db.session.execute(
         db.select(CollectionToken).filter_by(site_id=site.id)
         .order_by(CollectionToken.created_at.desc())
@@ -275,7 +276,7 @@ def export_response(site_key: str, start: datetime, end: datetime) -> Response:
     """The bundle, written to a temporary file (memory stays flat) and streamed back."""
     spool = tempfile.TemporaryFile(prefix="cmp-export-")
     try:
-        compliance.export(site_key, start, end, spool)
+        proof.export(site_key, start, end, spool)
     except BaseException:
         spool.close()
         raise
@@ -290,7 +291,7 @@ def export_response(site_key: str, start: datetime, end: datetime) -> Response:
 @bp.route("/compliance/export", methods=["GET", "POST"])
 @auth.page_for(COMPLIANCE)
 def compliance_export():
-    listed = sites.visible_sites(auth.current_user(), (COMPLIANCE,))
+    listed = registry.visible_sites(auth.current_user(), (COMPLIANCE,))
     if request.method == "GET":
         return render_template("console/compliance_export.html", sites=listed)
     site = own_site(request.form.get("site", ""), COMPLIANCE)
@@ -310,10 +311,10 @@ def compliance_subjects():
     found, error = None, None
     if consent_id:
         try:
-            found = compliance.subject_history(consent_id, auth.current_user())
+            found = proof.subject_history(consent_id, auth.current_user())
         except ServiceError as failure:
             error = str(failure)
-    keys = [site.key for site in sites.visible_sites(auth.current_user(), (COMPLIANCE,))]
+    keys = [site.key for site in registry.visible_sites(auth.current_user(), (COMPLIANCE,))]
     requests = db.session.execute(
         db.select(SubjectRequest).where(SubjectRequest.site_key.in_(keys))
         .order_by(SubjectRequest.received_at.desc()).limit(50)
@@ -431,7 +432,7 @@ def banner_language(value: str | None) -> str:
 
 
 def draft_form_changes(form, current_texts: dict[str, dict[str, str]]) -> dict:
-    """The draft page's form as the changes configs.update_draft takes. The form edits one
+    """The draft page's form as the changes versions.update_draft takes. The form edits one
     language's texts at a time; the others are kept."""
     vendors = [{"id": vid, "retention_tier": form.get(f"tier-{vid}") or None}
                for vid in form.getlist("vendor")]
@@ -463,7 +464,7 @@ def edit_draft(site_key: str):
     if request.method == "POST":
         try:
             changes = draft_form_changes(request.form, site.draft.texts)
-            configs.update_draft(site, changes, auth.current_user())
+            versions.update_draft(site, changes, auth.current_user())
             return redirect(url_for("console.edit_draft", site_key=site_key, language=language,
                                     saved=1))
         except ServiceError as failure:
@@ -476,7 +477,7 @@ def edit_draft(site_key: str):
         "console/draft.html", site=site, draft=site.draft, chosen=chosen, catalogue=catalogue,
         language=language, languages=BANNER_LANGUAGES, text_keys=TEXT_KEYS,
         missing=missing_translations(site.draft.texts), error=error,
-        saved=request.args.get("saved"), pending=configs.draft_document(site)["pending"],
+        saved=request.args.get("saved"), pending=versions.draft_document(site)["pending"],
         snippet=embed_snippet(site.key)), status
 
 
@@ -492,14 +493,14 @@ def publish_site(site_key: str):
     site = own_site(site_key)
     if request.method == "POST":
         try:
-            version, changes = configs.publish(site, auth.current_user())
+            version, changes = versions.publish(site, auth.current_user())
         except ServiceError as failure:
             return render_template("console/publish.html", site=site, error=str(failure),
-                                   pending=configs.draft_document(site)["pending"]), 422
+                                   pending=versions.draft_document(site)["pending"]), 422
         return render_template("console/publish.html", site=site, published=version,
                                pending=changes)
     return render_template("console/publish.html", site=site,
-                           pending=configs.draft_document(site)["pending"])
+                           pending=versions.draft_document(site)["pending"])
 
 
 @bp.get("/sites/<site_key>/preview.json")
@@ -507,7 +508,7 @@ def publish_site(site_key: str):
 def preview_config(site_key: str):
     """The draft as the banner would receive it once published (an opt-in visitor)."""
     site = own_site(site_key)
-    content = configs.snapshot(site)
+    content = versions.snapshot(site)
     language = negotiate(request.args.get("lang"), None, site.default_language)
     return jsonify(banner_document(content, 0, "draft", language, None, OPT_IN))
 
@@ -527,7 +528,7 @@ CONTROLLER_FIELDS = ("name", "address", "country", "email", "phone")
 
 
 def site_form_payload(form) -> dict:
-    """The site form as the payload sites.create_site / update_site take: numbers as
+    """The site form as the payload registry.create_site / update_site take: numbers as
     numbers, origins one per line, the controller's fields together."""
     payload: dict = {}
     for field in SITE_FIELDS:
@@ -552,9 +553,9 @@ def site_settings(site_key: str | None = None):
         payload = site_form_payload(request.form)
         try:
             if site is None:
-                site = sites.create_site(payload, user, chosen_workspace(request.form))
+                site = registry.create_site(payload, user, chosen_workspace(request.form))
             else:
-                sites.update_site(site, payload, auth.current_user())
+                registry.update_site(site, payload, auth.current_user())
             return redirect(url_for("console.site_settings", site_key=site.key, saved=1))
         except ServiceError as failure:
             db.session.rollback()
@@ -603,10 +604,10 @@ def new_vendor():
 # --- the site scanner ----------------------------------------------------------------------------
 
 def scan_page(site, status: int = 200, error: str | None = None, form=None):
-    scan = scans.latest_scan(site)
+    scan = jobs.latest_scan(site)
     return render_template(
-        "console/scan.html", site=site, scan=scan, running=scans.is_running(scan), error=error,
-        form=form or {}, limits=scans.CONSOLE_LIMITS, labels=FINDING_LABELS,
+        "console/scan.html", site=site, scan=scan, running=jobs.is_running(scan), error=error,
+        form=form or {}, limits=jobs.CONSOLE_LIMITS, labels=FINDING_LABELS,
         finding_passes=FINDING_PASSES, after_choice=AFTER_CHOICE, describe=describe,
         seen_in=seen_in), status
 
@@ -619,10 +620,10 @@ def site_scan(site_key: str):
     if request.method == "GET":
         return scan_page(site)
     try:
-        urls = scans.site_start_pages(site, request.form.get("urls", "").splitlines())
-        options = scans.console_options(request.form.get("depth", "1"),
+        urls = jobs.site_start_pages(site, request.form.get("urls", "").splitlines())
+        options = jobs.console_options(request.form.get("depth", "1"),
                                         request.form.get("max_pages", "10"))
-        scans.start_in_background(current_app._get_current_object(), site, urls, options,
+        jobs.start_in_background(current_app._get_current_object(), site, urls, options,
                                   auth.current_user())
     except ServiceError as failure:
         db.session.rollback()
@@ -634,7 +635,7 @@ def site_scan(site_key: str):
 @auth.page_for(MARKETER)
 def site_scan_json(site_key: str):
     """The latest report as the CLI's --json writes it."""
-    scan = scans.latest_scan(own_site(site_key))
+    scan = jobs.latest_scan(own_site(site_key))
     if scan is None or scan.report is None:
         return jsonify({"code": 404, "status": "Not Found", "message": "No report yet.",
                         "errors": {}}), 404

@@ -18,16 +18,21 @@ MAX_ENTRIES = 10_000
 
 
 class TTLCache:
-    def __init__(self, seconds: float, max_entries: int = MAX_ENTRIES):
+    """Values by key for ``seconds`` after they were loaded; at most ``max_entries``, the
+    oldest loaded going first."""
+
+    def __init__(self, seconds: float, max_entries: int = MAX_ENTRIES,
+                 clock: Callable[[], float] = time.monotonic):
         self.seconds = seconds
         self.max_entries = max_entries
+        self.clock = clock
         self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
 
     def get(self, key: Hashable, load: Callable[[], Any], keep_none: bool = True) -> Any:
         """The cached value, or ``load()``'s (kept unless it is None and not keep_none)."""
         if self.seconds <= 0:
             return load()
-        now = time.monotonic()
+        now = self.clock()
         entry = self._entries.get(key)
         if entry is not None and entry[0] > now:
             return entry[1]

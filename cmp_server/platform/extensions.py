@@ -24,7 +24,7 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
+MIGRATIONS_DIR = str(Path(__file__).resolve().parents[1] / "migrations")
 migrate = Migrate(directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
 
 

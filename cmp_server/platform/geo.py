@@ -17,7 +17,7 @@ from flask import Flask, Request, current_app
 from maxminddb import InvalidDatabaseError
 from werkzeug.http import parse_list_header
 
-from cmp_server.config import ConfigError
+from cmp_server.platform.settings import ConfigError
 
 OPT_IN = "opt-in"
 OPT_OUT = "opt-out"
@@ -32,7 +32,8 @@ EU = frozenset(
 #: GeoIP databases give the EU's outermost regions and Åland their own ISO codes; they are
 #: EU territory all the same.
 EU_TERRITORIES = frozenset("AX GF GP MQ RE YT MF".split())
-OPT_IN_REGIONS = EU | EU_TERRITORIES | {"IS", "LI", "NO", "GB", "CH"}
+EEA = EU | {"IS", "LI", "NO"}  # the EU member states plus Iceland, Liechtenstein and Norway
+OPT_IN_REGIONS = EEA | EU_TERRITORIES | {"GB", "CH"}
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _SUBDIVISION = re.compile(r"([A-Z]{2})-[A-Z0-9]{1,3}")

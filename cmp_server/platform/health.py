@@ -2,7 +2,7 @@
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
-from cmp_server.extensions import db
+from cmp_server.platform.extensions import db
 
 bp = Blueprint("health", __name__)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from cmp_server.catalogue import CATALOGUE_LANGUAGES
+from cmp_server.sites.catalogue import CATALOGUE_LANGUAGES
 
 # Browsers announce Norwegian as nb, no or nn; the catalogue writes Bokmål (nb).
 ALIASES = {"no": "nb", "nn": "nb"}

@@ -26,6 +26,9 @@ from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from cmp_server.models import RateLimitCount
+from cmp_server.platform.extensions import db
+
 SLOTS = 1 << 16
 PERIOD = 60  # seconds
 FILE_NAME = "rate_limit.bin"
@@ -84,9 +87,6 @@ class DatabaseRateLimit:
         self._cleared = -1  # the last window this process cleared the counters before
 
     def retry_after(self, client: str, now: float | None = None) -> int | None:
-        from cmp_server.extensions import db
-        from cmp_server.models import RateLimitCount
-
         now = time.time() if now is None else now
         window = int(now // PERIOD)
         name = hashlib.blake2b(client.encode(), key=self.key, digest_size=16).hexdigest()

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
-from cmp_server.errors import ServiceError
+from cmp_server.platform.errors import ServiceError
 
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")

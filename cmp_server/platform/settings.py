@@ -161,4 +161,4 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
 
 def default_vendors_dir() -> Path:
     """The catalogue shipped in the repository, beside the package."""
-    return Path(__file__).resolve().parent.parent / "vendors"
+    return Path(__file__).resolve().parents[2] / "vendors"

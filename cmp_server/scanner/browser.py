@@ -5,11 +5,11 @@ withdrawal (Accept all, then Reject all in the banner's settings layer).
 Each pass runs in a fresh browser context (a new profile: no cookies, no storage). The
 first pass follows same-site links from each start URL to ``depth`` and at most
 ``max_pages`` pages in all; the other passes revisit the pages it found. The banner is
-driven through its DOM contract (DESIGN.md: ``#cmp-banner`` in the open shadow root of
+driven through its DOM contract (docs/architecture.md: ``#cmp-banner`` in the open shadow root of
 ``#cmp-root``, buttons ``data-cmp-action="reject-all"`` / ``"accept-all"``, and
 ``window.cmp``). A page without the banner gets the first pass only.
 
-The result, the *observation*, is plain JSON; ``cmp_server.scan_report`` matches it to the
+The result, the *observation*, is plain JSON; ``cmp_server.scanner.report`` matches it to the
 catalogue. The banner's own cookie and storage keys (``cmp_*``) and requests to the consent
 platform serving the tag are left out: they are the consent mechanism itself.
 """
@@ -26,7 +26,7 @@ from urllib.parse import urldefrag, urlsplit
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from cmp_server.scan_report import PASS_LABELS, site_of
+from cmp_server.scanner.report import PASS_LABELS, site_of
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright cannot download its own browsers here
 # The scanner's: Chromium with its sandbox, as "nobody" when this runs as root
@@ -312,7 +312,7 @@ def scan(urls: list[str], options: ScanOptions | None = None, progress: Progress
          proxy: str | None = None) -> dict[str, Any]:
     """Scan each start URL and the same-site pages it links to. ``prepare_context`` is
     called on every new browser context (tests route third-party hosts with it); with
-    ``proxy``, a Chromium of the scan's own connects only through it (scan_guard)."""
+    ``proxy``, a Chromium of the scan's own connects only through it (guard)."""
     options = options or ScanOptions()
     progress = progress or (lambda _message: None)
     observation: dict[str, Any] = {

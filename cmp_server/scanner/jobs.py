@@ -1,4 +1,4 @@
-"""Scanning sites: the browser (``scanner``) and the matching (``scan_report``) put
+"""Scanning sites: the browser (``browser``) and the matching (``report``) put
 together with the database, for the CLI and the console.
 
 A site keeps its latest scan (``SiteScan``, one row per site). The console starts a scan in
@@ -17,14 +17,16 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app
 from sqlalchemy import text
 
-from cmp_server import audit, configs, scanner, vendors
-from cmp_server.errors import ServiceError
-from cmp_server.extensions import db
+from cmp_server.accounts import audit
+from cmp_server.scanner import browser
+from cmp_server.sites import vendors, versions
+from cmp_server.platform.errors import ServiceError
+from cmp_server.platform.extensions import db
 from cmp_server.models import Site, SiteScan, User, Vendor, utcnow
-from cmp_server.scan_guard import guarded
-from cmp_server.scan_report import build_report
-from cmp_server.scanner import ScanOptions
-from cmp_server.sites import get_site, normalise_origin
+from cmp_server.scanner.guard import guarded
+from cmp_server.scanner.report import build_report
+from cmp_server.scanner.browser import ScanOptions
+from cmp_server.sites.registry import get_site, normalise_origin
 
 STALE_AFTER = timedelta(minutes=30)
 # Console scans run one at a time per worker process (each is a Chromium: hundreds of MB
@@ -61,11 +63,11 @@ def site_start_pages(site: Site, lines: list[str]) -> list[str]:
 
 def console_options(depth: str, max_pages: str) -> ScanOptions:
     values = {}
-    for field, text in (("depth", depth), ("max_pages", max_pages)):
+    for field, given in (("depth", depth), ("max_pages", max_pages)):
         low, high = CONSOLE_LIMITS[field]
-        if not text.strip().isdigit() or not low <= int(text) <= high:
+        if not given.strip().isdigit() or not low <= int(given) <= high:
             raise ServiceError({field: [f"must be a whole number from {low} to {high}"]})
-        values[field] = int(text)
+        values[field] = int(given)
     return ScanOptions(**values)
 
 
@@ -82,7 +84,7 @@ def catalogue_documents(site: Site | None) -> list[dict[str, Any]]:
 
 def site_configuration(site: Site | None) -> dict[str, Any] | None:
     """What finding "configured but never seen" compares with: the newest published version."""
-    version = configs.latest_version(site) if site else None
+    version = versions.latest_version(site) if site else None
     if version is None:
         return None
     return {"site": site.key, "version": version.number, "vendors": version.content["vendors"]}
@@ -103,15 +105,15 @@ def run_scan(urls: list[str], options: ScanOptions, site: Site | None = None,
              progress=None, guard: bool = False, **scanner_args) -> dict[str, Any]:
     """Scan and report. Without ``site``, the site of the banner found on the pages is used
     for the configured vendors, when it is one of ours. With ``guard`` (console scans),
-    the browser reaches no loopback, private or reserved address (scan_guard) but those
+    the browser reaches no loopback, private or reserved address (guard) but those
     of CMP_SCAN_ALLOW_NETWORKS, and the report lists what was refused."""
     if guard:
         with guarded(current_app.config["CMP_SCAN_ALLOW_NETWORKS"]) as proxy:
-            observation = scanner.scan(check_urls(urls), options, progress, proxy=proxy.url,
+            observation = browser.scan(check_urls(urls), options, progress, proxy=proxy.url,
                                        **scanner_args)
         observation["errors"] += [f"refused: {reason}" for reason in proxy.refused]
     else:
-        observation = scanner.scan(check_urls(urls), options, progress, **scanner_args)
+        observation = browser.scan(check_urls(urls), options, progress, **scanner_args)
     site = site or banner_site(observation)
     return build_report(observation, catalogue_documents(site), site_configuration(site))
 

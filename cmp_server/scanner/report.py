@@ -23,7 +23,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from cmp_server.catalogue import CATALOGUE_LANGUAGES
+from cmp_server.sites.catalogue import CATALOGUE_LANGUAGES
 
 PASSES = ("before", "reject", "accept", "withdraw")
 PASS_LABELS = {

@@ -7,14 +7,14 @@ file name, the field and the reason; the other files still load. Run
 from __future__ import annotations
 
 import re
-import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cmp_server.errors import flatten_errors
-from cmp_server.schemas import FullMatch, StrictBoolean, StrictSchema
+from cmp_server.platform.errors import flatten_errors
+from cmp_server.platform.schemas import FullMatch, StrictBoolean, StrictSchema
+from cmp_server.platform.settings import default_vendors_dir
 from marshmallow import (
     Schema,
     ValidationError,
@@ -329,19 +329,11 @@ def retention_months(vendor: dict[str, Any], tier: str | None = None) -> int:
     return (chosen or next(t for t in tiers if t["default"]))["months"]
 
 
-def main(argv: list[str]) -> int:
-    from cmp_server.config import default_vendors_dir
-
-    directory = Path(argv[0]) if argv else default_vendors_dir()
-    catalogue = load_catalogue(directory)
-    for refusal in catalogue.refused:
-        print(f"refused  {refusal}")
-    print(
-        f"{len(catalogue.purposes)} purposes, {len(catalogue.vendors)} vendors valid, "
-        f"{len({r.file for r in catalogue.refused})} file(s) refused"
-    )
-    return 1 if catalogue.refused else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+def check(directory: Path | None = None) -> tuple[list[str], bool]:
+    """Validate a catalogue directory without a database: the report's lines, and whether
+    every file passed."""
+    catalogue = load_catalogue(directory or default_vendors_dir())
+    lines = [f"refused  {refusal}" for refusal in catalogue.refused]
+    lines.append(f"{len(catalogue.purposes)} purposes, {len(catalogue.vendors)} vendors valid, "
+                 f"{len({r.file for r in catalogue.refused})} file(s) refused")
+    return lines, not catalogue.refused

@@ -9,12 +9,12 @@ from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from cmp_server import audit, workspaces
-from cmp_server.cache import app_cache
-from cmp_server.catalogue import CATALOGUE_LANGUAGES
-from cmp_server.errors import NotFound, ServiceError
-from cmp_server.extensions import db
-from cmp_server.schemas import FullMatch, StrictSchema, validated
+from cmp_server.accounts import audit, workspaces
+from cmp_server.platform.cache import app_cache
+from cmp_server.sites.catalogue import CATALOGUE_LANGUAGES
+from cmp_server.platform.errors import NotFound, ServiceError
+from cmp_server.platform.extensions import db
+from cmp_server.platform.schemas import FullMatch, StrictSchema, validated
 from cmp_server.models import (
     DEFAULT_CONSENT_LIFETIME_MONTHS,
     DEFAULT_REFUSAL_LIFETIME_MONTHS,

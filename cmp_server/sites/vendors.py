@@ -10,10 +10,10 @@ from marshmallow import ValidationError
 from sqlalchemy import or_
 
 from consent_logs import content_hash
-from cmp_server import audit, workspaces
-from cmp_server.catalogue import Refusal, VendorSchema, load_catalogue
-from cmp_server.errors import NotFound, ServiceError
-from cmp_server.extensions import db
+from cmp_server.accounts import audit, workspaces
+from cmp_server.sites.catalogue import Refusal, VendorSchema, load_catalogue
+from cmp_server.platform.errors import NotFound, ServiceError
+from cmp_server.platform.extensions import db
 from cmp_server.models import Purpose, Role, User, Vendor, utcnow
 
 MARKETER = (Role.MARKETER.value,)

@@ -15,12 +15,13 @@ from typing import Any, Iterable, Iterator
 from sqlalchemy import bindparam, select
 
 from consent_logs import content_hash
-from cmp_server import audit
-from cmp_server.cache import app_cache
-from cmp_server.catalogue import retention_months
-from cmp_server.errors import ServiceError
-from cmp_server.extensions import db
-from cmp_server.geo import validate_region_rules
+from cmp_server.accounts import audit
+from cmp_server.platform.cache import app_cache
+from cmp_server.banner.strings import BANNER_LANGUAGES, TEXT_KEYS
+from cmp_server.sites.catalogue import retention_months
+from cmp_server.platform.errors import ServiceError
+from cmp_server.platform.extensions import db
+from cmp_server.platform.geo import validate_region_rules
 from cmp_server.models import ConfigVersion, DraftVendor, Purpose, Site, User, Vendor
 
 SNAPSHOT_FORMAT = 1
@@ -62,12 +63,6 @@ def set_draft_vendors(
     db.session.commit()
 
 
-# The banner's own strings a site may rewrite per language (static/banner/src/strings.json).
-TEXT_KEYS = ("title", "intro", "accept", "reject", "customize", "save", "settings", "always",
-             "cookies", "retention", "months", "days", "session", "persistent", "hosting",
-             "policy", "gpc", "ok", "cid", "mine", "needs")
-BANNER_LANGUAGES = ("bg cs da de el en es et fi fr ga hr hu it lt lv mt nl pl pt ro sk sl sv "
-                    "nb").split()
 THEME = {  # CSS custom property (without --cmp-) -> what a value must look like
     "accent": r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$",
     "bg": r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$",

@@ -7,11 +7,11 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 
 const BUDGET_GZIP = 8 * 1024; // JS and CSS together
-const LANGUAGES = 'bg cs da de el en es et fi fr ga hr hu it lt lv mt nl pl pt ro sk sl sv nb'.split(' ');
 const here = (path) => new URL(path, import.meta.url);
 const sha = (data) => createHash('sha256').update(data).digest('hex');
 
 const strings = JSON.parse(readFileSync(here('src/strings.json'), 'utf8'));
+const LANGUAGES = Object.keys(strings); // the one list of the banner's languages (the server reads it too)
 const keys = Object.keys(strings.en);
 const problems = LANGUAGES.flatMap((lang) =>
   !strings[lang] ? [`${lang}: missing`] : keys.filter((k) => !strings[lang][k]).map((k) => `${lang}.${k}: missing`),
@@ -34,6 +34,7 @@ const result = await build({
   write: false,
   define: {
     __CMP_EN__: JSON.stringify(strings.en),
+    __CMP_LANGS__: JSON.stringify(LANGUAGES.join(' ')),
     __CMP_I18N__: JSON.stringify(i18nHash),
     __CMP_CSS__: JSON.stringify(css),
   },

@@ -2,8 +2,8 @@
 // EU languages and Norwegian Bokmål) are one small JSON file each, fetched only when needed.
 import { _s } from './state.js';
 
-/* global __CMP_EN__, __CMP_I18N__ */
-const _LANGS = 'bg cs da de el en es et fi fr ga hr hu it lt lv mt nl pl pt ro sk sl sv nb'.split(' ');
+/* global __CMP_EN__, __CMP_I18N__, __CMP_LANGS__ */
+const _LANGS = __CMP_LANGS__.split(' '); // strings.json's languages, set by build.mjs
 
 const _primary = (tag) => {
   const code = (tag || '').split('-')[0].toLowerCase();
