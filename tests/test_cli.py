@@ -6,6 +6,7 @@ from sqlalchemy import inspect
 from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, ConfigVersion, Site, User, Vendor
 from cmp_server.accounts.users import check_password
+from cmp_server.platform.settings import default_vendors_dir
 
 
 def test_init_creates_the_schema_on_an_empty_database(empty_database_url, instance_path):
@@ -138,3 +139,14 @@ def test_demo_without_the_catalogue_says_what_to_run(runner):
     assert result.exit_code == 2
     assert "import-vendors" in result.output
     assert db.session.query(Site).count() == 0
+
+
+def test_check_vendors_validates_a_catalogue_without_the_database(runner, tmp_path):
+    shipped = runner.invoke(args=["cmp", "check-vendors"])
+    assert shipped.exit_code == 0, shipped.output
+    assert "0 file(s) refused" in shipped.output
+    (tmp_path / "purposes.toml").write_text((default_vendors_dir() / "purposes.toml").read_text())
+    (tmp_path / "broken.toml").write_text('id = "broken"\nname = "Broken"\n')
+    broken = runner.invoke(args=["cmp", "check-vendors", "--dir", str(tmp_path)])
+    assert broken.exit_code == 1 and "refused  broken.toml" in broken.output
+    assert db.session.query(Vendor).count() == 0
