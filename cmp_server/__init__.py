@@ -104,6 +104,7 @@ def register_errorhandlers(app: Flask) -> None:
         """The database is down or unreachable: a clear 503 the caller may retry, rather
         than a 500 (the banner keeps the choice and sends it again on the next page)."""
         logging.getLogger("cmp_server").warning("database unavailable: %s", type(error.orig).__name__)
+        db.session.rollback()  # the hooks that run after this may ask again (and hear no)
         return http_error(ServiceUnavailable(
             "The database did not answer, so nothing could be recorded; try again shortly.",
             retry_after=DATABASE_RETRY_SECONDS))

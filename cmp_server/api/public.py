@@ -26,7 +26,6 @@ SITE_KEY = re.compile(receipts.SITE_KEY)
 blp = Blueprint("public_api", __name__, url_prefix="/api/v1",
                 description="What the banner calls: configuration, consents, verification.")
 
-RATE_CHECKED = "cmp.rate_limit_wait"
 CONSENT_SCHEMA = receipts.ConsentSchema()  # an instance: built once, not per request
 BANNER_MAX_AGE = 60
 BANNER_CACHE = f"private, max-age={BANNER_MAX_AGE}"
@@ -39,9 +38,10 @@ LANG_PARAMETER = {
 }
 
 
-def lang_argument() -> str | None:
-    """The one query parameter, checked by hand: this is the hottest endpoint, and a
-    schema instance per request costs more than the rest of the view."""
+def lang_argument(request: Request) -> str | None:
+    """The banner GET's one query parameter, checked by hand: this is the hottest
+    endpoint, and a schema instance per request costs more than the rest of the view.
+    Raises UnprocessableEntity for a bad or unknown parameter."""
     if not request.query_string:
         return None
     lang = request.args.get("lang")
@@ -57,37 +57,63 @@ def lang_argument() -> str | None:
     return lang
 
 
+class BannerPurpose(StrictSchema):
+    id = fields.String(required=True)
+    required = fields.Boolean(required=True, metadata={"description": "Always on."})
+    name = fields.String(required=True)
+    description = fields.String(required=True)
+
+
+class BannerVendor(StrictSchema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    company = fields.String(required=True)
+    description = fields.String(required=True)
+    purposes = fields.List(fields.String(), required=True, metadata={
+        "description": "It runs only if every one of these is allowed."})
+    legal_basis = fields.String(required=True)
+    policy_url = fields.String(required=True)
+    hosts = fields.List(fields.String(), required=True)
+    retention_months = fields.Integer(required=True, allow_none=True)
+    hosting = fields.Dict(required=True)
+    cookies = fields.List(fields.Dict(), required=True)
+
+
 class BannerSchema(StrictSchema):
-    site = fields.String()
-    version = fields.Integer()
-    hash = fields.String()
-    language = fields.String()
-    languages = fields.List(fields.String())
-    region = fields.String(allow_none=True)
-    mode = fields.String(metadata={"enum": ["opt-in", "opt-out", "none"]})
-    consent_lifetime_months = fields.Integer()
-    refusal_lifetime_months = fields.Integer()
-    controller = fields.Dict()
-    policy_url = fields.String()
-    purposes = fields.List(fields.Dict())
-    vendors = fields.List(fields.Dict())
-    texts = fields.Dict()
-    theme = fields.Dict()
-    consent_scope = fields.List(fields.String())
-    stale = fields.List(fields.String(), metadata={
+    """What GET .../banner answers: every member is always there."""
+
+    site = fields.String(required=True)
+    version = fields.Integer(required=True)
+    hash = fields.String(required=True)
+    language = fields.String(required=True)
+    languages = fields.List(fields.String(), required=True)
+    region = fields.String(required=True, allow_none=True)
+    mode = fields.String(required=True, metadata={"enum": ["opt-in", "opt-out", "none"]})
+    consent_lifetime_months = fields.Integer(required=True)
+    refusal_lifetime_months = fields.Integer(required=True)
+    controller = fields.Dict(required=True)
+    policy_url = fields.String(required=True)
+    purposes = fields.List(fields.Nested(BannerPurpose), required=True)
+    vendors = fields.List(fields.Nested(BannerVendor), required=True)
+    texts = fields.Dict(required=True, keys=fields.String(), values=fields.String())
+    theme = fields.Dict(required=True, keys=fields.String(), values=fields.String())
+    consent_scope = fields.List(fields.String(), required=True)
+    stale = fields.List(fields.String(), required=True, metadata={
         "description": "First 8 characters of the newest receipt ids (1,000 at most) whose "
                        "tokens a browser may still hold after the ledger moved on without it "
                        "(changed on /my-consent/, through the API, or erased): a banner "
                        "holding one asks POST /receipts/current."})
-    stale_before = fields.Integer(allow_none=True, metadata={
+    stale_before = fields.Integer(required=True, allow_none=True, metadata={
         "description": "When more receipts are stale than the list holds: a token made "
                        "(claim t, epoch milliseconds) before this time may be stale too, and its "
                        "banner asks POST /receipts/current."})
 
 
 class RecordedSchema(StrictSchema):
-    receipt = fields.Dict(metadata={"description": "The receipt as recorded in the ledger."})
-    token = fields.String(metadata={"description": "Signed receipt token for the cmp_consent cookie."})
+    receipt = fields.Dict(required=True, metadata={
+        "description": "The receipt as recorded in the ledger."})
+    token = fields.String(required=True, metadata={
+        "description": "Signed receipt token for the cmp_consent cookie."})
 
 
 class VerifyRequest(StrictSchema):
@@ -96,7 +122,7 @@ class VerifyRequest(StrictSchema):
 
 
 class CurrentAnswer(StrictSchema):
-    token = fields.String(allow_none=True, metadata={
+    token = fields.String(required=True, allow_none=True, metadata={
         "description": "A token of the subject's newest receipt, for the cmp_consent cookie; "
                        "null when there is none to hold."})
     receipt_id = fields.String()
@@ -106,7 +132,7 @@ class CurrentAnswer(StrictSchema):
 
 
 class VerifyAnswer(StrictSchema):
-    valid = fields.Boolean()
+    valid = fields.Boolean(required=True)
     status = fields.String(metadata={"enum": ["active", "expired", "superseded", "withdrawn"]})
     reason = fields.String()
     receipt = fields.Dict()
@@ -132,14 +158,12 @@ def limit_posts():
 
 def over_rate_limit(request: Request) -> int | None:
     """Count this POST against its client's budget (rate_limit); the seconds to wait when
-    it is over. Counted once even when the hot path hands the request on to the view."""
-    environ = request.environ
-    if RATE_CHECKED not in environ:
-        limiter = rate_limit.for_app(current_app)
-        client = geo.client_key(
-            geo.client_ip(request, current_app.config.get("CMP_TRUSTED_PROXY_HOPS", 0)))
-        environ[RATE_CHECKED] = limiter.retry_after(client) if limiter else None
-    return environ[RATE_CHECKED]
+    it is over."""
+    limiter = rate_limit.for_app(current_app)
+    if limiter is None:
+        return None
+    hops = current_app.config.get("CMP_TRUSTED_PROXY_HOPS", 0)
+    return limiter.retry_after(geo.client_key(geo.client_ip(request, hops)))
 
 
 @blp.after_request
@@ -189,7 +213,7 @@ def banner_config(site_key: str):
     from the client address, which is looked up and never stored.
     """
     request.cmp_cors_site = site_key
-    answer = banner_answer(site_key, lang_argument(), request)
+    answer = banner_answer(site_key, lang_argument(request), request)
     if answer is None:
         abort(404, description=f"Site {site_key!r} is unknown or has no published configuration.")
     status, headers, body = answer
@@ -198,8 +222,8 @@ def banner_config(site_key: str):
 
 def banner_answer(site_key: str, lang: str | None, request: Request):
     """(status, headers, body) of a successful banner GET (200, or 304 when the ETag
-    matches), or None when the site has nothing published. Shared by the view and by
-    cmp_server.api.hot_path, which serves the common case without Flask's dispatch."""
+    matches), or None when the site has nothing published. The view's, and the hot
+    path's (cmp_server.api.hot_path), which answers it beneath Flask's dispatch."""
     ref = versions.published_ref(site_key) if SITE_KEY.match(site_key) else None
     if ref is None:
         return None
@@ -242,8 +266,7 @@ def record_consent(data):
 
 
 def consent_body(data: dict, request: Request) -> bytes:
-    """Record a choice loaded by CONSENT_SCHEMA; the 201 body. Shared by the view and by
-    cmp_server.api.hot_path."""
+    """Record a choice loaded by CONSENT_SCHEMA; the 201 body."""
     recorded = receipts.record_validated(
         data, geo.region_for_request(request), request.headers.get("Origin"),
         request.headers.get("Authorization"),

@@ -11,9 +11,11 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
-import maxminddb
+import geoip2.database
 from flask import Flask, Request, current_app
+from geoip2.errors import AddressNotFoundError
 from maxminddb import InvalidDatabaseError
 from werkzeug.http import parse_list_header
 
@@ -95,13 +97,27 @@ def default_database_path() -> str:
     return str(importlib.resources.files("_maxminddb_geolite2") / "GeoLite2-City.mmdb")
 
 
-def _reader(app: Flask) -> maxminddb.Reader:
-    """The app's database reader, opened on first use and shared (it is thread-safe).
-    maxminddb's own reader: its plain records cost half of what geoip2's models do, and
-    this lookup runs on every banner GET and consent POST."""
-    reader = app.extensions.get(_EXTENSION)
-    if reader is not None:
-        return reader
+@dataclass(frozen=True)
+class GeoDatabase:
+    """An open GeoIP2 or GeoLite2 database and its lookup: ``city`` for a City database
+    (country and subdivisions), ``country`` for a Country one."""
+
+    reader: geoip2.database.Reader
+    lookup: Callable[[ipaddress.IPv4Address | ipaddress.IPv6Address], Any]
+
+
+def open_database(path: str) -> GeoDatabase:
+    reader = geoip2.database.Reader(path)
+    kind = reader.metadata().database_type
+    return GeoDatabase(reader, reader.city if "City" in kind else reader.country)
+
+
+def _database(app: Flask) -> GeoDatabase:
+    """The app's database, opened on first use and shared (geoip2's reader is
+    thread-safe)."""
+    database = app.extensions.get(_EXTENSION)
+    if database is not None:
+        return database
     with _open_lock:
         if _EXTENSION not in app.extensions:
             configured = app.config.get("CMP_GEOIP_DB")
@@ -109,7 +125,7 @@ def _reader(app: Flask) -> maxminddb.Reader:
             if configured and not Path(path).is_file():
                 raise ConfigError(f"CMP_GEOIP_DB: no GeoIP database file at {path!r}")
             try:
-                app.extensions[_EXTENSION] = maxminddb.open_database(path)
+                app.extensions[_EXTENSION] = open_database(path)
             except (OSError, InvalidDatabaseError) as error:
                 raise ConfigError(f"CMP_GEOIP_DB: cannot open {path!r}: {error}") from None
         return app.extensions[_EXTENSION]
@@ -123,20 +139,20 @@ def region_for_ip(ip: str) -> Region | None:
     The subdivision is the top-level one (a US state, not a county) since that is where
     privacy laws are made.
     """
-    reader = _reader(current_app)
+    database = _database(current_app)
     try:
         # Parsed strictly first: the database reader also takes loose forms ("1.2.3").
         address = ipaddress.ip_address(ip)
         if not address.is_global:
             return None
-        record = reader.get(address)
-    except (ValueError, TypeError):
+        record = database.lookup(address)
+    except (AddressNotFoundError, ValueError, TypeError):
         return None  # the exception text contains the address: do not chain or log it
-    country = ((record or {}).get("country") or {}).get("iso_code")
+    country = record.country.iso_code
     if not country:
         return None
-    subdivisions = record.get("subdivisions") or [{}]
-    top = subdivisions[0].get("iso_code")  # City databases only
+    subdivisions = getattr(record, "subdivisions", ())  # City databases only
+    top = subdivisions[0].iso_code if subdivisions else None
     return Region(country, f"{country}-{top}" if top else None)
 
 

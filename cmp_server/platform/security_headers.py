@@ -40,7 +40,12 @@ def add_headers(response: Response) -> Response:
         response.headers["X-Content-Type-Options"] = "nosniff"
     if blueprint in NOT_STORED:
         response.headers["Cache-Control"] = "no-store"
-    seconds = current_app.config["CMP_HSTS_SECONDS"]
-    if seconds:
-        response.headers["Strict-Transport-Security"] = f"max-age={seconds}; includeSubDomains"
+    for name, value in app_wide(current_app.config):
+        response.headers[name] = value
     return response
+
+
+def app_wide(config) -> list[tuple[str, str]]:
+    """The headers every answer carries, the hot path's included: HSTS when configured."""
+    seconds = config["CMP_HSTS_SECONDS"]
+    return [("Strict-Transport-Security", f"max-age={seconds}; includeSubDomains")] if seconds else []
