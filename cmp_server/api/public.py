@@ -26,6 +26,7 @@ SITE_KEY = re.compile(receipts.SITE_KEY)
 blp = Blueprint("public_api", __name__, url_prefix="/api/v1",
                 description="What the banner calls: configuration, consents, verification.")
 
+RATE_CHECKED = "cmp.rate_limit_wait"
 CONSENT_SCHEMA = receipts.ConsentSchema()  # an instance: built once, not per request
 BANNER_MAX_AGE = 60
 BANNER_CACHE = f"private, max-age={BANNER_MAX_AGE}"
@@ -158,12 +159,22 @@ def limit_posts():
 
 def over_rate_limit(request: Request) -> int | None:
     """Count this POST against its client's budget (rate_limit); the seconds to wait when
-    it is over."""
-    limiter = rate_limit.for_app(current_app)
-    if limiter is None:
-        return None
-    hops = current_app.config.get("CMP_TRUSTED_PROXY_HOPS", 0)
-    return limiter.retry_after(geo.client_key(geo.client_ip(request, hops)))
+    it is over. Counted once per request, also when the hot path hands it to the view."""
+    environ = request.environ
+    if RATE_CHECKED not in environ:
+        limiter = rate_limit.for_app(current_app)
+        hops = current_app.config.get("CMP_TRUSTED_PROXY_HOPS", 0)
+        environ[RATE_CHECKED] = (limiter.retry_after(geo.client_key(geo.client_ip(request, hops)))
+                                 if limiter else None)
+    return environ[RATE_CHECKED]
+
+
+def ordinary_json_body(request: Request) -> bool:
+    """A JSON body of a declared length within the POST limit: what limit_posts lets
+    through, and all the hot path takes."""
+    length = request.content_length
+    return (length is not None and 0 < length <= CONSENT_BODY_LIMIT
+            and request.mimetype == "application/json")
 
 
 @blp.after_request
@@ -266,7 +277,8 @@ def record_consent(data):
 
 
 def consent_body(data: dict, request: Request) -> bytes:
-    """Record a choice loaded by CONSENT_SCHEMA; the 201 body."""
+    """Record a choice loaded by CONSENT_SCHEMA; the 201 body. The view's, and the hot
+    path's."""
     recorded = receipts.record_validated(
         data, geo.region_for_request(request), request.headers.get("Origin"),
         request.headers.get("Authorization"),

@@ -1,11 +1,14 @@
-"""The banner GET served beneath Flask (cmp_server.api.hot_path) answers exactly as the
-Flask view does, app-wide headers included, and leaves every other request to Flask."""
+"""The banner GET and the consent POST served beneath Flask (cmp_server.api.hot_path)
+answer exactly as the Flask views do, app-wide headers included, and leave every other
+request to Flask."""
 from __future__ import annotations
+
+import json
 
 import pytest
 from werkzeug.test import Client
 
-from cmp_server.api.hot_path import BannerShortcut
+from cmp_server.api.hot_path import HotPaths
 
 ORIGIN = "https://shop.example"
 
@@ -14,7 +17,7 @@ ORIGIN = "https://shop.example"
 def clients(app, shop):
     """(through the hot path, straight to Flask's own dispatch)."""
     hot = app.wsgi_app
-    assert isinstance(hot, BannerShortcut)
+    assert isinstance(hot, HotPaths)
     return Client(hot), Client(hot.wsgi_app)
 
 
@@ -90,13 +93,62 @@ def test_app_wide_headers_are_not_skipped(app, clients, shop):
     assert comparable(fast) == comparable(slow)
 
 
-def test_a_consent_goes_through_flask(clients, shop):
-    """The consent POST's shortcut bought too little to keep (bench/README.md): the view
-    answers it, in one code path."""
-    hot, _ = clients
+def consent_body(site, **fields) -> dict:
+    return {"site": site.key, "config_version": 1, "action": "accept_all", "language": "sv",
+            **fields}
+
+
+def stored_count(app) -> int:
+    from sqlalchemy import func, select
+
+    from cmp_server.platform.extensions import db
+    from cmp_server.models import ledger
+
+    return db.session.execute(select(func.count()).select_from(ledger.t.records)).scalar()
+
+
+def test_a_consent_recorded_on_the_hot_path_matches_the_view(app, clients, shop):
+    hot, flask = clients
     site, _ = shop
-    answer = hot.post("/api/v1/consents", json={"site": site.key, "config_version": 1,
-                                                 "action": "accept_all", "language": "sv"},
+    headers = {"Origin": ORIGIN}
+    fast = hot.post("/api/v1/consents", json=consent_body(site), headers=headers)
+    slow = flask.post("/api/v1/consents", json=consent_body(site), headers=headers)
+    assert fast.status_code == slow.status_code == 201
+    skip = {"Content-Length"}
+    assert ({k: v for k, v in fast.headers.items() if k not in skip}
+            == {k: v for k, v in slow.headers.items() if k not in skip})
+    varying = {"receipt_id", "subject_id", "issued_at", "expires_at"}
+    same = [{k: v for k, v in r.get_json()["receipt"].items() if k not in varying}
+            for r in (fast, slow)]
+    assert same[0] == same[1]
+    assert stored_count(app) == 2
+
+
+@pytest.mark.parametrize("body, headers, status", [
+    (b'{"site": ', {}, 400),                                             # malformed JSON
+    (b"[1, 2]", {}, 422),                                               # not an object
+    (None, {"Origin": "https://elsewhere.example"}, 403),               # unregistered origin
+    ({"vendors": {"nope": True}, "action": "custom"}, {"Origin": ORIGIN}, 422),  # unknown vendor
+    ({"surprise": 1}, {"Origin": ORIGIN}, 422),                         # unknown field
+    (None, {}, 403),                                                    # no Origin, no token
+])
+def test_a_refused_consent_gets_the_views_error_and_stores_nothing(
+        app, clients, shop, body, headers, status):
+    hot, flask = clients
+    site, _ = shop
+    if body is None or isinstance(body, dict):
+        body = json.dumps(consent_body(site, **(body or {}))).encode()
+    kwargs = dict(data=body, headers={**headers, "Content-Type": "application/json"})
+    fast, slow = hot.post("/api/v1/consents", **kwargs), flask.post("/api/v1/consents", **kwargs)
+    assert fast.status_code == status
+    assert comparable(fast) == comparable(slow)
+    assert stored_count(app) == 0
+
+
+def test_a_consent_carries_the_app_wide_headers(app, clients, shop):
+    app.config["CMP_HSTS_SECONDS"] = 600
+    hot, _ = clients
+    answer = hot.post("/api/v1/consents", json=consent_body(shop[0]),
                       headers={"Origin": ORIGIN})
     assert answer.status_code == 201
-    assert answer.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert answer.headers["Strict-Transport-Security"] == "max-age=600; includeSubDomains"
