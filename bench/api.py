@@ -36,7 +36,7 @@ from bench import LEDGER_WRITES, publish
 from bench.load import (
     MachineTime, Result, Usage, machine_time, process_tree_usage, run_wrk, wait_until_up,
 )
-from tests.pg import PostgresServer, free_port
+from tests.support.pg import PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

@@ -21,7 +21,7 @@ from playwright.sync_api import sync_playwright
 from bench import publish
 from bench.api import prepare, say, start_server
 from cmp_server.scanner.browser import CHROMIUM, CHROMIUM_FLAGS
-from tests.pg import free_port
+from tests.support.pg import free_port
 
 MEASURE = """() => {
   const [start] = performance.getEntriesByName('cmp:start');

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench import publish
-from tests.pg import PostgresServer
+from tests.support.pg import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

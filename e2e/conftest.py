@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pg import free_port
+from tests.support.pg import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # (the session's Chromium, ``browser`` and ``page``, is in the top-level conftest.py)

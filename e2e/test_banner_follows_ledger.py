@@ -167,7 +167,7 @@ def test_past_the_lists_bound_an_older_token_asks_once(banner_site, new_page, mo
     from urllib.parse import urlencode
 
     from cmp_server.consent import sync
-    from tests.http import call
+    from tests.support.http import call
 
     monkeypatch.setattr(sync, "MAX_LISTED", 0)  # nothing listed: stale_before says it all
     page = open_fixture(new_page(), banner_site, "gating.html")

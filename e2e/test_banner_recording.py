@@ -11,7 +11,7 @@ import pytest
 
 from cmp_server.platform.extensions import db
 from e2e.conftest import BANNER_VENDORS, cookie_names, open_fixture, ran, wait_recorded
-from tests.http import call
+from tests.support.http import call
 
 pytestmark = pytest.mark.browser
 

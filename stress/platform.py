@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, select
 from bench.api import flask_cli, start_server
 from cmp_server.platform.settings import normalise_database_url
 from cmp_server.models import ledger
-from tests.pg import PostgresServer, free_port
+from tests.support.pg import PostgresServer, free_port
 
 
 class Platform:

@@ -1,11 +1,11 @@
-"""Access (issue 7, section 4) is tested in tests/test_console_access.py (every console,
+"""Access (issue 7, section 4) is tested in tests/accounts/test_auth.py (every console,
 admin and compliance route, anonymously and with each wrong role; login throttling): this
 only states, for the summary table, how many routes that walk covers."""
 from __future__ import annotations
 
 import pytest
 
-from tests.test_console_access import PEOPLE, may_open, protected_routes
+from tests.accounts.test_auth import PEOPLE, may_open, protected_routes
 
 pytestmark = pytest.mark.stress
 
@@ -22,5 +22,5 @@ def test_the_access_walk_covers_every_protected_route(app, figures):
     operator_only = [path for path, _, roles in routes if roles == ("operator",)]
     assert len(routes) >= 40 and wrong_roles > len(routes) and len(operator_only) >= 5
     figures.add("access", "every console, admin and compliance route refused anonymously and "
-                "with the wrong role (tests/test_console_access.py)",
+                "with the wrong role (tests/accounts/test_auth.py)",
                 f"{len(routes)} routes, {len(routes) + wrong_roles} refusals checked")

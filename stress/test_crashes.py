@@ -12,7 +12,7 @@ import pytest
 from bench.load import Result, recorded_ids, run_wrk
 from stress.platform import Platform, wait_for
 from tests.conftest import ENGINES
-from tests.http import call
+from tests.support.http import call
 
 pytestmark = pytest.mark.stress
 CONNECTIONS = 8

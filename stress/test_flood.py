@@ -1,6 +1,6 @@
 """Access: one client flooding the consent endpoint gets 429 once over its budget, while
 everyone else is served as usual; the limit is per client, counted without storing raw
-addresses (see cmp_server/rate_limit.py and tests/test_rate_limit.py)."""
+addresses (see cmp_server/rate_limit.py and tests/platform/test_rate_limit.py)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from cmp_server.accounts.tokens import create_token
 from cmp_server.platform.extensions import db
 from cmp_server.accounts.users import create_user
-from tests.http import call
+from tests.support.http import call
 
 pytestmark = pytest.mark.stress
 JSON, FORM = "application/json", "application/x-www-form-urlencoded"
@@ -66,7 +66,7 @@ def check_answer(answer, what: str, endpoint: str) -> None:
         return
     assert 400 <= answer.status < 500, f"{endpoint} {what}: {answer.status} {answer.body[:300]!r}"
     if endpoint.startswith("/my-consent"):
-        return  # the visitor's own pages answer with a page (checked in tests/test_subjects.py)
+        return  # the visitor's own pages answer with a page (checked in tests/consent/test_subjects.py)
     body = answer.json
     assert body["code"] == answer.status and body["message"], f"{endpoint} {what}: {body}"
     if answer.status == 422:

@@ -18,7 +18,7 @@ from cmp_server.models import Vendor
 from cmp_server.consent.receipts import record_consent
 from cmp_server.accounts.users import create_user
 from cmp_server.sites.vendors import save_custom_vendor
-from tests.http import call
+from tests.support.http import call
 
 pytestmark = pytest.mark.stress
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")

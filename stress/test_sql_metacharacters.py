@@ -12,7 +12,7 @@ from cmp_server.accounts.tokens import create_token
 from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, Site, Vendor
 from cmp_server.sites.vendors import save_custom_vendor
-from tests.test_console_access import log_in, people  # noqa: F401  (the fixture, reused)
+from tests.accounts.test_auth import log_in, people  # noqa: F401  (the fixture, reused)
 
 pytestmark = pytest.mark.stress
 PAYLOADS = ["'; DROP TABLE sites; --", "' OR '1'='1", '" OR ""="', "%", "_", "%_%", "\\",

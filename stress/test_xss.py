@@ -24,7 +24,7 @@ from cmp_server.platform.extensions import db
 from cmp_server.models import Vendor
 from e2e.conftest import app, engine_name  # noqa: F401  (the app with e2e's fixture pages, SQLite)
 from tests.conftest import SHOP
-from tests.test_console_access import PASSWORD, log_in, people  # noqa: F401  (fixture)
+from tests.accounts.test_auth import PASSWORD, log_in, people  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.stress
 

@@ -6,7 +6,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.api import app_env, flask_cli, start_server
-from tests.pg import free_port
+from tests.support.pg import free_port
 
 
 def post(url: str, body: bytes) -> int:

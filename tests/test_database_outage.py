@@ -7,7 +7,7 @@ import pytest
 
 from cmp_server.platform.extensions import db
 from tests.conftest import app_on_own_database, own_postgres_server
-from tests.http import call
+from tests.support.http import call
 
 pytestmark = pytest.mark.postgres
 

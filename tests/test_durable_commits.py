@@ -12,8 +12,8 @@ import pytest
 
 from cmp_server.platform.extensions import db
 from tests.conftest import app_on_own_database, make_app, own_postgres_server
-from tests.http import call
-from tests.pg import PostgresServer
+from tests.support.http import call
+from tests.support.pg import PostgresServer
 
 pytestmark = pytest.mark.postgres
 CONSENTS = 12

@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.api import app_env, prepare, start_server
-from tests.pg import free_port
-from tests.syscall_trace import calls, strace_command, unflushed_answers
+from tests.support.pg import free_port
+from tests.support.syscall_trace import calls, strace_command, unflushed_answers
 
 CONSENTS = 160
 CLIENTS = 16

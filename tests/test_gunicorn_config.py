@@ -1,6 +1,6 @@
 """gunicorn.conf.py, the production settings, as gunicorn applies them to its workers: the
 production app behind each, answering /worker with which worker it is
-(tests/worker_report_app.py)."""
+(tests/support/worker_report_app.py)."""
 import collections
 import contextlib
 import http.client
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.api import VENV_BIN, app_env, flask_cli, start_server
-from tests.pg import free_port
+from tests.support.pg import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"]
@@ -30,7 +30,7 @@ def server(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("gunicorn")
     env = initialised_env(tmp_path / "instance")
     port = free_port()
-    process = start_server(env, port, tmp_path / "gunicorn.log", app="tests.worker_report_app:app")
+    process = start_server(env, port, tmp_path / "gunicorn.log", app="tests.support.worker_report_app:app")
     yield port, env
     process.terminate()
     process.wait(timeout=30)
@@ -115,7 +115,7 @@ def test_a_second_server_on_the_same_port_refuses_to_start(server, tmp_path):
     of the traffic; it must stop with a clear message, and the first keep serving."""
     port, env = server
     second = subprocess.run(
-        [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "tests.worker_report_app:app"],
+        [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "tests.support.worker_report_app:app"],
         env={**env, "CMP_INSTANCE_PATH": str(tmp_path)}, cwd=ROOT, capture_output=True,
         text=True, timeout=60)
     assert second.returncode != 0
@@ -130,7 +130,7 @@ def test_socket_activation_serves_on_the_sockets_systemd_passed(tmp_path):
     systemd's socket queueing connections nobody accepts."""
     env = initialised_env(tmp_path / "instance")
     port, log = free_port(), tmp_path / "gunicorn.log"
-    process = start_server(env, port, log, app="tests.worker_report_app:app",
+    process = start_server(env, port, log, app="tests.support.worker_report_app:app",
                            wrapper=(sys.executable, str(ROOT / "tests" / "socket_activation.py"),
                                     str(port)))
     try:
@@ -154,7 +154,7 @@ def handover(tmp_path):
     port, pidfile = free_port(), tmp_path / "gunicorn.pid"
     with kernel_setting(MIGRATE_QUEUED_CONNECTIONS, "1"):
         master = start_server({**env, "GUNICORN_CMD_ARGS": f"--pid {pidfile}"}, port,
-                              tmp_path / "gunicorn.log", app="tests.worker_report_app:app")
+                              tmp_path / "gunicorn.log", app="tests.support.worker_report_app:app")
         client = Client(port)
         try:
             old_workers = {answer["pid"] for answer in worker_answers(port, 48)}

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from cmp_server.platform.extensions import db
 from cmp_server.models import LEDGER_TABLES, ledger
 from cmp_server.consent.sealing import seal_now
-from tests import ledger_workers
+from tests.support import ledger_workers
 
 WRITERS = 3
 PER_WRITER = 80

@@ -7,7 +7,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from tests.http import call
+from tests.support.http import call
 
 ORIGIN = {"Origin": "https://shop.example"}
 

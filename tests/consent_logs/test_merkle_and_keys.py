@@ -10,7 +10,7 @@ import pytest
 
 from consent_logs import PublicKey, SigningKey, canonical_json, leaf_hash, merkle_root
 from consent_logs.merkle import node_hash
-from tests.races import disagreements, race
+from tests.support.races import disagreements, race
 
 
 def reference_mth(data: list[bytes]) -> bytes:

@@ -11,8 +11,8 @@ import pytest
 from cmp_server.scanner import browser
 from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, SiteScan
-from tests.test_console_access import csrf, log_in
-from tests.test_console_access import people  # noqa: F401  (a fixture, used by name)
+from tests.accounts.test_auth import csrf, log_in
+from tests.accounts.test_auth import people  # noqa: F401  (a fixture, used by name)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from cmp_server.platform.extensions import db
 from cmp_server.platform.rate_limit import FILE_NAME, PERIOD, RateLimit
-from tests.http import call
+from tests.support.http import call
 
 LIMIT = 5
 

@@ -12,7 +12,7 @@ import pytest
 
 from cmp_server.consent.kantara import KANTARA_VERSION, WITHDRAWAL_METHOD, render
 
-SCHEMA_FILE = Path(__file__).parent / "data" / "kantara" / "consent-receipt-v1.1.schema.json"
+SCHEMA_FILE = Path(__file__).parents[1] / "data" / "kantara" / "consent-receipt-v1.1.schema.json"
 ISSUED = "2026-11-24T05:40:00Z"
 EXPIRES = "2027-11-24T05:40:00Z"
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from cmp_server.platform.extensions import db
 from cmp_server.models import LEDGER_TABLES, AuditEvent, SubjectRequest, ledger
-from tests.http import call
+from tests.support.http import call
 
 ORIGIN = {"Origin": "https://shop.example"}  # the banner on the shop's page
 

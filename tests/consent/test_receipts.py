@@ -13,7 +13,7 @@ from sqlalchemy import select
 from cmp_server.consent import receipts
 from cmp_server.platform.extensions import db
 from cmp_server.models import LEDGER_TABLES, StaleReceipt, ledger
-from tests.http import call
+from tests.support.http import call
 
 ORIGIN = {"Origin": "https://shop.example"}
 

@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from cmp_server.platform.settings import ConfigError, from_environment, load_secret_keys
-from tests.races import disagreements, race
+from tests.support.races import disagreements, race
 
 
 def test_defaults_use_sqlite_in_the_instance_folder_and_generate_a_secret(tmp_path):
@@ -61,7 +61,7 @@ def test_bad_settings_name_the_variable(tmp_path, name, value, message):
 def test_only_the_settings_module_reads_the_environment():
     from pathlib import Path
 
-    package = Path(__file__).resolve().parent.parent
+    package = Path(__file__).resolve().parents[2]
     readers = [
         str(path.relative_to(package))
         for folder in ("cmp_server", "consent_logs")

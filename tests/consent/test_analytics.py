@@ -6,7 +6,7 @@ import pytest
 from cmp_server.consent.receipts import record_consent
 from cmp_server.accounts.users import create_user
 from tests.conftest import console_login
-from tests.http import call
+from tests.support.http import call
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.http import call
+from tests.support.http import call
 
 ENDPOINTS = {
     ("/api/v1/sites/{site_key}/banner", "get"),

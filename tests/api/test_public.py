@@ -9,7 +9,7 @@ from sqlalchemy import text
 from cmp_server.sites import versions
 from cmp_server.platform.extensions import db
 from cmp_server.models import ledger
-from tests.http import call
+from tests.support.http import call
 
 ORIGIN = {"Origin": "https://shop.example"}
 
@@ -374,7 +374,7 @@ def test_the_raw_ip_is_never_stored_or_logged(live_server, shop, behind_one_prox
 
 
 def test_verification_renders_a_valid_kantara_receipt(live_server, shop):
-    from tests.test_kantara import load_schema
+    from tests.consent.test_kantara import load_schema
     import jsonschema
 
     site, version = shop
