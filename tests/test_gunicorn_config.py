@@ -131,7 +131,7 @@ def test_socket_activation_serves_on_the_sockets_systemd_passed(tmp_path):
     env = initialised_env(tmp_path / "instance")
     port, log = free_port(), tmp_path / "gunicorn.log"
     process = start_server(env, port, log, app="tests.support.worker_report_app:app",
-                           wrapper=(sys.executable, str(ROOT / "tests" / "socket_activation.py"),
+                           wrapper=(sys.executable, str(ROOT / "tests" / "support" / "socket_activation.py"),
                                     str(port)))
     try:
         assert len(worker_answers(port, 48)) == 48
