@@ -80,10 +80,7 @@ def only_workspace() -> Workspace | None:
     several (the caller must then say which)."""
     found = db.session.execute(db.select(Workspace).limit(2)).scalars().all()
     if not found:
-        workspace = Workspace(name=DEFAULT_NAME)
-        db.session.add(workspace)
-        db.session.flush()
-        return workspace
+        return default_workspace()
     return found[0] if len(found) == 1 else None
 
 
