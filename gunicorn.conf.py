@@ -97,7 +97,7 @@ def warn_unless_queued_connections_migrate(server):
     """Each worker's socket has a queue of connections the kernel accepted for it. When a
     worker stops (a reload, an upgrade, a crash), Linux resets what is still queued at it
     unless net.ipv4.tcp_migrate_req is on (Linux 5.14 and later), which hands those
-    connections to another worker's socket instead (tests/test_gunicorn_config.py)."""
+    connections to another worker's socket instead (tests/server/test_gunicorn_config.py)."""
     try:
         with open("/proc/sys/net/ipv4/tcp_migrate_req", encoding="ascii") as setting:
             if setting.read().strip() != "0":
@@ -126,6 +126,6 @@ def freeze_startup_objects():
     worker. A full collection scanned them all, holding the GIL and so stalling every
     request of the worker for about 60 ms; frozen, they are never scanned again, and a
     full collection of what requests create takes a few ms (`python -m bench.gc_pauses`,
-    README). Tested in tests/test_gunicorn_config.py."""
+    README). Tested in tests/server/test_gunicorn_config.py."""
     gc.collect()
     gc.freeze()

@@ -18,25 +18,23 @@ bench/results/api-<mode>.md instead.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 from bench import LEDGER_WRITES, publish
 from bench.load import (
-    MachineTime, Result, Usage, machine_time, process_tree_usage, run_wrk, wait_until_up,
+    MachineTime, Result, Usage, machine_time, process_tree_usage, run_wrk,
 )
-from tests.support.pg import PostgresServer, free_port
+from harness.postgres import PostgresServer
+from harness.server import app_env, free_port, prepare, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -74,29 +72,6 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def flask_cli(env: dict, *args: str) -> str:
-    done = subprocess.run([str(VENV_BIN / "flask"), "--app", "cmp_server", "cmp", *args],
-                          env=env, cwd=ROOT, capture_output=True, text=True, check=True)
-    return done.stdout
-
-
-def start_server(env: dict, port: int, log: Path, app: str = "bench.wsgi_bench:app",
-                 wrapper: tuple[str, ...] = ()) -> subprocess.Popen:
-    """gunicorn with gunicorn.conf.py (the production settings) on ``port``; ``wrapper``
-    is a command that runs it (a tracer, say)."""
-    with log.open("a") as handle:  # the server keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            [*wrapper, str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", app],
-            env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/healthz")
-    except TimeoutError:
-        process.kill()
-        raise RuntimeError(f"gunicorn did not start; see {log}") from None
-    return process
-
-
 def wrk(url: str, seconds: int, connections: int, **request) -> Result:
     """Every request from one of many clients behind one trusted proxy, as in production
     behind a load balancer (the per-client rate limit applies as it would there)."""
@@ -116,34 +91,6 @@ def measured(server_pids: list[int], **wrk_args) -> Round:
     result = wrk(**wrk_args)
     return Round(result, process_tree_usage(server_pids) - before,
                  machine_time() - machine_before)
-
-
-def app_env(instance: Path, ledger_write: str = "durable") -> dict:
-    """The app's environment in the request benchmarks: a throw-away instance folder, a
-    fixed signing key, and every client behind one trusted proxy (X-Forwarded-For)."""
-    return {**os.environ, "CMP_SECRET_KEYS": "bench-secret-key", "CMP_TRUSTED_PROXY_HOPS": "1",
-            "CMP_INSTANCE_PATH": str(instance), "BENCH_LEDGER_WRITE": ledger_write}
-
-
-def prepare(env: dict, port: int) -> tuple[str, str]:
-    flask_cli(env, "init")
-    flask_cli(env, "import-vendors")
-    site_key = flask_cli(env, "demo", "--port", str(port)).strip().splitlines()[-1]
-    return site_key, f"http://127.0.0.1:{port}"
-
-
-@contextlib.contextmanager
-def throwaway_app(prefix: str) -> Iterator[tuple[dict, str]]:
-    """The app's environment (``app_env``) on a throw-away instance folder with the demo
-    site prepared, for benchmarks that call the app in their own processes: (environment,
-    site key). The folder goes when the block ends."""
-    instance = Path(tempfile.mkdtemp(prefix=prefix))
-    try:
-        env = app_env(instance)
-        site_key, _base = prepare(env, 5000)
-        yield env, site_key
-    finally:
-        shutil.rmtree(instance, ignore_errors=True)
 
 
 def measure_engine(engine: str, env: dict, seconds: int, connections: int,

@@ -19,9 +19,9 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from bench import publish
-from bench.api import prepare, say, start_server
+from bench.api import say
 from cmp_server.scanner.browser import CHROMIUM, CHROMIUM_FLAGS
-from tests.support.pg import free_port
+from harness.server import free_port, prepare, start_server
 
 MEASURE = """() => {
   const [start] = performance.getEntriesByName('cmp:start');

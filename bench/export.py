@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench import publish
-from tests.support.pg import PostgresServer
+from harness.postgres import PostgresServer
+from harness.server import flask_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -106,14 +107,6 @@ class Result:
 
 
 # --- child processes ---------------------------------------------------------------------
-
-def flask_cli(env: dict, *args: str) -> str:
-    done = subprocess.run([str(VENV_BIN / "flask"), "--app", "cmp_server", "cmp", *args],
-                          env=env, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"cmp {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
 
 def measured(command: list[str], env: dict,
              echo: Callable[[str], None] | None = None) -> Run:

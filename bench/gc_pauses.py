@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from bench import publish
+from harness.server import throwaway_app
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 2
@@ -116,8 +117,6 @@ def main() -> int:
 
         print(json.dumps(serve(app, args.child, args.requests, args.frozen)))
         return 0
-    from bench.api import throwaway_app  # the app as the API benchmark sets it up
-
     results: dict[str, list[dict]] = {name: [] for name in VARIANTS}
     with throwaway_app("cmp-bench-gc-") as (env, site_key):
         for round_number in range(1, ROUNDS + 1):

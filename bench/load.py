@@ -12,8 +12,6 @@ import os
 import re
 import subprocess
 import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,18 +129,6 @@ def recorded_ids(record_dir: Path) -> list[str]:
     """Receipt ids of every 201 answer wrk saw."""
     return [line for path in sorted(record_dir.glob("ids-*.txt"))
             for line in path.read_text().split()]
-
-
-def wait_until_up(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not answer in {timeout} s") from None
-            time.sleep(0.1)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import LEDGER_WRITES, publish
+from harness.server import throwaway_app
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 3
@@ -166,8 +167,6 @@ def main() -> int:
     if args.child:
         child(args.child, int(args.threads), args.requests, args.site)
         return 0
-    from bench.api import throwaway_app  # the app as the API benchmark sets it up
-
     thread_counts = [int(n) for n in args.threads.split(",")]
     with throwaway_app("cmp-bench-threads-") as (env, site_key):
         costs = measure_all(env, thread_counts, args.requests, site_key)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.pg import free_port
+from harness.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # (the session's Chromium, ``browser`` and ``page``, is in the top-level conftest.py)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, select
 
-from bench.api import flask_cli, start_server
 from cmp_server.platform.settings import normalise_database_url
 from cmp_server.models import ledger
-from tests.support.pg import PostgresServer, free_port
+from harness.postgres import PostgresServer
+from harness.server import flask_cli, free_port, start_server
 
 
 class Platform:

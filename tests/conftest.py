@@ -16,7 +16,7 @@ from cmp_server.sites import versions
 from cmp_server.platform.settings import default_vendors_dir
 from cmp_server.sites.registry import create_site
 from cmp_server.sites.vendors import import_catalogue
-from tests.support.pg import PostgresServer
+from harness.postgres import PostgresServer
 
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 SHOP = {

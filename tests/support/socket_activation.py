@@ -2,7 +2,7 @@
 socket on 127.0.0.1:PORT as descriptor 3, LISTEN_FDS=1 and LISTEN_PID set to the
 command's process (the same process: this one execs it).
 
-python tests/support/socket_activation.py PORT COMMAND [ARGS...]   (tests/test_gunicorn_config.py)
+python tests/support/socket_activation.py PORT COMMAND [ARGS...]   (tests/server/test_gunicorn_config.py)
 """
 import os
 import socket

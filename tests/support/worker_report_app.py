@@ -1,6 +1,6 @@
 """The production app (wsgi.py) with one more path, /worker, answering which worker served
 the request and how many objects its garbage collector keeps frozen, as JSON
-(tests/test_gunicorn_config.py)."""
+(tests/server/test_gunicorn_config.py)."""
 import gc
 import json
 import os

@@ -5,8 +5,7 @@ import json
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from bench.api import app_env, flask_cli, start_server
-from tests.support.pg import free_port
+from harness.server import app_env, flask_cli, free_port, start_server
 
 
 def post(url: str, body: bytes) -> int:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from harness.server import free_port
 
 
 def server_bindir() -> Path:
@@ -23,12 +24,6 @@ def server_bindir() -> Path:
         "PostgreSQL server binaries (initdb, pg_ctl) are missing: run `make setup`, "
         "which installs Debian's postgresql package"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PostgresServer:

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.api import VENV_BIN, app_env, flask_cli, start_server
-from tests.support.pg import free_port
+from harness.server import VENV_BIN, app_env, flask_cli, free_port, start_server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKERS = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"]
 MIGRATE_QUEUED_CONNECTIONS = Path("/proc/sys/net/ipv4/tcp_migrate_req")
 

@@ -18,8 +18,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.api import app_env, prepare, start_server
-from tests.support.pg import free_port
+from harness.server import app_env, free_port, prepare, start_server
 from tests.support.syscall_trace import calls, strace_command, unflushed_answers
 
 CONSENTS = 160

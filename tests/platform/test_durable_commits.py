@@ -13,7 +13,7 @@ import pytest
 from cmp_server.platform.extensions import db
 from tests.conftest import app_on_own_database, make_app, own_postgres_server
 from tests.support.http import call
-from tests.support.pg import PostgresServer
+from harness.postgres import PostgresServer
 
 pytestmark = pytest.mark.postgres
 CONSENTS = 12
