@@ -244,12 +244,44 @@ def ran(page) -> list[str]:
     return page.evaluate("window.__ran || []")
 
 
-def wait_recorded(page, count: int = 1) -> None:
-    """Until the server has acknowledged the choice (the cookie holds its receipt)."""
+# Waits before asserting that something did not happen: each waits for an event after
+# which it would have happened, never for a fixed time (which passes when the code is
+# merely slow).
+
+def settled(page) -> None:
+    """Until the page has run what is already queued: MutationObserver callbacks and
+    promise reactions (the banner's scan, its release of inline scripts) are microtasks,
+    all run before the next task starts."""
+    page.evaluate("() => new Promise(done => setTimeout(done))")
+
+
+def released(page, purpose: str = "necessary") -> None:
+    """Until every script the banner has released so far has run. It runs them one after
+    the other in document order, so a script of a granted ``purpose`` appended now runs
+    after all of them."""
+    page.evaluate("""purpose => new Promise(done => {
+        window.__releasedMarker = done;
+        const marker = document.createElement('script');
+        marker.type = 'text/plain';
+        marker.setAttribute('data-cmp-purpose', purpose);
+        marker.text = 'window.__releasedMarker()';
+        document.body.append(marker);
+    })""", purpose)
+
+
+def decided(page) -> None:
+    """Until the banner has the configuration and has decided whether to ask: it mounts
+    #cmp-root and shows the dialog, or not, in the same task."""
+    page.locator("#cmp-root").wait_for(state="attached")
+
+
+def wait_recorded(page) -> None:
+    """Until the server has acknowledged the choice (the cookie holds its receipt) and
+    the banner has announced it (cmp:consent)."""
     page.wait_for_function(
-        "n => !localStorage.getItem('cmp_pending') && document.cookie.includes('cmp_consent=')"
-        " && window.cmp.getConsent().receipt_id", arg=count)
-    page.wait_for_timeout(50)
+        "!localStorage.getItem('cmp_pending') && document.cookie.includes('cmp_consent=')"
+        " && window.cmp.getConsent().receipt_id")
+    settled(page)
 
 
 def cookie_names(page) -> set[str]:

@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from e2e.conftest import decided, released, settled
+
 pytestmark = pytest.mark.browser
 
 MIXPANEL_COOKIE = re.compile(r"^mp_.+_mixpanel$")
@@ -24,7 +26,7 @@ def test_mixpanel_runs_only_with_consent_and_is_cleaned_up_on_withdrawal(make_ru
     page.goto(f"{make_run.url}/demo/")
     page.locator("#cmp-banner").wait_for()
     page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(500)
+    settled(page)
     assert mixpanel_cookies(page) == []
     assert page.evaluate("typeof window.mixpanel") == "undefined"
     assert not any("/demo/vendor/" in url for url in requested)
@@ -50,8 +52,9 @@ def test_mixpanel_runs_only_with_consent_and_is_cleaned_up_on_withdrawal(make_ru
 
     requested.clear()
     page.reload()  # the next page view: Mixpanel stays off, and nobody asks again
+    decided(page)
     page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(500)
+    released(page)
     assert mixpanel_cookies(page) == []
     assert page.evaluate("typeof window.mixpanel") == "undefined"
     assert not any("/demo/vendor/" in url for url in requested)

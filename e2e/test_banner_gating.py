@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import pytest
 
-from e2e.conftest import open_fixture, ran, wait_recorded
+import time
+
+from e2e.conftest import open_fixture, ran, released, settled, wait_recorded
 
 pytestmark = pytest.mark.browser
 
 CONFIG = "**/api/v1/sites/*/banner*"
+
+
+def wait_until(condition, page, timeout: float = 10) -> None:
+    """Until ``condition()`` holds; Playwright delivers its events (routes) meanwhile."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        page.wait_for_timeout(20)
 
 
 def test_marked_tags_run_in_document_order_once_granted(banner_site, new_page):
@@ -18,8 +28,7 @@ def test_marked_tags_run_in_document_order_once_granted(banner_site, new_page):
     page.check("[data-cmp-purpose-toggle=analytics]")  # switches its vendors on
     page.uncheck("[data-cmp-vendor-toggle=google-analytics]")
     page.click("[data-cmp-action=save]")
-    page.wait_for_function("window.__ran.length >= 3")
-    page.wait_for_timeout(300)
+    released(page)
     assert ran(page) == ["1 inline mixpanel", "two.js", "3 inline analytics"]
     assert page.get_attribute("#video", "src") is None
     assert page.get_attribute("#pixel", "src") is None
@@ -35,7 +44,7 @@ def test_marked_tags_run_in_document_order_once_granted(banner_site, new_page):
     assert ran(page)[4:] == ["four.js", "5 inline facebook", "6 inline marketing"]
     assert page.get_attribute("#video", "src") == "/js/frame.js"
     assert page.get_attribute("#pixel", "src") == "/js/pixel.js"
-    page.wait_for_timeout(200)
+    released(page)
     assert len(ran(page)) == 7  # nothing ran twice
 
 
@@ -43,7 +52,7 @@ def test_a_page_added_tag_waits_for_consent(banner_site, new_page):
     page = open_fixture(new_page(), banner_site, "gating.html")
     page.locator("#cmp-banner").wait_for()
     page.evaluate("addLater()")
-    page.wait_for_timeout(300)
+    settled(page)
     assert ran(page) == []
     page.click("[data-cmp-action=accept-all]")
     page.wait_for_function("window.__ran.includes('later mixpanel')")
@@ -52,9 +61,9 @@ def test_a_page_added_tag_waits_for_consent(banner_site, new_page):
 def test_fail_closed_when_the_backend_is_down(banner_site, new_page):
     page = new_page()
     page.route(CONFIG, lambda route: route.abort())
-    page = open_fixture(page, banner_site, "gating.html")
-    page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(500)
+    with page.expect_console_message(lambda m: "no banner configuration" in m.text):
+        open_fixture(page, banner_site, "gating.html")
+    settled(page)
     assert ran(page) == []
     assert page.locator("#cmp-banner").count() == 0
     assert page.evaluate("cmp.hasConsent('mixpanel')") is False
@@ -65,10 +74,11 @@ def test_fail_closed_while_the_backend_is_slow(banner_site, new_page):
     page = new_page()
     page.route(CONFIG, lambda route: held.append(route))  # answered only when the test says so
     page = open_fixture(page, banner_site, "gating.html")
-    page.wait_for_timeout(1500)
-    assert held and ran(page) == []
+    wait_until(lambda: held, page)
+    settled(page)
+    assert ran(page) == []
     page.evaluate("cmp.acceptAll()")  # queued until the configuration has arrived
-    page.wait_for_timeout(300)
+    settled(page)
     assert ran(page) == []
     held[0].continue_()
     page.wait_for_function("window.__ran.length >= 6")
@@ -88,8 +98,8 @@ def test_automatic_blocking_by_catalogue_host(banner_site, new_page):
     held = []
     page = new_page()
     page.route(CONFIG, lambda route: held.append(route))
-    page = open_fixture(page, banner_site, "auto.html")
-    page.wait_for_timeout(1000)
+    page = open_fixture(page, banner_site, "auto.html")  # loaded: the parser's scripts ran
+    wait_until(lambda: held, page)
     # before the catalogue is known every third-party script waits, even nobody's
     assert ran(page) == []
     blocked = page.evaluate("""() => [...document.scripts].filter(s => s.type === 'text/plain')
@@ -103,13 +113,13 @@ def test_automatic_blocking_by_catalogue_host(banner_site, new_page):
     held[0].continue_()
     page.locator("#cmp-banner").wait_for()
     page.wait_for_function("window.__ran.length >= 1")
-    page.wait_for_timeout(300)
-    assert ran(page) == ["https://cdn.example.org/free.js"]  # a host no vendor lists
+    # the configuration's scan has run: each vendor's script is still held, now as theirs
     vendors = page.evaluate("""() => Object.fromEntries([...document.scripts]
         .filter(s => s.type === 'text/plain').map(s => [new URL(s.src).host,
         s.getAttribute('data-cmp-vendor')]))""")
     assert vendors == {"cdn.mxpnl.com": "mixpanel", "connect.facebook.net": "facebook",
                        "www.googletagmanager.com": "google-analytics"}
+    assert ran(page) == ["https://cdn.example.org/free.js"]  # a host no vendor lists
     page.click("[data-cmp-action=accept-all]")
     page.wait_for_function("window.__ran.length >= 4")
     assert set(ran(page)[1:]) == {

@@ -301,6 +301,25 @@ def round_changes(vendor: dict, round_: int) -> tuple[dict, dict, dict, dict]:
     return site, draft, document, values
 
 
+# Until every handler a payload could have set would have run: each image (in the page and
+# in shadow roots) has loaded or failed, whose handlers run before ours; then the next
+# rendering update (autofocus) and a task after it (toggle events).
+HANDLERS_HAD_THEIR_CHANCE = """async () => {
+    const roots = [document, ...[...document.querySelectorAll('*')]
+        .filter(e => e.shadowRoot).map(e => e.shadowRoot)];
+    const pending = roots.flatMap(r => [...r.querySelectorAll('img')]).filter(i => !i.complete);
+    await Promise.all(pending.map(i => new Promise(done => {
+        i.addEventListener('load', done); i.addEventListener('error', done); })));
+    await new Promise(done => requestAnimationFrame(() => setTimeout(done)));
+}"""
+
+
+def payloads_had_their_chance(page) -> None:
+    for frame in page.frames:
+        frame.wait_for_load_state("load")  # frames (srcdoc ones too), SVG and images
+        frame.evaluate(HANDLERS_HAD_THEIR_CHANCE)
+
+
 BANNER_TEXT = """() => { const d = document.getElementById('cmp-root').shadowRoot
     .getElementById('cmp-banner'); return {text: d.textContent, hrefs: [...d.querySelectorAll('a')]
     .map(a => a.getAttribute('href'))}; }"""
@@ -341,7 +360,7 @@ def open_banner(page, live: str, key: str, language: str, values: dict, seen: di
     page.evaluate("window.cmp.open()")
     page.locator("#cmp-banner .id").wait_for()
     banner_checks(page, values, language, "mine", seen)
-    page.wait_for_timeout(100)  # focus, toggle and load handlers would have run by now
+    payloads_had_their_chance(page)
     assert page.evaluate("window.__xss") is None, FIELDS[page.evaluate("window.__xss") - 1]
     return next(c["value"] for c in page.context.cookies() if c["name"] == "cmp_consent")
 
@@ -425,7 +444,7 @@ def test_xss_payloads_render_as_text_everywhere(app, catalogue, live_server, peo
                     frame = admin_page.frame_locator("#preview-desktop") if where != "preview" \
                         else admin_page
                     frame.locator("#cmp-banner").wait_for()
-                admin_page.wait_for_timeout(50)
+                payloads_had_their_chance(admin_page)
                 for frame in admin_page.frames:
                     assert frame.evaluate("window.__xss") is None, (where, frame.url)
             api("POST", f"/sites/{key}/publish", None, 201)
