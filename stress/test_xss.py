@@ -18,12 +18,12 @@ from urllib.parse import quote
 
 import pytest
 
-from cmp_server.accounts.tokens import create_token
 from cmp_server.banner.strings import TEXT_KEYS
 from cmp_server.platform.extensions import db
 from cmp_server.models import Vendor
 from e2e.conftest import app, engine_name  # noqa: F401  (the app with e2e's fixture pages, SQLite)
 from tests.conftest import SHOP
+from tests.support.token_client import TokenClient
 from tests.accounts.test_auth import PASSWORD, log_in, people  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.stress
@@ -172,19 +172,6 @@ def check_html(html: str, where: str, shown: list[str] = ()) -> Page:
 
 # --- the admin API ------------------------------------------------------------------------
 
-class Api:
-    def __init__(self, app, secret: str):
-        self.client = app.test_client()
-        self.headers = {"Authorization": f"Bearer {secret}"}
-
-    def __call__(self, method: str, path: str, body=None, status: int | None = None):
-        answer = self.client.open(f"/api/v1/admin{path}", method=method, json=body,
-                                  headers=self.headers)
-        if status is not None:
-            assert answer.status_code == status, (method, path, answer.json)
-        return answer
-
-
 def error_paths(errors, prefix: str = "") -> list[str]:
     """marshmallow's nested errors as dotted paths."""
     if isinstance(errors, dict):
@@ -193,7 +180,7 @@ def error_paths(errors, prefix: str = "") -> list[str]:
     return [prefix]
 
 
-def refused(api: Api, method: str, path: str, body: dict, field: str) -> None:
+def refused(api: TokenClient, method: str, path: str, body: dict, field: str) -> None:
     answer = api(method, path, body)
     assert answer.status_code == 422, (field, body, answer.status_code)
     paths = error_paths(answer.json["errors"]["json"])
@@ -212,7 +199,7 @@ REFUSALS_THEME = ["#fff\n", "#fff;background:url(javascript:window.__xss=1)",
                   "expression(window.__xss=1)", "<svg onload=window.__xss=1>"]
 
 
-def check_refusals(api: Api, key: str, vendor: dict) -> int:
+def check_refusals(api: TokenClient, key: str, vendor: dict) -> int:
     """Every format-bound field refuses the payloads, naming itself; returns the count."""
     count = 0
     site = f"/sites/{key}"
@@ -404,8 +391,7 @@ def shown_on(where: str, values: dict) -> list[str]:
 def test_xss_payloads_render_as_text_everywhere(app, catalogue, live_server, people, browser,
                                                figures):
     marketer = people["marketer"]
-    _, secret = create_token(marketer, "xss")
-    api = Api(app, secret)
+    api = TokenClient(app, marketer, "/api/v1/admin", "xss")
     port = live_server.rsplit(":", 1)[1]
     key = api("POST", "/sites", {**SHOP, "origins": [live_server, f"http://localhost:{port}"]},
               201).json["key"]

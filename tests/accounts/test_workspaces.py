@@ -10,7 +10,6 @@ import pytest
 
 from cmp_server.accounts import members, workspaces
 from cmp_server.sites import versions
-from cmp_server.accounts.tokens import create_token
 from cmp_server.sites.versions import consent_scope
 from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, CollectionToken, Site, User, Vendor
@@ -18,6 +17,7 @@ from cmp_server.consent.receipts import record_consent
 from cmp_server.accounts.users import create_user
 from cmp_server.sites.vendors import save_custom_vendor
 from tests.conftest import SHOP, console_login
+from tests.support.token_client import TokenClient
 
 PASSWORD = "a long enough password"
 ORIGIN = "https://shop.example"
@@ -47,18 +47,9 @@ def owned(shop):
     return site, receipt["receipt_id"], document
 
 
-def bearer(app, user):
-    client, secret = app.test_client(), create_token(user, "automation")[1]
-
-    def call(method, path, body=None, **options):
-        return client.open(path, method=method, json=body,
-                           headers={"Authorization": f"Bearer {secret}"}, **options)
-    return call
-
-
 def test_another_workspaces_site_is_unknown_through_the_apis(app, owned, rival):
     site, consent_id, document = owned
-    marketer = bearer(app, rival[1]["marketer"])
+    marketer = TokenClient(app, rival[1]["marketer"])
     admin = f"/api/v1/admin/sites/{site.key}"
     for method, path, body in [
         ("GET", admin, None), ("PATCH", admin, {"name": "Taken over"}),
@@ -74,7 +65,7 @@ def test_another_workspaces_site_is_unknown_through_the_apis(app, owned, rival):
     assert marketer("GET", "/api/v1/admin/sites").json == []
     listed = {v["id"] for v in marketer("GET", "/api/v1/admin/vendors?q=crm").json}
     assert "own-crm" not in listed
-    officer = bearer(app, rival[1]["compliance"])
+    officer = TokenClient(app, rival[1]["compliance"])
     export = officer("GET", f"/api/v1/compliance/sites/{site.key}/export?from=2026-01-01&to=2030-01-01")
     assert export.status_code == 404
     lookup = officer("GET", f"/api/v1/compliance/consents/{consent_id}")
@@ -91,7 +82,7 @@ def test_a_marketer_of_both_workspaces_reaches_both(app, owned, rival):
     both = rival[1]["marketer"]
     members.add_member(db.session.get(workspaces.Workspace, site.workspace_id),
                           {"email": both.email, "role": "marketer"}, "test")
-    api = bearer(app, both)
+    api = TokenClient(app, both)
     assert [s["key"] for s in api("GET", "/api/v1/admin/sites").json] == [site.key]
     unsure = api("POST", "/api/v1/admin/sites", {"name": "Where?"})
     assert unsure.status_code == 422 and "workspace" in unsure.json["errors"]["json"]
@@ -100,7 +91,7 @@ def test_a_marketer_of_both_workspaces_reaches_both(app, owned, rival):
 
 
 def test_a_site_cannot_use_another_workspaces_custom_vendor(app, owned, rival):
-    marketer = bearer(app, rival[1]["marketer"])
+    marketer = TokenClient(app, rival[1]["marketer"])
     key = marketer("POST", "/api/v1/admin/sites", {"name": "Rival shop"}).json["key"]
     answer = marketer("PATCH", f"/api/v1/admin/sites/{key}/draft", {"vendors": [{"id": "own-crm"}]})
     assert answer.status_code == 422
@@ -143,7 +134,7 @@ def test_another_workspaces_site_is_unknown_in_the_console(app, owned, rival):
 
 def test_a_workspace_admin_manages_its_members_and_nothing_else(app, owned, rival):
     workspace, people = rival
-    admin = bearer(app, people["admin"])
+    admin = TokenClient(app, people["admin"])
     members_url = f"/api/v1/admin/workspaces/{workspace.id}/members"
     # only the operator makes accounts: a workspace's admin who made one (with a password
     # of their choosing) for an e-mail another workspace adds later would hold its keys there
@@ -168,13 +159,13 @@ def test_a_workspace_admin_manages_its_members_and_nothing_else(app, owned, riva
     assert admin("GET", f"/api/v1/admin/workspaces/{owned[0].workspace_id}/members").status_code == 404
     assert admin("GET", "/api/v1/admin/users").status_code == 403
     assert admin("POST", "/api/v1/admin/workspaces", {"name": "Mine"}).status_code == 403
-    assert bearer(app, people["marketer"])("GET", members_url).status_code == 403
+    assert TokenClient(app, people["marketer"])("GET", members_url).status_code == 403
     assert [w["name"] for w in admin("GET", "/api/v1/admin/workspaces").json] == ["Rival"]
 
 
 def test_an_operator_runs_every_workspace(app, owned, rival):
     operator = create_user({"email": "op@platform.example", "password": PASSWORD, "operator": True})
-    api = bearer(app, operator)
+    api = TokenClient(app, operator)
     assert [w["name"] for w in api("GET", "/api/v1/admin/workspaces").json] == ["Default", "Rival"]
     assert [s["key"] for s in api("GET", "/api/v1/admin/sites").json] == [owned[0].key]
     made = api("POST", "/api/v1/admin/workspaces", {"name": "Agency"})

@@ -10,19 +10,14 @@ from cmp_server.platform.extensions import db
 from cmp_server.models import AuditEvent, Vendor
 from cmp_server.accounts.users import create_user
 from tests.conftest import SHOP
+from tests.support.token_client import TokenClient
 
 
 @pytest.fixture
 def api(app, catalogue):
     marketer = create_user({"email": "m@shop.example", "password": "a long enough password",
                             "role": "marketer"})
-    _, secret = create_token(marketer, "automation")
-    client = app.test_client()
-
-    def call(method, path, body=None):
-        return client.open(f"/api/v1/admin{path}", method=method, json=body,
-                           headers={"Authorization": f"Bearer {secret}"})
-    return call
+    return TokenClient(app, marketer, "/api/v1/admin")
 
 
 def test_a_marketer_puts_a_site_in_front_of_visitors(api, client):
