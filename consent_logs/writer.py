@@ -1,29 +1,14 @@
 """Appends on a database connection of the writer's own: ``write`` commits a batch of
 rows in one statement, ``sync`` makes what was written durable.
 
-Recording a consent is the platform's hottest write, and through SQLAlchemy's pool and
-statement machinery one INSERT costs more CPU than the database spends storing it (pool
-checkout and reset, a transaction object, compiled-cache lookups, result objects). The
-writer keeps one plain DB-API connection per process, opened like the engine's own (its
-URL, options and connect events, such as SQLite's pragmas) but never pooled, and sends
-each batch as one multi-row INSERT in autocommit mode: one statement is atomic by itself,
-one round trip, no BEGIN or COMMIT. Values pass through the columns' own bind
-processors, so a row is stored exactly as SQLAlchemy would store it (SQLite's date
-format, for one) and reads back the same.
-
-Durability. On PostgreSQL a committed statement is durable when it returns
-(synchronous_commit on, which the platform's connect hook makes sure of:
-cmp_server.extensions), and ``sync`` has nothing to do. On SQLite the flush to disk is
-taken out of the commit, as PostgreSQL itself does it (``SharedFlush``): the writer's
-connection commits with synchronous=NORMAL, which in WAL mode appends the transaction to
-the write-ahead log without waiting for the disk, and ``sync`` then makes sure an
-fdatasync of that log has run since. A caller acknowledges a record only after ``sync``,
-so the promise is the one synchronous=FULL makes (whose commit is that same fdatasync);
-the difference is that one flush serves every write of the process before it, and that
-writers append while the disk works instead of queueing behind each flush. The log
-is append-only between checkpoints, and SQLite syncs it before a checkpoint copies it
-into the database and syncs its header when it is reused, so nothing a flush covered can
-be lost. Every other connection keeps synchronous=FULL.
+One plain DB-API connection per process, opened like the engine's own (its URL, options
+and connect events, such as SQLite's pragmas) but never pooled, sends each batch as one
+multi-row INSERT in autocommit mode; values pass through the columns' own bind
+processors, so a row reads back as SQLAlchemy would have stored it. On PostgreSQL a
+returned statement is durable (synchronous_commit on); on SQLite the commit appends to
+the write-ahead log without waiting for the disk and ``sync`` waits for an fdatasync of
+the log that one flush shares among the process's writes (``SharedFlush``). Why this
+keeps synchronous=FULL's promise: docs/ledger.md (Records and the write path).
 
 Errors come out as SQLAlchemy's exception classes (IntegrityError, DataError,
 OperationalError...), parameters hidden. After any error but a refused row, the
