@@ -22,6 +22,23 @@ if (problems.length) {
 }
 const i18nHash = sha(JSON.stringify(strings)).slice(0, 12);
 
+// The stored formats' short keys: the token's claims (cmp_server/consent/receipts.py,
+// token_for) and the pending choice in localStorage. The source names them in full
+// (src/state.js: Choice, PendingChoice); the build writes each name as its key.
+const STORED_KEYS = {
+  _receiptId: 'r',
+  _siteKey: 'k',
+  _state: 'st',
+  _expires: 'e',
+  _issuedAt: 't',
+  _purposes: 'p',
+  _vendors: 'g',
+  _scope: 'q',
+  _body: 'b',
+  _choice: 'c',
+  _savedAt: 'n',
+};
+
 const css = (await transform(readFileSync(here('src/style.css'), 'utf8'), { loader: 'css', minify: true })).code.trim();
 const result = await build({
   entryPoints: [new URL('src/main.js', import.meta.url).pathname],
@@ -30,6 +47,7 @@ const result = await build({
   format: 'iife',
   target: ['chrome90', 'firefox90', 'safari15'],
   mangleProps: /^_/, // internal names start with _
+  mangleCache: { ...STORED_KEYS },
   legalComments: 'none',
   write: false,
   define: {

@@ -4,54 +4,54 @@
 // - <iframe|img data-cmp-src> get their src once granted, and lose it when revoked;
 // - elements added later are handled too (MutationObserver);
 // - with data-blocking="auto", scripts loading from a vendor's catalogue hosts are held
-//   back without any markup (see _autoBlock for how, and for the limits).
-import { _s, _any } from './state.js';
+//   back without any markup (see blockAutomatically for how, and for the limits).
+import { state, anyGranted } from './state.js';
 
-const _SEL =
+const GATED =
   'script[type="text/plain"][data-cmp-vendor],script[type="text/plain"][data-cmp-purpose],script[data-cmp-held],[data-cmp-src]';
-const _done = new WeakSet(); // gated elements released (or loaded) already
-const _mine = new WeakSet(); // scripts the banner created itself: never held back
-let _chain = Promise.resolve(); // scripts run one after the other
-let _setType; // HTMLScriptElement's own type setter
+const released = new WeakSet(); // gated elements released (or loaded) already
+const ownScripts = new WeakSet(); // scripts the banner created itself: never held back
+let runQueue = Promise.resolve(); // scripts run one after the other
+let setScriptType; // HTMLScriptElement's own type setter
 
-const _host = (src) => {
+const thirdPartyHost = (src) => {
   try {
     const u = new URL(src, location.href);
-    return u.origin != location.origin && u.origin != _s._origin && u.hostname;
+    return u.origin != location.origin && u.origin != state._cmpOrigin && u.hostname;
   } catch (e) {
     return '';
   }
 };
 
 // ids of the consent vendors whose catalogue hosts include host ("*.x.com": subdomains)
-const _vendorsFor = (host) =>
-  _s._config.vendors
+const vendorsOfHost = (host) =>
+  state._config.vendors
     .filter((v) => v.legal_basis == 'consent' && v.hosts.some((h) => (h[0] == '*' ? host.endsWith(h.slice(1)) : host == h)))
     .map((v) => v.id)
     .join(' ');
 
-function _allowed(el) {
+function isGranted(el) {
   if (el.hasAttribute('data-cmp-held')) {
     // held while the catalogue was unknown: now decide whose it is ("" when nobody's)
-    if (!_s._config) return false;
-    el.setAttribute('data-cmp-vendor', _vendorsFor(_host(el.src) || ''));
+    if (!state._config) return false;
+    el.setAttribute('data-cmp-vendor', vendorsOfHost(thirdPartyHost(el.src) || ''));
     el.removeAttribute('data-cmp-held');
   }
   const v = el.getAttribute('data-cmp-vendor');
   const p = el.getAttribute('data-cmp-purpose');
-  return (!v || _any(v)) && (!p || _any(p));
+  return (!v || anyGranted(v)) && (!p || anyGranted(p));
 }
 
 // A held script cannot be switched back on: it is replaced by a fresh copy that runs.
-const _run = (old) =>
+const runScript = (old) =>
   new Promise((done) => {
     if (!old.isConnected) return done();
     const s = document.createElement('script');
-    _mine.add(s);
+    ownScripts.add(s);
     for (const a of old.attributes) if (!/^(type|data-cmp-type)$/.test(a.name)) s.setAttribute(a.name, a.value);
     const type = old.getAttribute('data-cmp-type');
     if (type) s.type = type;
-    if (_s._nonce) s.nonce = _s._nonce;
+    if (state._nonce) s.nonce = state._nonce;
     const external = old.hasAttribute('src');
     if (external) s.onload = s.onerror = done;
     else s.text = old.text;
@@ -59,35 +59,35 @@ const _run = (old) =>
     if (!external) done();
   });
 
-export function _scan() {
-  for (const el of document.querySelectorAll(_SEL)) {
-    const on = _allowed(el);
+export function releaseGranted() {
+  for (const el of document.querySelectorAll(GATED)) {
+    const on = isGranted(el);
     if (el.tagName == 'SCRIPT') {
-      if (on && !_done.has(el)) {
-        _done.add(el);
-        _chain = _chain.then(() => _run(el));
+      if (on && !released.has(el)) {
+        released.add(el);
+        runQueue = runQueue.then(() => runScript(el));
       }
-    } else if (on != _done.has(el)) {
+    } else if (on != released.has(el)) {
       if (on) {
-        _done.add(el);
+        released.add(el);
         el.src = el.getAttribute('data-cmp-src');
       } else {
         // revoked: unload the frame, drop the image
-        _done.delete(el);
+        released.delete(el);
         el.tagName == 'IFRAME' ? (el.src = 'about:blank') : el.removeAttribute('src');
       }
     }
   }
 }
 
-function _hold(s) {
-  if (_mine.has(s) || s.hasAttribute('data-cmp-auto') || !/^(|text\/javascript|application\/javascript|module)$/i.test(s.type)) return;
-  const host = _host(s.src);
+function holdBack(s) {
+  if (ownScripts.has(s) || s.hasAttribute('data-cmp-auto') || !/^(|text\/javascript|application\/javascript|module)$/i.test(s.type)) return;
+  const host = thirdPartyHost(s.src);
   if (!host) return;
-  const ids = _s._config ? _vendorsFor(host) : null;
-  if (ids === '' || (ids && _any(ids))) return; // nobody's host, or granted
+  const ids = state._config ? vendorsOfHost(host) : null;
+  if (ids === '' || (ids && anyGranted(ids))) return; // nobody's host, or granted
   if (s.type) s.setAttribute('data-cmp-type', s.type);
-  _setType.call(s, 'text/plain');
+  setScriptType.call(s, 'text/plain');
   s.setAttribute('data-cmp-auto', '');
   // before the configuration arrives every third-party script is held (fail closed)
   ids ? s.setAttribute('data-cmp-vendor', ids) : s.setAttribute('data-cmp-held', '');
@@ -102,41 +102,41 @@ function _hold(s) {
 // Limits: a script already running or made before this tag, a host the catalogue does
 // not list, inline code, fetch/XHR/beacons and pixels are not held back by this; those
 // need the explicit markup.
-export function _autoBlock() {
+export function blockAutomatically() {
   const P = HTMLScriptElement.prototype;
   const src = Object.getOwnPropertyDescriptor(P, 'src');
   const type = Object.getOwnPropertyDescriptor(P, 'type');
   const setAttribute = P.setAttribute;
-  _setType = type.set;
+  setScriptType = type.set;
   Object.defineProperty(P, 'src', {
     ...src,
     set(v) {
       src.set.call(this, v);
-      _hold(this);
+      holdBack(this);
     },
   });
   Object.defineProperty(P, 'type', {
     ...type,
     set(v) {
-      this.hasAttribute('data-cmp-auto') && !_mine.has(this) ? this.setAttribute('data-cmp-type', v) : _setType.call(this, v);
+      this.hasAttribute('data-cmp-auto') && !ownScripts.has(this) ? this.setAttribute('data-cmp-type', v) : setScriptType.call(this, v);
     },
   });
   P.setAttribute = function (n, v) {
     setAttribute.call(this, n, v);
-    if (/^src$/i.test(n)) _hold(this);
+    if (/^src$/i.test(n)) holdBack(this);
   };
 }
 
-export function _watch() {
+export function watchForGated() {
   new MutationObserver((records) => {
     let dirty = 0;
     for (const r of records)
       for (const n of r.addedNodes)
         if (n.nodeType == 1) {
-          if (_s._auto && n.tagName == 'SCRIPT') _hold(n);
-          if (n.matches(_SEL) || n.querySelector(_SEL)) dirty = 1;
+          if (state._autoBlocking && n.tagName == 'SCRIPT') holdBack(n);
+          if (n.matches(GATED) || n.querySelector(GATED)) dirty = 1;
         }
-    if (dirty) _scan();
+    if (dirty) releaseGranted();
   }).observe(document.documentElement, { childList: true, subtree: true });
-  _scan();
+  releaseGranted();
 }

@@ -1,242 +1,257 @@
 // The tag: <script src="https://CMP_HOST/banner/cmp.js" data-site="SITE_KEY" async>.
 // Optional: data-blocking="auto" (first synchronous script in <head>) holds back scripts
 // from catalogue hosts without markup; data-button adds a small persistent settings button.
-import { _s, _now } from './state.js';
-import { _getConfig, _impression, _postConsent, _current } from './api.js';
-import { _readToken, _claims, _saveToken, _forgetToken, _pending, _purge } from './store.js';
-import { _watch, _scan, _autoBlock } from './gating.js';
-import { _cmDefault, _cmUpdate } from './consent-mode.js';
-import { _wanted, _uiLang, _strings } from './i18n.js';
-import { _mount, _show, _hide } from './ui.js';
+import { state, nowSeconds } from './state.js';
+import { fetchConfig, countImpression, postConsent, fetchCurrentChoice } from './api.js';
+import { readToken, tokenClaims, saveToken, forgetToken, pendingChoice, deleteVendorStorage } from './store.js';
+import { watchForGated, releaseGranted, blockAutomatically } from './gating.js';
+import { consentModeDefault, consentModeUpdate } from './consent-mode.js';
+import { wantedLanguages, uiLanguage, uiStrings } from './i18n.js';
+import { mount, show, hide } from './ui.js';
 
-const _later = []; // API calls waiting for the configuration and the banner
-let _ready = false;
-let _sending = Promise.resolve();
+const waitingForBanner = []; // API calls waiting for the configuration and the banner
+let bannerReady = false;
+let sending = Promise.resolve();
 
-const _when = (f) => (_ready ? f() : _later.push(f));
+const whenReady = (f) => (bannerReady ? f() : waitingForBanner.push(f));
 
-function _consent() {
-  const c = _s._config;
-  const ch = _s._choice;
-  const map = (list, m) => Object.fromEntries((list || Object.keys(m).map((id) => ({ id }))).map((x) => [x.id, !!m[x.id]]));
+// What cmp.getConsent() answers, and the cmp:consent event carries.
+function consentSummary() {
+  const c = state._config;
+  const choice = state._choice;
+  const map = (list, granted) => Object.fromEntries((list || Object.keys(granted).map((id) => ({ id }))).map((x) => [x.id, !!granted[x.id]]));
   return {
-    purposes: map(c && c.purposes, _s._p),
-    vendors: map(c && c.vendors, _s._g),
-    receipt_id: (ch && ch.r) || null,
-    expires_at: ch ? new Date(ch.e * 1000).toISOString() : null,
-    state: ch ? ch.st : null,
+    purposes: map(c && c.purposes, state._grantedPurposes),
+    vendors: map(c && c.vendors, state._grantedVendors),
+    receipt_id: (choice && choice._receiptId) || null,
+    expires_at: choice ? new Date(choice._expires * 1000).toISOString() : null,
+    state: choice ? choice._state : null,
     mode: c ? c.mode : null,
-    gpc: _s._gpc,
+    gpc: state._gpc,
   };
 }
 
 // Make a set of grants effective: consent mode, gated tags, revoked vendors' storage. A
 // vendor needs every purpose it declares (a token recorded before the server enforced
 // this may grant one on a single purpose).
-function _apply(p, g) {
-  const c = _s._config;
-  const P = {};
-  const G = {};
-  for (const id of p) P[id] = true;
-  for (const id of g) G[id] = true;
+function applyGrants(purposeIds, vendorIds) {
+  const c = state._config;
+  const purposes = {};
+  const vendors = {};
+  for (const id of purposeIds) purposes[id] = true;
+  for (const id of vendorIds) vendors[id] = true;
   if (c) {
-    for (const x of c.purposes) if (x.required) P[x.id] = true;
+    for (const x of c.purposes) if (x.required) purposes[x.id] = true;
     for (const v of c.vendors)
-      if (v.legal_basis != 'consent') G[v.id] = true;
-      else if (!v.purposes.every((x) => P[x])) delete G[v.id];
+      if (v.legal_basis != 'consent') vendors[v.id] = true;
+      else if (!v.purposes.every((x) => purposes[x])) delete vendors[v.id];
   }
-  _s._p = P;
-  _s._g = G;
-  _cmUpdate(P);
-  _scan();
+  state._grantedPurposes = purposes;
+  state._grantedVendors = vendors;
+  consentModeUpdate(purposes);
+  releaseGranted();
   if (c) {
-    const left = _purge(c.vendors.filter((v) => !G[v.id]));
+    const left = deleteVendorStorage(c.vendors.filter((v) => !vendors[v.id]));
     if (left.length) console.warn('cmp: could not delete', left);
   }
 }
 
 // cmp:consent: once when the page's choice is known, then once per change, after the
 // server has answered (with the receipt id once it has acknowledged the choice).
-const _announce = () => document.dispatchEvent(new CustomEvent('cmp:consent', { detail: _consent() }));
+const announce = () => document.dispatchEvent(new CustomEvent('cmp:consent', { detail: consentSummary() }));
 
 // Send the pending choice, one request at a time; it stays in localStorage until the
 // server has acknowledged it, and is sent again on a later page view if this fails.
-const _send = () => (_sending = _sending.then(_sendOnce, _sendOnce));
+const sendPending = () => (sending = sending.then(sendPendingOnce, sendPendingOnce));
 
-function _sendOnce() {
-  const pend = _pending();
-  if (!pend || pend.k != _s._site) return;
-  const body = { ...pend.b };
-  const token = _readToken();
-  const claims = token && _claims(token);
-  if (claims && claims.k == _s._site) body.token = token;
+function sendPendingOnce() {
+  const pending = pendingChoice();
+  if (!pending || pending._siteKey != state._siteKey) return;
+  const body = { ...pending._body };
+  const token = readToken();
+  const claims = token && tokenClaims(token);
+  if (claims && claims._siteKey == state._siteKey) body.token = token;
   else if (body.action == 'withdraw') body.action = 'reject_all'; // nothing recorded to withdraw yet
-  return _postConsent(body).then(
-    (r) => {
-      const c = _claims(r.token);
-      _saveToken(r.token, c.e);
-      if (JSON.stringify(_pending()) == JSON.stringify(pend)) {
-        _pending(null);
-        _s._choice = c;
+  return postConsent(body).then(
+    (answer) => {
+      const acknowledged = tokenClaims(answer.token);
+      saveToken(answer.token, acknowledged._expires);
+      if (JSON.stringify(pendingChoice()) == JSON.stringify(pending)) {
+        pendingChoice(null);
+        state._choice = acknowledged;
       }
     },
     (status) => {
       // refused for good (4xx other than timeout and rate limit): retrying cannot help
       if (status >= 400 && status < 500 && status != 408 && status != 429) {
         console.warn('cmp: choice refused by the server', status);
-        _pending(null);
+        pendingChoice(null);
       }
     },
   );
 }
 
-// Record a choice: accept_all, reject_all, custom ({p, g} from the settings), withdraw, gpc.
-function _choose(action, method, sel) {
-  const c = _s._config;
+/**
+ * Record a choice.
+ * @param {'accept_all' | 'reject_all' | 'custom' | 'withdraw' | 'gpc'} action
+ * @param {string} method the collection method ('' when the first layer was used)
+ * @param {{_purposes: string[], _vendors: string[]}} [selected] what the settings had on (custom)
+ */
+function choose(action, method, selected) {
+  const c = state._config;
   const optional = c.purposes.filter((x) => !x.required).map((x) => x.id);
-  const vendors = c.vendors.filter((v) => v.legal_basis == 'consent');
-  let p = [];
-  let g = [];
+  const consentVendors = c.vendors.filter((v) => v.legal_basis == 'consent');
+  let purposes = [];
+  let vendors = [];
   if (action == 'accept_all') {
-    p = optional;
-    g = vendors.map((v) => v.id);
+    purposes = optional;
+    vendors = consentVendors.map((v) => v.id);
   } else if (action == 'custom') {
-    p = optional.filter((id) => sel.p.includes(id));
-    const purposes = new Set([...p, ...c.purposes.filter((x) => x.required).map((x) => x.id)]);
-    g = vendors.filter((v) => sel.g.includes(v.id) && v.purposes.every((x) => purposes.has(x))).map((v) => v.id);
+    purposes = optional.filter((id) => selected._purposes.includes(id));
+    const on = new Set([...purposes, ...c.purposes.filter((x) => x.required).map((x) => x.id)]);
+    vendors = consentVendors.filter((v) => selected._vendors.includes(v.id) && v.purposes.every((x) => on.has(x))).map((v) => v.id);
   }
-  const st = action == 'withdraw' ? 'withdrawn' : p.length ? 'given' : 'refused';
-  const body = { site: _s._site, config_version: c.version, action, language: _s._lang, gpc: _s._gpc };
+  const outcome = action == 'withdraw' ? 'withdrawn' : purposes.length ? 'given' : 'refused';
+  const body = { site: state._siteKey, config_version: c.version, action, language: state._language, gpc: state._gpc };
   if (method) body.collection_method = method;
   if (action == 'custom') {
-    body.purposes = Object.fromEntries(optional.map((id) => [id, p.includes(id)]));
-    body.vendors = Object.fromEntries(vendors.map((v) => [v.id, g.includes(v.id)]));
+    body.purposes = Object.fromEntries(optional.map((id) => [id, purposes.includes(id)]));
+    body.vendors = Object.fromEntries(consentVendors.map((v) => [v.id, vendors.includes(v.id)]));
   }
-  const months = st == 'given' ? c.consent_lifetime_months : c.refusal_lifetime_months;
-  _s._choice = { p, g, q: c.consent_scope, e: _now() + Math.round(months * 30.44 * 86400), st };
-  _apply(p, g);
-  if (_s._preview) return _announce(); // the console's preview: nothing is recorded
-  _pending({ k: _s._site, b: body, c: _s._choice, n: Date.now() });
-  _send().then(_announce);
+  const months = outcome == 'given' ? c.consent_lifetime_months : c.refusal_lifetime_months;
+  state._choice = { _purposes: purposes, _vendors: vendors, _scope: c.consent_scope, _expires: nowSeconds() + Math.round(months * 30.44 * 86400), _state: outcome };
+  applyGrants(purposes, vendors);
+  if (state._preview) return announce(); // the console's preview: nothing is recorded
+  pendingChoice({ _siteKey: state._siteKey, _body: body, _choice: state._choice, _savedAt: Date.now() });
+  sendPending().then(announce);
 }
 
 // The configuration has arrived. If it lists the cookie's receipt as stale (the ledger
 // moved on without this browser: /my-consent/, the API, an erasure), or the list is full
 // and the token older than what it covers, the subject's current state replaces the
 // cookie before anything applies; if that cannot be had, nothing does.
-function _start(c) {
-  _s._config = c;
-  _s._lang = _uiLang(c.language);
-  const ch = _s._choice;
-  const stale = ch && ch.r && ((c.stale || []).includes(ch.r.slice(0, 8)) || (ch.t || 0) < c.stale_before);
-  if (!stale) return _begin(c);
-  _current(_readToken())
+function onConfig(c) {
+  state._config = c;
+  state._language = uiLanguage(c.language);
+  const choice = state._choice;
+  const stale =
+    choice && choice._receiptId && ((c.stale || []).includes(choice._receiptId.slice(0, 8)) || (choice._issuedAt || 0) < c.stale_before);
+  if (!stale) return begin(c);
+  fetchCurrentChoice(readToken())
     .then(
-      (r) => {
-        const claims = r.token && _claims(r.token);
-        if (claims) _saveToken(r.token, claims.e);
-        else _forgetToken(); // expired or erased: ask again
-        _s._choice = claims;
+      (answer) => {
+        const claims = answer.token && tokenClaims(answer.token);
+        if (claims) saveToken(answer.token, claims._expires);
+        else forgetToken(); // expired or erased: ask again
+        state._choice = claims;
       },
-      () => (_s._choice = null),
+      () => (state._choice = null),
     )
-    .then(() => _begin(c));
+    .then(() => begin(c));
 }
 
-function _begin(c) {
-  const ch = _s._choice;
-  if (ch) {
-    _apply(ch.p, ch.g);
+// Apply the stored choice, then put up the banner and decide whether it asks.
+function begin(c) {
+  const choice = state._choice;
+  if (choice) {
+    applyGrants(choice._purposes, choice._vendors);
     // a choice an earlier page view could not deliver is announced once the server answers
-    (_pending() ? _send() : Promise.resolve()).then(_announce);
-  } else _scan(); // scripts held while the catalogue was unknown
-  _strings(_s._lang).then((strings) => {
-    const body = () => {
-      _mount({ ...strings, ...(_s._lang == c.language ? c.texts : {}) }, (a, settings, sel) =>
-        _choose({ 'accept-all': 'accept_all', 'reject-all': 'reject_all', save: 'custom' }[a], settings ? 'settings_layer' : '', sel),
+    (pendingChoice() ? sendPending() : Promise.resolve()).then(announce);
+  } else releaseGranted(); // scripts held while the catalogue was unknown
+  uiStrings(state._language).then((strings) => {
+    const putUp = () => {
+      mount({ ...strings, ...(state._language == c.language ? c.texts : {}) }, (action, fromSettings, selected) =>
+        choose({ 'accept-all': 'accept_all', 'reject-all': 'reject_all', save: 'custom' }[action], fromSettings ? 'settings_layer' : '', selected),
       );
       // a choice that covers everything this version asks about, and has not expired
-      if (!(ch && c.consent_scope.every((x) => ch.q.includes(x)))) {
-        if (c.mode != 'none' && !_s._preview) _impression();
-        if (c.mode == 'opt-in') _show(1, true);
-        else if (_s._gpc) {
-          _choose('gpc', 'gpc_signal');
-          _show(1, false, 1);
+      if (!(choice && c.consent_scope.every((x) => choice._scope.includes(x)))) {
+        if (c.mode != 'none' && !state._preview) countImpression();
+        if (c.mode == 'opt-in') show(1, true);
+        else if (state._gpc) {
+          choose('gpc', 'gpc_signal');
+          show(1, false, 1);
         } else {
-          _apply(
+          applyGrants(
             c.purposes.map((x) => x.id),
             c.vendors.map((v) => v.id),
           ); // opt-out: allowed until the visitor objects
-          if (!ch) _announce();
-          if (c.mode == 'opt-out') _show(1, false);
+          if (!choice) announce();
+          if (c.mode == 'opt-out') show(1, false);
         }
       }
-      _ready = true;
-      _later.splice(0).forEach((f) => f());
+      bannerReady = true;
+      waitingForBanner.splice(0).forEach((f) => f());
     };
-    document.body ? body() : addEventListener('DOMContentLoaded', body);
+    document.body ? putUp() : addEventListener('DOMContentLoaded', putUp);
   });
 }
 
 // Without the configuration (the backend is down) the stored choice is all there is: it
 // applies; with none, nothing runs and no banner shows.
-function _offline(e) {
-  console.warn('cmp: no banner configuration', e);
-  const ch = _s._choice;
-  if (ch) {
-    _apply(ch.p, ch.g);
-    _announce();
+function onConfigMissing(error) {
+  console.warn('cmp: no banner configuration', error);
+  const choice = state._choice;
+  if (choice) {
+    applyGrants(choice._purposes, choice._vendors);
+    announce();
   }
 }
 
-const _api = (name, ...args) => _api[name](...args);
-Object.assign(_api, {
-  open: () => _when(() => _show(2, true)),
-  acceptAll: () => _when(() => (_choose('accept_all', 'api'), _hide())),
-  rejectAll: () => _when(() => (_choose('reject_all', 'api'), _hide())),
-  withdraw: () => _when(() => (_choose('withdraw', 'api'), _hide())),
-  hasConsent: (id) => !!(_s._p[id] || _s._g[id]),
-  getConsent: _consent,
+// window.cmp: cmp('acceptAll') and cmp.acceptAll() alike
+const api = (name, ...args) => api[name](...args);
+Object.assign(api, {
+  open: () => whenReady(() => show(2, true)),
+  acceptAll: () => whenReady(() => (choose('accept_all', 'api'), hide())),
+  rejectAll: () => whenReady(() => (choose('reject_all', 'api'), hide())),
+  withdraw: () => whenReady(() => (choose('withdraw', 'api'), hide())),
+  hasConsent: (id) => !!(state._grantedPurposes[id] || state._grantedVendors[id]),
+  getConsent: consentSummary,
 });
 
-function _init(me) {
-  _s._site = me.getAttribute('data-site');
-  _s._origin = new URL(me.src).origin;
-  _s._nonce = me.nonce || '';
-  _s._auto = me.getAttribute('data-blocking') == 'auto';
-  _s._button = me.hasAttribute('data-button');
+function init(tag) {
+  state._siteKey = tag.getAttribute('data-site');
+  state._cmpOrigin = new URL(tag.src).origin;
+  state._nonce = tag.nonce || '';
+  state._autoBlocking = tag.getAttribute('data-blocking') == 'auto';
+  state._settingsButton = tag.hasAttribute('data-button');
   // data-preview with data-config: the console shows a draft; no stored choice, no record
-  _s._preview = me.hasAttribute('data-preview');
-  _s._configUrl = me.getAttribute('data-config');
-  _cmDefault(); // before any Google tag can run
-  if (_s._auto) _autoBlock();
+  state._preview = tag.hasAttribute('data-preview');
+  state._configUrl = tag.getAttribute('data-config');
+  consentModeDefault(); // before any Google tag can run
+  if (state._autoBlocking) blockAutomatically();
   // the stored choice: one not yet acknowledged by the server is newer than the cookie's
-  const token = _readToken();
-  const claims = token && _claims(token);
-  let pend = _pending();
-  if (pend && pend.c.e <= _now()) pend = _pending(null); // too old to be worth recording
-  const ch = _s._preview ? null : pend && pend.k == _s._site ? pend.c : claims && claims.k == _s._site ? claims : null;
-  if (ch && ch.e > _now()) _s._choice = ch;
+  const token = readToken();
+  const claims = token && tokenClaims(token);
+  let pending = pendingChoice();
+  if (pending && pending._choice._expires <= nowSeconds()) pending = pendingChoice(null); // too old to be worth recording
+  const choice = state._preview
+    ? null
+    : pending && pending._siteKey == state._siteKey
+      ? pending._choice
+      : claims && claims._siteKey == state._siteKey
+        ? claims
+        : null;
+  if (choice && choice._expires > nowSeconds()) state._choice = choice;
   // a choice made here and not yet acknowledged applies at once; the cookie's waits for
   // the configuration, which says whether the ledger still agrees with it
-  if (_s._choice && !_s._choice.r) _apply(ch.p, ch.g);
-  _watch();
-  const lang = _uiLang('');
-  if (lang) _strings(lang); // fetch the UI strings alongside the configuration
-  _getConfig(_wanted()[0]).then(_start, _offline);
+  if (state._choice && !state._choice._receiptId) applyGrants(choice._purposes, choice._vendors);
+  watchForGated();
+  const language = uiLanguage('');
+  if (language) uiStrings(language); // fetch the UI strings alongside the configuration
+  fetchConfig(wantedLanguages()[0]).then(onConfig, onConfigMissing);
   addEventListener('click', (e) => {
     const el = e.target.closest && e.target.closest('[data-cmp-open]');
     if (el) {
       e.preventDefault();
-      _api.open();
+      api.open();
     }
   });
   const queued = window.cmp && window.cmp.q;
-  window.cmp = _api;
-  for (const args of queued || []) _api(...args);
+  window.cmp = api;
+  for (const args of queued || []) api(...args);
 }
 
 // performance marks for `make bench` (script start to banner shown), cheap and harmless
 performance.mark('cmp:start');
-const _me = document.currentScript;
-if (_me && !(window.cmp && window.cmp.getConsent)) _init(_me);
+const tag = document.currentScript;
+if (tag && !(window.cmp && window.cmp.getConsent)) init(tag);

@@ -1,19 +1,22 @@
 // What the browser keeps: the receipt token in the first-party cookie cmp_consent, a choice
 // not yet acknowledged by the server in localStorage, and the removal of a revoked
 // vendor's cookies and storage keys.
-import { _now } from './state.js';
+import { nowSeconds } from './state.js';
 
-const _COOKIE = 'cmp_consent';
-const _PENDING = 'cmp_pending';
+const COOKIE = 'cmp_consent';
+const PENDING = 'cmp_pending';
 
-export const _readToken = () => {
+export const readToken = () => {
   const m = document.cookie.match(/(?:^|; )cmp_consent=([\w.-]+)/);
   return m && m[1];
 };
 
-// The token is base64url(JSON claims) "." signature: the banner reads its own claims, the
-// server verifies the signature.
-export const _claims = (token) => {
+/**
+ * The token is base64url(JSON claims) "." signature: the banner reads its own claims, the
+ * server verifies the signature.
+ * @returns {import('./state.js').Choice | null}
+ */
+export const tokenClaims = (token) => {
   try {
     return JSON.parse(atob(token.split('.')[0].replace(/-/g, '+').replace(/_/g, '/')));
   } catch (e) {
@@ -21,51 +24,56 @@ export const _claims = (token) => {
   }
 };
 
-export const _saveToken = (token, expires) => {
+export const saveToken = (token, expires) => {
   document.cookie =
-    `${_COOKIE}=${token}; Path=/; Max-Age=${Math.max(0, expires - _now())}; SameSite=Lax` +
+    `${COOKIE}=${token}; Path=/; Max-Age=${Math.max(0, expires - nowSeconds())}; SameSite=Lax` +
     (location.protocol == 'https:' ? '; Secure' : '');
 };
 
-export const _forgetToken = () => _saveToken('', 0);
+export const forgetToken = () => saveToken('', 0);
 
-export const _pending = (value) => {
+/**
+ * The pending choice: read (no argument), replace, or clear (null).
+ * @param {import('./state.js').PendingChoice | null} [value]
+ * @returns {import('./state.js').PendingChoice | null | undefined}
+ */
+export const pendingChoice = (value) => {
   try {
-    if (value === undefined) return JSON.parse(localStorage.getItem(_PENDING));
-    value ? localStorage.setItem(_PENDING, JSON.stringify(value)) : localStorage.removeItem(_PENDING);
+    if (value === undefined) return JSON.parse(localStorage.getItem(PENDING));
+    value ? localStorage.setItem(PENDING, JSON.stringify(value)) : localStorage.removeItem(PENDING);
   } catch (e) {
     return null; // storage disabled: the choice still applies to this page view
   }
 };
 
-const _glob = (name) =>
+const globPattern = (name) =>
   new RegExp('^' + name.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
 
-const _cookieNames = () => document.cookie.split('; ').map((c) => c.split('=')[0]);
+const cookieNames = () => document.cookie.split('; ').map((c) => c.split('=')[0]);
 
 // Delete the vendors' first-party cookies (host-only, the page's domain and each parent
 // domain) and storage keys; answer what is still there afterwards.
-export function _purge(vendors) {
+export function deleteVendorStorage(vendors) {
   const host = location.hostname;
-  const parts = host.split('.');
+  const labels = host.split('.');
   const domains = [''];
   if (!/^[\d.]+$|:/.test(host))
-    for (let i = 0; i < parts.length - 1; i++) domains.push('; Domain=.' + parts.slice(i).join('.'));
+    for (let i = 0; i < labels.length - 1; i++) domains.push('; Domain=.' + labels.slice(i).join('.'));
   const left = [];
   for (const vendor of vendors)
     for (const c of vendor.cookies || []) {
       if (c.domain != 'first_party' && !('.' + host).endsWith(c.domain)) continue; // a third party's own cookie
-      const re = c.match == 'glob' ? _glob(c.name) : null;
-      const hit = (n) => !n.startsWith('cmp_') && (re ? re.test(n) : n == c.name); // never the banner's own
+      const pattern = c.match == 'glob' ? globPattern(c.name) : null;
+      const isIt = (n) => !n.startsWith('cmp_') && (pattern ? pattern.test(n) : n == c.name); // never the banner's own
       try {
         if (c.storage == 'cookie') {
-          for (const n of _cookieNames().filter(hit))
+          for (const n of cookieNames().filter(isIt))
             for (const d of domains) document.cookie = `${n}=; Max-Age=0; Path=/${d}`;
-          left.push(..._cookieNames().filter(hit));
+          left.push(...cookieNames().filter(isIt));
         } else {
-          const store = c.storage == 'local_storage' ? localStorage : sessionStorage;
-          for (const k of Object.keys(store)) if (hit(k)) store.removeItem(k);
-          left.push(...Object.keys(store).filter(hit));
+          const storage = c.storage == 'local_storage' ? localStorage : sessionStorage;
+          for (const k of Object.keys(storage)) if (isIt(k)) storage.removeItem(k);
+          left.push(...Object.keys(storage).filter(isIt));
         }
       } catch (e) {
         // storage not accessible: nothing of it to delete
