@@ -17,6 +17,7 @@ from cmp_server.consent import analytics
 from cmp_server.sites import registry, vendors, versions
 from cmp_server.api.docs import PRIVATE
 from cmp_server.sites.catalogue import VendorSchema
+from cmp_server.sites.theme import THEME
 from cmp_server.banner.strings import BANNER_LANGUAGES, TEXT_KEYS
 from cmp_server.platform.extensions import db
 from cmp_server.models import OPERATOR, CollectionToken, Role, Site, User
@@ -80,7 +81,7 @@ class DraftUpdate(StrictSchema):
     texts = fields.Dict(keys=fields.String(validate=validate.OneOf(BANNER_LANGUAGES)),
                         values=fields.Dict(keys=fields.String(validate=validate.OneOf(TEXT_KEYS)),
                                            values=fields.String(validate=validate.Length(1, 1000))))
-    theme = fields.Dict(keys=fields.String(validate=validate.OneOf(list(versions.THEME))),
+    theme = fields.Dict(keys=fields.String(validate=validate.OneOf(list(THEME))),
                         values=fields.String(validate=validate.Length(max=100)))
     region_rules = fields.Dict(keys=fields.String(validate=validate.Length(max=10)),
                                values=fields.String(validate=validate.OneOf(

@@ -5,9 +5,11 @@ live preview, publishing, analytics. Compliance officers: proof export, data sub
 the audit trail, analytics. Views stay thin: they call the same services as the APIs."""
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import tomllib
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -22,9 +24,11 @@ from werkzeug.exceptions import Forbidden, TooManyRequests
 from cmp_server.accounts import auth, members, sessions, tokens, users, workspaces
 from cmp_server.consent import analytics, proof, subjects
 from cmp_server.scanner import jobs
+from cmp_server.console import forms, onboarding
 from cmp_server.sites import registry, vendors, versions
 from cmp_server.banner.document import banner_document
-from cmp_server.banner.strings import BANNER_LANGUAGES, TEXT_KEYS
+from cmp_server.banner.strings import BANNER_LANGUAGES, STRINGS, TEXT_KEYS
+from cmp_server.sites.theme import DEFAULTS, THEME
 from cmp_server.platform.errors import ServiceError
 from cmp_server.platform.extensions import db
 from cmp_server.platform.geo import OPT_IN
@@ -36,7 +40,10 @@ from cmp_server.models import (
     Vendor,
 )
 
-bp = Blueprint("console", __name__, url_prefix="/console")
+bp = Blueprint("console", __name__, url_prefix="/console", static_folder="static")
+# the console's stylesheet and script, named in their URLs by their content
+ASSET_VERSION = hashlib.sha256(b"".join(
+    path.read_bytes() for path in sorted((Path(__file__).parent / "static").iterdir()))).hexdigest()[:12]
 ADMIN, MARKETER, COMPLIANCE = Role.ADMIN.value, Role.MARKETER.value, Role.COMPLIANCE.value
 READERS = (MARKETER, COMPLIANCE)  # who may see a site
 
@@ -49,7 +56,8 @@ def limit_form():
 @bp.context_processor
 def inject():
     user = auth.current_user()
-    return {"user": user, "csrf_token": session.get("csrf", ""),
+    return {"user": user, "csrf_token": session.get("csrf", ""), "asset_version": ASSET_VERSION,
+            "switcher_sites": registry.visible_sites(user, READERS) if user else [],
             "can": lambda *roles: user is not None and auth.allowed(user, roles),
             "can_in": lambda workspace_id, *roles: user is not None and workspaces.can(
                 user, workspace_id, roles)}
@@ -122,6 +130,16 @@ def token_form(create: Callable[[str], tuple], revoke: Callable[[int], None]
         return create(request.form.get("name", ""))[1], None
     except (ServiceError, ValueError) as failure:
         return None, str(failure)
+
+
+@bp.get("/go")
+@auth.page_for()
+def go_to_site():
+    """The site switcher: the chosen site's draft for its marketers, else its analytics."""
+    site = own_site(request.args.get("site", ""), *READERS)
+    if workspaces.can(auth.current_user(), site.workspace_id, (MARKETER,)):
+        return redirect(url_for("console.edit_draft", site_key=site.key))
+    return redirect(url_for("console.site_analytics", site_key=site.key))
 
 
 @bp.route("/tokens", methods=["GET", "POST"], endpoint="tokens")
@@ -443,8 +461,7 @@ def draft_form_changes(form, current_texts: dict[str, dict[str, str]]) -> dict:
         texts[language] = own
     else:
         texts.pop(language, None)
-    theme = {key: form[f"theme-{key}"].strip() for key in ("accent", "bg", "fg", "focus", "link",
-                                                           "radius", "font")
+    theme = {key: form[f"theme-{key}"].strip() for key in THEME
              if form.get(f"theme-{key}", "").strip()}
     rules = {}
     for line in form.get("region_rules", "").splitlines():
@@ -454,13 +471,57 @@ def draft_form_changes(form, current_texts: dict[str, dict[str, str]]) -> dict:
     return {"vendors": vendors, "texts": texts, "theme": theme, "region_rules": rules}
 
 
+TEXT_GROUPS = [  # the draft's text fields, grouped as the banner shows them
+    ("First layer", ("title", "intro", "reject", "accept", "customize", "policy")),
+    ("Settings layer", ("settings", "always", "save", "needs", "cookies", "retention",
+                        "hosting", "months", "days", "session", "persistent", "cid", "mine")),
+    ("Global Privacy Control notice", ("gpc", "ok")),
+]
+LONG_TEXTS = {"intro", "gpc"}
+DRAFT_LABELS = {
+    "text-title": "Heading", "text-intro": "Introduction", "text-reject": "Reject button",
+    "text-accept": "Accept button", "text-customize": "Button to the settings",
+    "text-policy": "Privacy policy link", "text-settings": "Heading of the settings",
+    "text-always": "Label of purposes that are always on", "text-save": "Save button",
+    "text-needs": "Note on vendors that need several purposes",
+    "text-cookies": "Heading of a vendor's cookies", "text-retention": "Heading of its retention",
+    "text-hosting": "Heading of its data location", "text-months": "The word for months",
+    "text-days": "The word for days", "text-session": "Lifetime of session cookies",
+    "text-persistent": "Lifetime of cookies kept until deleted",
+    "text-cid": "Label of the visitor's consent ID", "text-mine": "Link to the visitor's own page",
+    "text-gpc": "Notice to browsers that send Global Privacy Control",
+    "text-ok": "Button that closes the notice",
+    "theme-bg": "Background", "theme-fg": "Text", "theme-accent": "Buttons and switches",
+    "theme-link": "Links", "theme-focus": "Keyboard focus ring", "theme-radius": "Corner radius",
+    "theme-font": "Font", "region_rules": "Rules by region", "vendors": "Vendors",
+}
+assert set(TEXT_KEYS) == {key for _, keys in TEXT_GROUPS for key in keys}
+
+
+def months(count: int) -> str:
+    return f"{count} month" if count == 1 else f"{count} months"
+
+
+def draft_values(draft, language: str, form=None) -> dict:
+    """What the draft form shows: the saved draft, or what was typed when it came back."""
+    if form is None:
+        rules = "".join(f"{region}={mode}\n" for region, mode in draft.region_rules.items())
+        return {"chosen": {v.vendor_id: v.retention_tier for v in draft.vendors},
+                "texts": draft.texts.get(language, {}), "theme": draft.theme,
+                "region_rules": rules}
+    return {"chosen": {vid: form.get(f"tier-{vid}") for vid in form.getlist("vendor")},
+            "texts": {key: form.get(f"text-{key}", "") for key in TEXT_KEYS},
+            "theme": {key: form.get(f"theme-{key}", "") for key in THEME},
+            "region_rules": form.get("region_rules", "")}
+
+
 @bp.route("/sites/<site_key>/draft", methods=["GET", "POST"])
 @auth.page_for(MARKETER)
 def edit_draft(site_key: str):
     """Vendors (with retention tiers), texts per language, theme and region rules."""
     site = own_site(site_key)
     language = banner_language(request.values.get("language"))
-    error, status = None, 200
+    errors, status, typed = {}, 200, None
     if request.method == "POST":
         try:
             changes = draft_form_changes(request.form, site.draft.texts)
@@ -469,14 +530,18 @@ def edit_draft(site_key: str):
                                     saved=1))
         except ServiceError as failure:
             db.session.rollback()
-            error, status = str(failure), 422
-    chosen = {v.vendor_id: v.retention_tier for v in site.draft.vendors}
+            errors, status, typed = forms.field_errors(failure, forms.draft_field), 422, request.form
     catalogue = db.session.execute(db.select(Vendor).where(vendors.usable_in([site.workspace_id]))
                                    .order_by(Vendor.name)).scalars().all()
+    purpose_names = {p.id: p.document["name"]["en"]
+                     for p in db.session.execute(db.select(Purpose)).scalars()}
     return render_template(
-        "console/draft.html", site=site, draft=site.draft, chosen=chosen, catalogue=catalogue,
-        language=language, languages=BANNER_LANGUAGES, text_keys=TEXT_KEYS,
-        missing=missing_translations(site.draft.texts), error=error,
+        "console/draft.html", site=site, values=draft_values(site.draft, language, typed),
+        catalogue=catalogue, purpose_names=purpose_names, months=months,
+        language=language, languages=BANNER_LANGUAGES, own_texts=site.draft.texts,
+        text_groups=TEXT_GROUPS, long_texts=LONG_TEXTS, builtin=STRINGS[language],
+        labels=DRAFT_LABELS, theme_defaults=DEFAULTS, errors=errors,
+        missing=missing_translations(site.draft.texts),
         saved=request.args.get("saved"), pending=versions.draft_document(site)["pending"],
         snippet=embed_snippet(site.key)), status
 
@@ -542,6 +607,16 @@ def site_form_payload(form) -> dict:
     return payload
 
 
+SITE_LABELS = {
+    "workspace": "Workspace", "name": "Name", "origins": "Origins that embed the banner",
+    "default_language": "Default language", "consent_lifetime_months": "Consent lasts (months)",
+    "refusal_lifetime_months": "A refusal is remembered (months)",
+    "controller_name": "Name", "controller_address": "Postal address",
+    "controller_country": "Country", "controller_email": "E-mail for privacy requests",
+    "controller_phone": "Phone", "privacy_policy_url": "Privacy policy address",
+}
+
+
 @bp.route("/sites/new", methods=["GET", "POST"], endpoint="new_site")
 @bp.route("/sites/<site_key>/settings", methods=["GET", "POST"])
 @auth.page_for(MARKETER)
@@ -549,20 +624,32 @@ def site_settings(site_key: str | None = None):
     """Create a site, or change one: name, origins, language, lifetimes, controller, policy."""
     site = own_site(site_key) if site_key else None
     user = auth.current_user()
+    page = {"site": site, "labels": SITE_LABELS, "workspaces": own_workspaces()}
     if request.method == "POST":
         payload = site_form_payload(request.form)
         try:
             if site is None:
                 site = registry.create_site(payload, user, chosen_workspace(request.form))
-            else:
-                registry.update_site(site, payload, auth.current_user())
+                return redirect(url_for("console.site_embed", site_key=site.key, created=1))
+            registry.update_site(site, payload, auth.current_user())
             return redirect(url_for("console.site_settings", site_key=site.key, saved=1))
         except ServiceError as failure:
             db.session.rollback()
-            return render_template("console/site.html", site=site, form=request.form,
-                                   error=str(failure), workspaces=own_workspaces()), 422
-    return render_template("console/site.html", site=site, form=None,
-                           saved=request.args.get("saved"), workspaces=own_workspaces())
+            return render_template("console/site.html", form=request.form, **page,
+                                   errors=forms.field_errors(failure, forms.site_field)), 422
+    return render_template("console/site.html", form=None, errors={}, **page,
+                           saved=request.args.get("saved"))
+
+
+@bp.get("/sites/<site_key>/embed")
+@auth.page_for(MARKETER)
+def site_embed(site_key: str):
+    """Getting the banner onto the site: what is done and what is next, the snippet, the
+    registered origins and the markup that holds each vendor's tags back."""
+    site = own_site(site_key)
+    return render_template("console/embed.html", site=site, steps=onboarding.steps(site),
+                           snippet=embed_snippet(site.key), tagging=onboarding.tagging(site),
+                           created=request.args.get("created"))
 
 
 def own_workspaces():

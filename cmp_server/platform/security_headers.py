@@ -38,7 +38,7 @@ def add_headers(response: Response) -> Response:
         response.headers["Referrer-Policy"] = ("no-referrer" if blueprint == "my_consent"
                                                else "same-origin")
         response.headers["X-Content-Type-Options"] = "nosniff"
-    if blueprint in NOT_STORED:
+    if blueprint in NOT_STORED and not endpoint.endswith(".static"):
         response.headers["Cache-Control"] = "no-store"
     for name, value in app_wide(current_app.config):
         response.headers[name] = value

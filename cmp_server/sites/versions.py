@@ -7,7 +7,6 @@ change a published version.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable, Iterator
@@ -19,6 +18,7 @@ from cmp_server.accounts import audit
 from cmp_server.platform.cache import app_cache
 from cmp_server.banner.strings import BANNER_LANGUAGES, TEXT_KEYS
 from cmp_server.sites.catalogue import retention_months
+from cmp_server.sites.theme import check_theme
 from cmp_server.platform.errors import ServiceError
 from cmp_server.platform.extensions import db
 from cmp_server.platform.geo import validate_region_rules
@@ -63,17 +63,6 @@ def set_draft_vendors(
     db.session.commit()
 
 
-THEME = {  # CSS custom property (without --cmp-) -> what a value must look like
-    "accent": r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$",
-    "bg": r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$",
-    "fg": r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$",
-    "focus": r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$",
-    "link": r"^#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$",
-    "radius": r"^\d{1,2}(?:px|rem|em)$",
-    "font": r"^[A-Za-z0-9 ,'\"-]{1,100}$",
-}
-
-
 def check_texts(texts: Any) -> dict[str, list[str]]:
     if not isinstance(texts, dict):
         return {"texts": ["must be an object: {language: {key: text}}"]}
@@ -89,18 +78,6 @@ def check_texts(texts: Any) -> dict[str, list[str]]:
                     errors[f"texts.{language}.{key}"] = [f"unknown text; use one of {', '.join(TEXT_KEYS)}"]
                 elif not isinstance(text, str) or not 1 <= len(text) <= 1000:
                     errors[f"texts.{language}.{key}"] = ["must be 1 to 1000 characters of text"]
-    return errors
-
-
-def check_theme(theme: Any) -> dict[str, list[str]]:
-    if not isinstance(theme, dict):
-        return {"theme": ["must be an object: {property: value}"]}
-    errors = {}
-    for key, value in theme.items():
-        if key not in THEME:
-            errors[f"theme.{key}"] = [f"unknown property; use one of {', '.join(THEME)}"]
-        elif not isinstance(value, str) or not re.fullmatch(THEME[key], value):
-            errors[f"theme.{key}"] = [f"{value!r} is not a valid {key}"]
     return errors
 
 

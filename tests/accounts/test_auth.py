@@ -45,13 +45,16 @@ def csrf(client) -> str:
         return session["csrf"]
 
 
+PUBLIC = {"console.login", "console.static"}  # the login form, and its stylesheet and script
+
+
 def protected_routes(app):
     """Every console and compliance route, with the roles it is for."""
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
         roles = getattr(view, "cmp_roles", None)
         if rule.rule.startswith(("/console", "/api/v1/compliance", "/api/v1/admin")) \
-                and rule.endpoint != "console.login":
+                and rule.endpoint not in PUBLIC:
             assert roles is not None, f"{rule.rule} has no role check"
             path = re.sub(r"<(?:\w+:)?(\w+)>", "x", re.sub(r"<int:\w+>", "1", rule.rule))
             method = "GET" if "GET" in rule.methods else sorted(rule.methods - {"HEAD", "OPTIONS"})[0]

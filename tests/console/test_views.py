@@ -1,6 +1,8 @@
 """A marketer's console pages: find vendors, edit the draft and its texts, publish."""
 from __future__ import annotations
 
+from html import unescape
+
 import pytest
 
 from cmp_server.platform.extensions import db
@@ -44,8 +46,10 @@ def test_a_marketer_edits_translates_and_publishes(marketer, client):
     assert site.draft.texts == {"en": {"title": "Your choices", "intro": "Hello"},
                                 "sv": {"title": "Dina val"}}
     page = marketer.get(f"/console/sites/{site.key}/draft?language=sv").get_data(as_text=True)
-    assert "sv: missing intro" in page  # flagged: English rewrote it, Swedish did not
+    # noted: English rewrote the introduction, Swedish did not
+    assert "visitors here see the banner's wording: Introduction." in page
     assert 'value="Dina val"' in page and "data-site=" in page
+    assert 'placeholder="Avvisa alla"' in page  # the built-in Swedish wording, shown greyed
     summary = marketer.get(f"/console/sites/{site.key}/publish").get_data(as_text=True)
     assert "mixpanel, piwik-pro" in summary and "yes: the new version" in summary
     done = marketer.post(f"/console/sites/{site.key}/publish", data={"csrf_token": marketer.csrf})
@@ -59,12 +63,54 @@ def test_a_marketer_edits_translates_and_publishes(marketer, client):
 def test_a_bad_draft_is_refused_and_changes_nothing(marketer):
     site = create_site(SHOP)
     save(marketer, site, vendor=["mixpanel"])
-    bad = save(marketer, site, vendor=["mixpanel", "facebook"], **{"theme-accent": "red;"})
-    assert bad.status_code == 422 and "theme.accent" in bad.get_data(as_text=True)
+    bad = save(marketer, site, vendor=["mixpanel", "facebook"],
+               **{"theme-accent": "teal-ish", "text-title": "Kept as typed"})
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 422
+    # beside the field, saying what is valid; what was typed is still there
+    assert error_of(html, "theme-accent") == ("'teal-ish' is not a valid accent: use a colour "
+                                              "like #1d4ed8")
+    assert 'value="teal-ish"' in html and 'value="Kept as typed"' in html
+    assert 'id="vendor-facebook" checked' in html
     db.session.expire_all()
     assert [v.vendor_id for v in site.draft.vendors] == ["mixpanel"]
     rules = save(marketer, site, vendor=["mixpanel"], region_rules="DE=none")
-    assert rules.status_code == 422 and "requires opt-in" in rules.get_data(as_text=True)
+    assert rules.status_code == 422 and "requires opt-in" in error_of(
+        rules.get_data(as_text=True), "region_rules")
+
+
+def error_of(html: str, field: str) -> str:
+    """The error shown beside a form field."""
+    import re
+
+    found = re.search(rf'<span class="field-error" id="{field}-error">([^<]*)</span>', html)
+    assert found, f"no error beside {field}"
+    return found.group(1).replace("&#39;", "'")
+
+
+@pytest.mark.parametrize("theme, field, what", [
+    ({"theme-bg": "#ffffff", "theme-fg": "#dddddd"}, "theme-fg", "the banner's text"),
+    ({"theme-accent": "#ffff00"}, "theme-accent", "the white button text"),
+    ({"theme-bg": "#000000"}, "theme-fg", "the banner's text"),  # the default text on black
+    ({"theme-link": "#9999ff"}, "theme-link", "links"),
+])
+def test_an_unreadable_colour_pair_is_refused(marketer, theme, field, what):
+    site = create_site(SHOP)
+    refused = save(marketer, site, vendor=["mixpanel"], **theme)
+    assert refused.status_code == 422
+    message = error_of(refused.get_data(as_text=True), field)
+    assert message.startswith(what[:1].upper() + what[1:]) and "needs at least" in message
+    db.session.expire_all()
+    assert site.draft.theme == {}
+
+
+def test_a_readable_theme_is_saved(marketer):
+    site = create_site(SHOP)
+    theme = {"theme-bg": "#101820", "theme-fg": "#f2f2f2", "theme-link": "#8ab4f8",
+             "theme-accent": "#0a6b2d", "theme-focus": "#ffd166", "theme-radius": "4px"}
+    assert save(marketer, site, vendor=["mixpanel"], **theme).status_code == 302
+    db.session.expire_all()
+    assert site.draft.theme == {key[6:]: value for key, value in theme.items()}
 
 
 def test_the_preview_serves_the_unpublished_draft(marketer):
@@ -89,15 +135,45 @@ def test_a_marketer_creates_and_edits_a_site(marketer):
             "controller_address": "Gatan 1", "controller_country": "SE",
             "controller_email": "p@new.example", "privacy_policy_url": "https://new.example/p"}
     created = marketer.post("/console/sites/new", data=form)
-    assert created.status_code == 302
     site = db.session.query(Site).filter_by(name="New shop").one()
+    # the next step: getting the banner onto the site
+    assert created.location.endswith(f"/console/sites/{site.key}/embed?created=1")
+    steps = marketer.get(created.location).get_data(as_text=True)
+    assert steps.count('data-done="yes"') == 1 and steps.count('data-done="no"') == 4
+    assert "https://new.example" in steps and f'data-site="{site.key}"' in unescape(steps)
     assert (site.origin_list, site.consent_lifetime_months, site.controller["name"]) == (
         ["https://new.example"], 13, "New AB")
-    bad = marketer.post(f"/console/sites/{site.key}/settings",
-                        data={**form, "consent_lifetime_months": "24"})
-    assert bad.status_code == 422 and "between 1 and 13" in bad.get_data(as_text=True)
+    bad = marketer.post(f"/console/sites/{site.key}/settings", data={
+        **form, "consent_lifetime_months": "24", "origins": "https://new.example\nacme.example",
+        "controller_email": "nobody", "name": "Renamed shop"})
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 422
+    assert error_of(html, "consent_lifetime_months") == "Must be between 1 and 13 months"
+    assert error_of(html, "origins").startswith("Line 2: ")
+    assert error_of(html, "controller_email") == "Write an e-mail address, like privacy@example.com."
+    assert 'href="#origins"' in html  # the summary at the top links to each field
+    assert 'value="Renamed shop"' in html and "acme.example</textarea>" in html
     db.session.expire_all()
-    assert site.consent_lifetime_months == 13
+    assert (site.name, site.consent_lifetime_months) == ("New shop", 13)
+
+
+def test_the_site_switcher_goes_to_the_chosen_site(marketer, client):
+    site = create_site(SHOP)
+    page = marketer.get("/console/").get_data(as_text=True)
+    assert f'<option value="{site.key}">Shop</option>' in page
+    went = marketer.get(f"/console/go?site={site.key}")
+    assert went.status_code == 302 and went.location.endswith(f"/console/sites/{site.key}/draft")
+    assert marketer.get("/console/go?site=nobodys-site").status_code == 404
+
+
+def test_the_consoles_stylesheet_and_script_are_files_of_its_origin(marketer):
+    page = marketer.get("/console/").get_data(as_text=True)
+    assert "<style" not in page and "<script>" not in page  # the CSP allows files only
+    with marketer.get("/console/static/console.css") as css:
+        assert css.status_code == 200 and css.mimetype == "text/css"
+        assert "no-store" not in css.headers.get("Cache-Control", "")
+    with marketer.get("/console/static/console.js") as script:
+        assert script.mimetype in ("text/javascript", "application/javascript")
 
 
 def test_a_marketer_adds_a_custom_vendor_in_the_catalogue_format(marketer):

@@ -1,0 +1,76 @@
+"""A refused service call as errors beside the console's form fields, in plain words.
+
+Services report errors by the path of the payload field (``origins[0]``,
+``controller.address``, ``theme.accent``); each form names its fields in its own way, so
+each gives a function from a path to its field's name. Errors that belong to no field are
+listed under "form" (the page shows them at the top)."""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from cmp_server.platform.errors import ServiceError, flatten_errors
+
+PLAIN = [  # marshmallow's wording -> the console's
+    (r"^Missing data for required field\.$", lambda m: "This is required."),
+    (r"^Field may not be null\.$", lambda m: "This is required."),
+    (r"^Length must be between (\d+) and (\d+)\.$",
+     lambda m: f"Write {m[1]} to {m[2]} characters." if m[1] != "1" else f"Write at most {m[2]} characters, and not nothing."),
+    (r"^Shorter than minimum length (\d+)\.$", lambda m: f"Write at least {m[1]} characters."),
+    (r"^Longer than maximum length (\d+)\.$", lambda m: f"Write at most {m[1]} characters."),
+    (r"^Not a valid email address\.$", lambda m: "Write an e-mail address, like privacy@example.com."),
+    (r"^Not a valid URL\.$", lambda m: "Write a full web address, starting with https://."),
+    (r"^Not a valid integer\.$", lambda m: "Write a whole number."),
+    (r"^Must be greater than or equal to (\d+) and less than or equal to (\d+)\.$",
+     lambda m: f"Choose a number from {m[1]} to {m[2]}."),
+]
+
+
+def plain(reason: str) -> str:
+    for pattern, rewrite in PLAIN:
+        match = re.match(pattern, reason)
+        if match:
+            return rewrite(match)
+    return reason[:1].upper() + reason[1:]
+
+
+def field_errors(failure: ServiceError, field_of: Callable[[str], str | None]) -> dict[str, list[str]]:
+    """{form field name: [messages]}; a list's item says which line it is."""
+    errors: dict[str, list[str]] = {}
+    for path, reason in flatten_errors(failure.errors):
+        name = field_of(path) or "form"
+        line = re.search(r"\[(\d+)\]$", path)
+        message = plain(reason)
+        if line:
+            message = f"Line {int(line[1]) + 1}: {message}"
+        errors.setdefault(name, []).append(message)
+    return errors
+
+
+SITE_FORM = {"name", "default_language", "consent_lifetime_months", "refusal_lifetime_months",
+             "privacy_policy_url", "workspace"}
+
+
+def site_field(path: str) -> str | None:
+    """The site form's field for a site payload's path."""
+    head = re.split(r"[.\[]", path, maxsplit=1)[0]
+    if head == "origins":
+        return "origins"
+    if head == "controller":
+        rest = path[len("controller."):]
+        return f"controller_{rest}" if rest and path != "controller" else "controller_name"
+    return head if head in SITE_FORM else None
+
+
+def draft_field(path: str) -> str | None:
+    """The draft form's field for a draft change's path."""
+    parts = path.split(".")
+    if parts[0] == "theme" and len(parts) == 2:
+        return f"theme-{parts[1]}"
+    if parts[0] == "texts" and len(parts) == 3:
+        return f"text-{parts[2]}"
+    if parts[0] == "region_rules":
+        return "region_rules"
+    if parts[0].startswith("vendors"):
+        return "vendors"
+    return None
