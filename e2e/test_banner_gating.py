@@ -84,6 +84,19 @@ def test_fail_closed_while_the_backend_is_slow(banner_site, new_page):
     page.wait_for_function("window.__ran.length >= 6")
 
 
+def test_a_page_of_an_unregistered_origin_gets_no_banner_and_a_clear_message(banner_site,
+                                                                             new_page):
+    page = new_page()
+    port = banner_site.cmp.rsplit(":", 1)[1]
+    origin = f"http://elsewhere.localhost:{port}"  # loopback, but not one of the site's
+    with page.expect_console_message(lambda m: "no banner configuration" in m.text) as said:
+        open_fixture(page, banner_site, "gating.html", origin=origin)
+    assert f"The origin {origin} is not registered for site {banner_site.key}" in said.value.text
+    assert "Settings" in said.value.text
+    settled(page)
+    assert ran(page) == [] and page.locator("#cmp-banner").count() == 0
+
+
 def test_a_stored_choice_applies_even_when_the_backend_is_down(banner_site, new_page):
     page = open_fixture(new_page(), banner_site, "gating.html")
     page.click("[data-cmp-action=accept-all]")

@@ -33,7 +33,7 @@ from werkzeug.wrappers import Request
 
 from cmp_server.api.public import (
     CONSENT_SCHEMA, banner_answer, consent_body, cors_headers, lang_argument, ordinary_json_body,
-    over_rate_limit,
+    over_rate_limit, registered,
 )
 from cmp_server.platform import security_headers
 from cmp_server.platform.errors import ServiceError
@@ -71,6 +71,9 @@ class HotPaths:
         except UnprocessableEntity:
             return None
         with self.app.app_context():
+            origin = request.headers.get("Origin")
+            if origin is not None and not registered(origin, site_key):
+                return None  # the view refuses it, saying why
             answer = banner_answer(site_key, lang, request)
             if answer is None:
                 return None

@@ -183,7 +183,24 @@ def cors(response: Response) -> Response:
                                     getattr(request, "cmp_cors_site", None),
                                     response.headers.get("Vary")):
         response.headers[name] = value
+    if getattr(request, "cmp_origin_refused", False):
+        # the page may read why it was refused (and nothing else: the answer is the error)
+        response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
     return response
+
+
+def refuse_unregistered_origin(site_key: str, request: Request) -> None:
+    """A browser's banner GET from a page of an origin the site did not register: a 403
+    the tag can read, saying which origin and where to register it (the tag logs it), so a
+    site owner sees more than the browser's bare CORS error."""
+    origin = request.headers.get("Origin")
+    if origin is None or registered(origin, site_key):
+        return
+    request.cmp_origin_refused = True
+    abort(403, description=(
+        f"The origin {origin} is not registered for site {site_key}, so the banner does not "
+        f"answer there: add it to the site's origins (console: the site's Settings, or "
+        f"PATCH /api/v1/admin/sites/{site_key} with \"origins\")."))
 
 
 def registered(origin: str, site_key: str | None) -> bool:
@@ -216,6 +233,8 @@ def cors_headers(origin: str | None, method: str, site_key: str | None,
 # own cacheable Response, and the wrapper would cost a tenth of the request on a cache hit
 @blp.alt_response(200, schema=BannerSchema, description="The banner configuration.")
 @blp.alt_response(304, description="Not modified: the ETag still matches.")
+@blp.alt_response(403, description="From a page of an origin the site did not register: "
+                                    "the message names the origin and where to register it.")
 @blp.alt_response(404, description="Unknown site, or nothing published yet.")
 def banner_config(site_key: str):
     """The published configuration for this visitor's language and region.
@@ -227,6 +246,7 @@ def banner_config(site_key: str):
     answer = banner_answer(site_key, lang_argument(request), request)
     if answer is None:
         abort(404, description=f"Site {site_key!r} is unknown or has no published configuration.")
+    refuse_unregistered_origin(site_key, request)
     status, headers, body = answer
     return Response(body, status=status, headers=headers)
 

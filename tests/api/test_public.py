@@ -203,6 +203,20 @@ def test_an_unregistered_origin_is_refused(live_server, shop):
     assert records() == 0
 
 
+def test_a_banner_asked_from_an_unregistered_origin_says_which_and_where(live_server, shop):
+    site, _ = shop
+    url = f"{live_server}/api/v1/sites/{site.key}/banner"
+    refused = call("GET", url, headers={"Origin": "https://evil.example"})
+    assert refused.status == 403
+    # the page may read the reason, and the reason is all it gets
+    assert refused.headers["Access-Control-Allow-Origin"] == "https://evil.example"
+    message = refused.json["message"]
+    assert "https://evil.example" in message and site.key in message and "Settings" in message
+    assert "purposes" not in refused.json
+    assert call("GET", url, headers=ORIGIN).status == 200  # a registered origin
+    assert call("GET", url).status == 200  # no browser, no origin: servers, the scanner
+
+
 def test_cors_preflight_allows_exactly_registered_origins(live_server, shop):
     url = f"{live_server}/api/v1/consents"
     preflight = {"Access-Control-Request-Method": "POST",

@@ -5,13 +5,15 @@ const jsonOrStatus = (r) => (r.ok ? r.json() : Promise.reject(r.status));
 
 // Revalidated on every page view (a 304 when nothing changed): the configuration lists
 // the receipts the ledger has moved past without this browser (see main.js, onConfig).
+// Refused, it rejects with the server's reason when there is one (an origin the site did
+// not register: which, and where to register it).
 export const fetchConfig = (language) =>
   fetch(
     state._configUrl ||
       `${state._cmpOrigin}/api/v1/sites/${encodeURIComponent(state._siteKey)}/banner` +
         (/^[a-z]{2,3}$/.test(language) ? '?lang=' + language : ''),
     { credentials: state._configUrl ? 'same-origin' : 'omit', cache: 'no-cache' },
-  ).then(jsonOrStatus);
+  ).then((r) => (r.ok ? r.json() : r.json().then((e) => Promise.reject(e.message), () => Promise.reject(r.status))));
 
 // keepalive: a choice made just before navigating away still reaches the server
 const post = (path, body) =>
