@@ -34,9 +34,11 @@ def retention_rules(site_key: str) -> dict[str, Any]:
 
 
 def export(site_key: str, start: datetime, end: datetime, out: IO[bytes],
-           progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+           progress: Callable[[str, int, int], None] | None = None,
+           actor: User | str | None = None) -> dict[str, Any]:
     """Purge what retention says must go, seal everything, then write the bundle for
-    records issued in [start, end). Returns the manifest."""
+    records issued in [start, end), and note the export in the audit trail (``actor``:
+    None is the command line). Returns the manifest."""
     if start >= end:
         raise ServiceError({"to": ["must be after from"]})
     if published_ref(site_key) is None:
@@ -55,8 +57,13 @@ def export(site_key: str, start: datetime, end: datetime, out: IO[bytes],
         "sealed_before_export": sum(s.record_count for s in seals),
     }
     conn = db.session.connection()
-    return write_bundle(out, ledger, conn, site_key, start, end, notice, kantara.render, extra,
-                        progress=lambda done, total: progress and progress("seals", done, total))
+    manifest = write_bundle(out, ledger, conn, site_key, start, end, notice, kantara.render, extra,
+                            progress=lambda done, total: progress and progress("seals", done, total))
+    audit.record(actor, "proof.export", "site", site_key, after={
+        "from": start.isoformat(), "until": end.isoformat(), **manifest["counts"]},
+        note="records issued from 'from' up to, not including, 'until'")
+    db.session.commit()
+    return manifest
 
 
 def subject_history(consent_id: str, officer: User | None) -> dict[str, Any]:

@@ -291,15 +291,17 @@ def parse_day(value: str, field: str) -> datetime:
 
 
 def export_response(site_key: str, start: datetime, end: datetime) -> Response:
-    """The bundle, written to a temporary file (memory stays flat) and streamed back."""
+    """The bundle of records issued in [start, end), written to a temporary file (memory
+    stays flat) and streamed back; named by the days it covers, both included."""
     spool = tempfile.TemporaryFile(prefix="cmp-export-")
     try:
-        proof.export(site_key, start, end, spool)
+        proof.export(site_key, start, end, spool, actor=auth.current_user())
     except BaseException:
         spool.close()
         raise
     spool.seek(0)
-    name = f"consent-proof-{site_key}-{start:%Y%m%d}-{end:%Y%m%d}.zip"
+    last_day = end - timedelta(microseconds=1)
+    name = f"consent-proof-{site_key}-{start:%Y%m%d}-{last_day:%Y%m%d}.zip"
     response = send_file(spool, mimetype="application/zip", as_attachment=True,
                          download_name=name, max_age=0)
     response.call_on_close(spool.close)
@@ -315,8 +317,10 @@ def compliance_export():
     site = own_site(request.form.get("site", ""), COMPLIANCE)
     try:
         start = parse_day(request.form.get("from", ""), "from")
-        end = parse_day(request.form.get("to", ""), "to")
-        return export_response(site.key, start, end)
+        through = parse_day(request.form.get("to", ""), "to")  # the last day, included
+        if through < start:
+            raise ServiceError({"to": ["must be the same day as from, or later"]})
+        return export_response(site.key, start, through + timedelta(days=1))
     except ServiceError as error:
         return render_template("console/compliance_export.html", sites=listed,
                                error=str(error)), 422
@@ -332,13 +336,17 @@ def compliance_subjects():
             found = proof.subject_history(consent_id, auth.current_user())
         except ServiceError as failure:
             error = str(failure)
-    keys = [site.key for site in registry.visible_sites(auth.current_user(), (COMPLIANCE,))]
+    site_names = {site.key: site.name
+                  for site in registry.visible_sites(auth.current_user(), (COMPLIANCE,))}
     requests = db.session.execute(
-        db.select(SubjectRequest).where(SubjectRequest.site_key.in_(keys))
+        db.select(SubjectRequest).where(SubjectRequest.site_key.in_(site_names))
         .order_by(SubjectRequest.received_at.desc()).limit(50)
     ).scalars().all()
+    purpose_names = {p.id: p.document["name"]["en"]
+                     for p in db.session.execute(db.select(Purpose)).scalars()}
     return render_template("console/compliance_subjects.html", consent_id=consent_id,
-                           found=found, error=error, requests=requests)
+                           found=found, error=error, requests=requests, site_names=site_names,
+                           purpose_names=purpose_names)
 
 
 @bp.post("/compliance/subjects/erase")

@@ -215,10 +215,25 @@ def test_the_compliance_officer_exports_and_looks_up_a_subject(client, people, s
     bundle.write_bytes(download.data)
     download.close()
     assert verify_bundle(str(bundle)).records == 1
+    # one day, from and through today: both ends are included, and the export is audited
+    today = recorded.receipt["issued_at"][:10]
+    one_day = client.post("/console/compliance/export", data={
+        "site": site.key, "from": today, "to": today, "csrf_token": csrf(client)})
+    assert one_day.status_code == 200
+    assert f"-{today.replace('-', '')}-{today.replace('-', '')}.zip" in one_day.headers[
+        "Content-Disposition"]
+    bundle.write_bytes(one_day.data)
+    one_day.close()
+    assert verify_bundle(str(bundle)).records == 1
+    exports = db.session.query(AuditEvent).filter_by(action="proof.export").all()
+    assert [(e.actor, e.entity_id, e.after["records"]) for e in exports] == [
+        ("compliance@shop.example", site.key, 1)] * 2
 
     consent_id = recorded.receipt["receipt_id"]
     page = client.get(f"/console/compliance/subjects?consent_id={consent_id}").get_data(as_text=True)
     assert consent_id in page and "accept_all" in page
+    assert "Analytics, Marketing" in page  # what the record granted
+    assert "Records of this visitor on Shop" in page  # the site by its name
     api = client.get(f"/api/v1/compliance/consents/{consent_id}", headers={})
     assert api.status_code == 200 and api.json["records"][0]["status"] == "active"
     assert db.session.query(AuditEvent).filter_by(action="subject.lookup").count() == 2
