@@ -51,13 +51,22 @@ def banner_document(content: dict[str, Any], number: int, digest: str, language:
         ],
         "vendors": [
             {**{field: v[field] for field in VENDOR_FIELDS},
-             "company": v["company"]["name"], "description": text(v["description"])}
+             "company": v["company"]["name"], "description": text(v["description"]),
+             "hosting": hosting_shown(v["hosting"], content["controller"])}
             for v in content["vendors"]
         ],
         "texts": content["texts"].get(language) or content["texts"].get(default) or {},
         "theme": content["theme"],
         "consent_scope": sorted(consent_scope(content)),
     }
+
+
+def hosting_shown(hosting: dict, controller: dict | None) -> dict:
+    """A vendor's hosting as visitors read it: "site" (the site's own servers, in the
+    catalogue) is where the site's controller is, the only place a visitor can name."""
+    country = (controller or {}).get("country")
+    locations = [country if code == "site" and country else code for code in hosting["locations"]]
+    return {**hosting, "locations": list(dict.fromkeys(locations))}
 
 
 @lru_cache(maxsize=4096)

@@ -506,7 +506,11 @@ DRAFT_LABELS = {
 assert set(TEXT_KEYS) == {key for _, keys in TEXT_GROUPS for key in keys}
 
 
+@bp.app_template_global()
 def months(count: int) -> str:
+    """A retention in words, for the console's pages."""
+    if count == 0:
+        return "not kept after the visit"
     return f"{count} month" if count == 1 else f"{count} months"
 
 
@@ -545,7 +549,7 @@ def edit_draft(site_key: str):
                      for p in db.session.execute(db.select(Purpose)).scalars()}
     return render_template(
         "console/draft.html", site=site, values=draft_values(site.draft, language, typed),
-        catalogue=catalogue, purpose_names=purpose_names, months=months,
+        catalogue=catalogue, purpose_names=purpose_names,
         language=language, languages=BANNER_LANGUAGES, own_texts=site.draft.texts,
         text_groups=TEXT_GROUPS, long_texts=LONG_TEXTS, builtin=STRINGS[language],
         labels=DRAFT_LABELS, theme_defaults=DEFAULTS, errors=errors,

@@ -246,8 +246,9 @@ def lifetime(item: dict[str, Any], scanned_at: str) -> int | str:
 
 def proposal(owner: str, items: list[dict[str, Any]], observation: dict[str, Any]) -> str:
     """A catalogue entry (vendors/README.md) for the unknown items of one owner: what the
-    scan saw is filled in, everything it cannot know is marked TODO. It loads and validates
-    as it is, so it can be pasted into the console's custom vendor form and completed."""
+    scan saw is filled in, everything it cannot know is marked TODO. It is valid TOML in the
+    catalogue's shape; the catalogue refuses it until each TODO text visitors would read is
+    replaced, so none reaches a banner."""
     scanned_at = observation["finished_at"]
     hosts = sorted({i["host"] for i in items if i["type"] == "request"})
     page = next((i["page"] for i in items if i.get("page")), observation["urls"][0])

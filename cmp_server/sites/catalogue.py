@@ -47,11 +47,31 @@ def text(max_length: int = 2000, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
+# What a cataloguer notes for themselves must not reach a visitor: such notes go into the
+# file's comments, or into fields visitors never see (retention.note, sources).
+INTERNAL_REMARK = re.compile(
+    r"not verified|not checked|not confirmed|unverified|assumed|\bTODO\b|\bFIXME\b|\?\?|\.\.(?!\.)",
+    re.IGNORECASE)
+
+
+def no_internal_remark(value: str) -> None:
+    found = INTERNAL_REMARK.search(value)
+    if found:
+        raise ValidationError(f"visitors read this: {found.group(0)!r} looks like a note for the "
+                              "catalogue's authors; put it in a comment")
+
+
+def visitor_text(max_length: int = 2000, **kwargs) -> fields.String:
+    """Text a visitor reads (in the banner, the declaration or /my-consent/)."""
+    return fields.String(validate=[validate.Length(min=1, max=max_length), no_internal_remark],
+                         **kwargs)
+
+
 class Translated(fields.Dict):
     """A text in every catalogue language, and in no other."""
 
     def __init__(self, **kwargs):
-        super().__init__(keys=fields.String(), values=text(), required=True, **kwargs)
+        super().__init__(keys=fields.String(), values=visitor_text(), required=True, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         result = super()._deserialize(value, attr, data, **kwargs)
@@ -109,7 +129,7 @@ class PurposesFileSchema(StrictSchema):
 
 
 class CompanySchema(StrictSchema):
-    name = text(200, required=True)
+    name = visitor_text(200, required=True)
     address = text(500, required=True)
     country = fields.String(
         required=True, validate=FullMatch(COUNTRY, error="must be an ISO 3166-1 alpha-2 code")
@@ -118,7 +138,7 @@ class CompanySchema(StrictSchema):
 
 class RetentionTierSchema(StrictSchema):
     id = slug_field
-    name = text(100, required=True)
+    name = visitor_text(100, required=True)
     months = fields.Integer(
         strict=True, required=True, validate=validate.Range(0, MAX_RETENTION_MONTHS)
     )
@@ -152,7 +172,7 @@ class HostingSchema(StrictSchema):
         validate=validate.Length(min=1),
     )
     transfers_outside_eea = StrictBoolean(required=True)
-    safeguards = text(1000)
+    safeguards = visitor_text(1000)
 
     @validates_schema
     def safeguards_for_transfers(self, data, **_kwargs):
@@ -170,7 +190,7 @@ class CookieSchema(StrictSchema):
     )
     domain = fields.String(required=True)
     lifetime = Lifetime(required=True)
-    description = text(500, required=True)
+    description = visitor_text(500, required=True)
 
     @validates_schema
     def consistent(self, data, **_kwargs):
@@ -190,7 +210,7 @@ class SourceSchema(StrictSchema):
 
 class VendorSchema(StrictSchema):
     id = slug_field
-    name = text(200, required=True)
+    name = visitor_text(200, required=True)
     purposes = fields.List(slug_field, required=True, validate=validate.Length(min=1))
     legal_basis = fields.String(required=True, validate=validate.OneOf(sorted(LEGAL_BASES)))
     policy_url = fields.Url(required=True, schemes={"https"})

@@ -46,6 +46,7 @@ from cmp_server.models import ConfigVersion
 bp = Blueprint("declaration", __name__)
 
 SITE_KEY = re.compile(receipts.SITE_KEY)
+PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 MAX_AGE = 300
 PAGE, FRAGMENT = "page", "fragment"
 
@@ -161,6 +162,32 @@ def vendor_facts(vendor: dict[str, Any], language: str, default: str,
     }
 
 
+def platform_facts(content: dict[str, Any], language: str, labels: dict[str, Any]) -> dict[str, Any]:
+    """The consent banner itself, as a strictly necessary entry: its cmp_consent cookie
+    (the receipt token, kept as long as a consent lasts) and its cmp_pending key."""
+    controller = content.get("controller") or {}
+    months = max(content["consent_lifetime_months"], content["refusal_lifetime_months"])
+    provider = controller.get("name") or ""
+    if controller.get("country"):
+        provider = f"{provider} ({country_name(controller['country'], language)})"
+    return {
+        "id": "cmp", "name": labels["own_name"], "provider": provider,
+        "description": labels["own_description"],
+        "legal_basis": labels["basis_necessary"], "strictly_necessary": True,
+        "retention": count(months, "month", labels), "hosting": labels["own_servers"],
+        "transfers": False, "transfer_countries": "", "safeguards": None,
+        "policy_url": content.get("policy_url"), "policy_href": link(content.get("policy_url")),
+        "cookies": [
+            {"name": "cmp_consent", "storage": labels["cookie"], "domain": labels["first_party"],
+             "lifetime": count(months, "month", labels), "description": labels["own_cookie"]},
+            {"name": "cmp_pending", "storage": STORAGE["local_storage"],
+             "domain": labels["first_party"], "lifetime": labels["persistent"],
+             "description": labels["own_pending"]},
+        ],
+        "has_glob": False, "purposes": ["necessary"],
+    }
+
+
 def declaration(content: dict[str, Any], number: int, published_at: datetime,
                 language: str) -> dict[str, Any]:
     default = content["default_language"]
@@ -168,19 +195,24 @@ def declaration(content: dict[str, Any], number: int, published_at: datetime,
     purpose_names = {p["id"]: localise(p["name"], language, default)
                      for p in content["purposes"]}
     order = [p["id"] for p in content["purposes"]]
-    facts = [vendor_facts(v, language, default, labels) for v in content["vendors"]]
-    # A vendor with several purposes is listed in full under each of them, not once.
-    # Consent is given per purpose, so each purpose's section must say everything that
-    # granting it lets happen (a visitor who reads only "Marketing" still sees Piwik PRO's
-    # cookies); "Also used for" links the vendor's other purposes, so the repetition is
-    # visible rather than confusing. A vendor that needs consent runs only when every one
-    # of its purposes is granted, and says so ("Used only if you also consent to").
-    purposes = []
+    facts = [platform_facts(content, language, labels)] + [
+        vendor_facts(v, language, default, labels) for v in content["vendors"]]
+    # Each vendor is described in full once, under the first of its purposes; the others
+    # name it and link there, so each purpose's section still says who runs when it is
+    # granted. A vendor that needs consent runs only when every one of its purposes is
+    # granted, and says so ("Used only if you also consent to").
+    purposes, described = [], {}
     for purpose in content["purposes"]:
         vendors = []
         for vendor in facts:
             if purpose["id"] not in vendor["purposes"]:
                 continue
+            if vendor["id"] in described:
+                first = described[vendor["id"]]
+                vendors.append({"id": vendor["id"], "name": vendor["name"],
+                                "see": (first, purpose_names[first])})
+                continue
+            described[vendor["id"]] = purpose["id"]
             others = sorted((p for p in vendor["purposes"] if p != purpose["id"] and p in order),
                             key=order.index)
             vendors.append({**vendor, "also": [(p, purpose_names[p]) for p in others]})
@@ -257,6 +289,13 @@ def requested_language() -> str | None:
 def answer(site_key: str, kind: str) -> Response:
     lang = requested_language()
     ref = versions.published_ref(site_key) if SITE_KEY.match(site_key) else None
+    if ref is None and kind == PAGE:  # a page people open: an HTML answer, in their language
+        language = negotiate(lang, request.headers.get("Accept-Language"), "en")
+        language = language if language in LABELS else "en"
+        response = Response(render_template("declaration_missing.html", t=LABELS[language],
+                                            language=language), status=404, mimetype="text/html")
+        response.headers["Content-Security-Policy"] = PAGE_POLICY
+        return response
     if ref is None:
         abort(404, description=f"Site {site_key!r} is unknown or has no published configuration.")
     default = versions.published_content(ref)["default_language"]
@@ -274,10 +313,7 @@ def answer(site_key: str, kind: str) -> Response:
     response.headers["Vary"] = "Accept-Language"
     response.headers["X-Content-Type-Options"] = "nosniff"
     # Nothing in either body loads or runs anything; the page has one inline <style>.
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-        if kind == PAGE else "default-src 'none'"
-    )
+    response.headers["Content-Security-Policy"] = PAGE_POLICY if kind == PAGE else "default-src 'none'"
     return response
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 
 import pytest
+from marshmallow import ValidationError
 
 from cmp_server.sites.catalogue import VendorSchema, load_catalogue
 from cmp_server.platform.settings import default_vendors_dir
@@ -183,7 +184,13 @@ def test_unknown_items_come_with_a_proposed_catalogue_entry_that_validates(vendo
                                                    "persistent")]
     assert "after Reject all (set after the choice)" in first["cookies"][0]["description"]
     for proposal in (first, third):
-        VendorSchema().load(proposal)  # raises if the catalogue would refuse it
+        # refused while a TODO would reach visitors, and only for those
+        with pytest.raises(ValidationError) as refused:
+            VendorSchema().load(proposal)
+        assert set(refused.value.messages) == {"company", "cookies", "description"}
+        completed = tomllib.loads(owners["first party" if proposal is first else "xq-tracker.example"]
+                                  ["proposal"].replace("TODO", "Filled in"))
+        VendorSchema().load(completed)  # raises if the catalogue would refuse it
         assert set(proposal["purposes"]) <= set(load_catalogue(default_vendors_dir()).purposes)
     text = render_text(report)
     assert "Unknown to the catalogue\n  first party:\n    ? cookie _xq_uid" in text

@@ -115,6 +115,11 @@ BROKEN_MIXPANEL = [
     ('legal_basis = "consent"', 'legal_basis = "strictly_necessary"', "legal_basis",
      'purposes = ["necessary"] only'),
     ('id = "mixpanel"', 'id = "mixpanel"\nowner = "me"', "owner", "Unknown field"),
+    # notes for the catalogue's authors, where visitors would read them
+    ("Data Processing Addendum;", "Data Processing Addendum (not verified);", "hosting.safeguards",
+     "'not verified' looks like a note for the catalogue's authors"),
+    ('name = "Mixpanel"', 'name = "Mixpanel (TODO: check)"', "name", "'TODO' looks like a note"),
+    ('name = "Mixpanel, Inc."', 'name = "Mixpanel, Inc.."', "company.name", "'..' looks like a note"),
 ]
 
 

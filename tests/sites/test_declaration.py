@@ -27,6 +27,7 @@ class Declaration(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.purposes: dict[str, list[str]] = {}  # purpose id -> vendor ids, in order
+        self.references: dict[str, list[str]] = {}  # purpose id -> vendors described elsewhere
         self.vendors: dict[tuple[str, str], dict] = {}  # (purpose, vendor) -> text, cookies
         self.headings: list[str] = []
         self._purpose = self._vendor = self._row = self._cell = self._heading = None
@@ -39,6 +40,9 @@ class Declaration(HTMLParser):
         if tag == "section" and (attributes.get("id") or "").startswith("cmp-decl-purpose-"):
             self._purpose = attributes["id"].removeprefix("cmp-decl-purpose-")
             self.purposes[self._purpose] = []
+            self.references[self._purpose] = []
+        elif tag == "article" and "data-cmp-decl-vendor-ref" in attributes:
+            self.references[self._purpose].append(attributes["data-cmp-decl-vendor-ref"])
         elif tag == "article" and "data-cmp-decl-vendor" in attributes:
             vendor = attributes["data-cmp-decl-vendor"]
             self.purposes[self._purpose].append(vendor)
@@ -96,14 +100,19 @@ def test_page_lists_each_vendor_under_its_purposes_with_cookies(client, shop):
     response = get(client, site.key, "?lang=en")
     assert response.mimetype == "text/html" and response.headers["Content-Language"] == "en"
     page = parsed(response)
-    # purposes in version order; a vendor with two purposes (Piwik PRO) is under both
+    # purposes in version order, the banner's own cookie first; a vendor with two purposes
+    # (Piwik PRO) is described once, under the first, and named under the other
     assert page.purposes == {
-        "necessary": ["craft-cms"],
+        "necessary": ["cmp", "craft-cms"],
         "analytics": ["google-analytics", "mixpanel", "piwik-pro"],
-        "marketing": ["piwik-pro", "facebook"],
+        "marketing": ["facebook"],
     }
-    assert page.headings[:4] == ["Cookie declaration", "Strictly necessary", "Craft CMS",
-                                 "Analytics"]
+    assert page.references == {"necessary": [], "analytics": [], "marketing": ["piwik-pro"]}
+    assert page.headings[:5] == ["Cookie declaration", "Strictly necessary", "Consent banner",
+                                 "Craft CMS", "Analytics"]
+    own = page.cookies("necessary", "cmp")
+    assert own["cmp_consent Cookie"][2:4] == ["this website (first party)", "12 months"]
+    assert own["cmp_pending localStorage"][3] == "Persistent (until cleared)"
     ga = page.cookies("analytics", "google-analytics")
     assert ga["_ga Cookie"][2:4] == ["this website (first party)", "2 years"]
     assert ga["_ga_* Cookie"][3] == "2 years"
@@ -112,16 +121,17 @@ def test_page_lists_each_vendor_under_its_purposes_with_cookies(client, shop):
     assert piwik["_pk_ses.* Cookie"][3] == "1 day"
     assert piwik["_pk_ref.* Cookie"][3] == "6 months"
     assert piwik["ppms_webstorage localStorage"][3] == "Persistent (until cleared)"
-    assert page.cookies("marketing", "piwik-pro") == piwik
     craft = page.cookies("necessary", "craft-cms")
     assert craft["CraftSessionId Cookie"][3] == "Session (until the browser closes)"
     facebook = page.cookies("marketing", "facebook")
     assert facebook["_fbp Cookie"][3] == "3 months"
     assert facebook["fr Cookie"][2] == ".facebook.com (third party)"
     assert "localStorage" in page.cookies("analytics", "mixpanel")["mp_*_mixpanel localStorage"]
-    # it needs both: each section says so
+    # it needs both: its entry says so, and Marketing's section names it and links there
     assert "Used only if you also consent to Marketing" in page.text("analytics", "piwik-pro")
-    assert "Used only if you also consent to Analytics" in page.text("marketing", "piwik-pro")
+    html = response.get_data(as_text=True)
+    assert 'Described in full under <a class="cmp-decl-link" href="#cmp-decl-analytics-piwik-pro">' \
+        'Analytics</a>' in html
 
 
 def test_retention_hosting_transfers_and_legal_basis(client, shop):
@@ -212,7 +222,8 @@ def test_fragment_is_script_free_and_embeddable(client, shop):
     assert "<script" not in html.lower() and "<html" not in html.lower()
     assert not re.search(r"\son[a-z]+\s*=", html, re.IGNORECASE)
     fragment = Declaration(html)
-    assert fragment.purposes["marketing"] == ["piwik-pro", "facebook"]
+    assert fragment.purposes["marketing"] == ["facebook"]
+    assert fragment.references["marketing"] == ["piwik-pro"]
     for tag, attributes in fragment.tags:
         assert tag not in FORBIDDEN_TAGS
         assert not [name for name in attributes if name.startswith("on")]
@@ -271,9 +282,8 @@ def test_publishing_a_new_version_changes_the_declaration(client, shop):
     assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
     page = parsed(after)
     vendors = {vendor for _, vendor in page.vendors}
-    assert vendors == {"mixpanel", "hubspot"}
-    assert page.purposes["necessary"] == []
-    assert "No services are used for this purpose." in after.get_data(as_text=True)
+    assert vendors == {"cmp", "mixpanel", "hubspot"}
+    assert page.purposes["necessary"] == ["cmp"]  # the banner's own cookie, always
     assert "(version 2)" in after.get_data(as_text=True)
     assert "60 months (Projects created before 1 September 2025)" in page.text(
         "analytics", "mixpanel")
@@ -282,10 +292,11 @@ def test_publishing_a_new_version_changes_the_declaration(client, shop):
 def test_unknown_site_or_nothing_published_is_404(client, shop):
     unpublished = create_site({**SHOP, "name": "Unpublished"})
     for key in ("no-such-site", unpublished.key, "bad key!"):
-        for suffix in ("", ".fragment.html"):
-            response = get(client, key, suffix)
-            assert response.status_code == 404
-            assert response.get_json()["code"] == 404
+        page = get(client, key, "", **{"Accept-Language": "sv"})  # people open the page
+        assert page.status_code == 404 and page.mimetype == "text/html"
+        assert "<h1>Ingen cookiedeklaration här</h1>" in page.get_data(as_text=True)
+        fragment = get(client, key, ".fragment.html")  # programs fetch the fragment
+        assert fragment.status_code == 404 and fragment.get_json()["code"] == 404
 
 
 def test_configuration_text_is_escaped(client, shop):

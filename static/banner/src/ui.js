@@ -41,7 +41,7 @@ const vendorRow = (v) => {
     `<div class="row v"><details><summary>${escapeHtml(v.name)}` +
     (v.legal_basis == 'consent' && names.length > 1 ? `<small class="needs">${escapeHtml(text.needs)}: ${escapeHtml(names.join(', '))}</small>` : '') +
     `</summary><p>${escapeHtml(v.company.replace(/\.?$/, '.'))} ${escapeHtml(v.description)}</p><dl>` +
-    `<dt>${escapeHtml(text.retention)}</dt><dd>${escapeHtml(v.retention_months)} ${escapeHtml(text.months)}</dd>` +
+    `<dt>${escapeHtml(text.retention)}</dt><dd>${v.retention_months ? escapeHtml(v.retention_months) + ' ' + escapeHtml(text.months) : escapeHtml(text.session)}</dd>` +
     `<dt>${escapeHtml(text.hosting)}</dt><dd>${escapeHtml((h.locations || []).join(', '))}${h.safeguards ? ' (' + escapeHtml(h.safeguards) + ')' : ''}</dd>` +
     (v.cookies.length
       ? `<dt>${escapeHtml(text.cookies)}</dt><dd><ul>` +
