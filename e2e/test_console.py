@@ -30,7 +30,7 @@ def test_log_in_add_a_vendor_translate_preview_publish_and_see_it_on_the_demo(ma
     phone.locator("[data-cmp-action=customize]").dispatch_event("click")
     assert phone.locator("#cmp-banner >> text=Hotjar").count() >= 1
     page.click("text=Review and publish")
-    assert "hotjar" in page.inner_text("#publish-summary")
+    assert "Hotjar" in page.inner_text("#publish-changes")
     assert page.inner_text("#asks-again").startswith("yes")
     page.click("button:has-text('Publish')")
     page.wait_for_selector("text=is live")

@@ -24,7 +24,7 @@ from werkzeug.exceptions import Forbidden, TooManyRequests
 from cmp_server.accounts import auth, members, sessions, tokens, users, workspaces
 from cmp_server.consent import analytics, proof, subjects
 from cmp_server.scanner import jobs
-from cmp_server.console import forms, onboarding
+from cmp_server.console import changes, forms, labels, onboarding
 from cmp_server.sites import registry, vendors, versions
 from cmp_server.banner.document import banner_document
 from cmp_server.banner.strings import BANNER_LANGUAGES, STRINGS, TEXT_KEYS
@@ -487,21 +487,9 @@ TEXT_GROUPS = [  # the draft's text fields, grouped as the banner shows them
 ]
 LONG_TEXTS = {"intro", "gpc"}
 DRAFT_LABELS = {
-    "text-title": "Heading", "text-intro": "Introduction", "text-reject": "Reject button",
-    "text-accept": "Accept button", "text-customize": "Button to the settings",
-    "text-policy": "Privacy policy link", "text-settings": "Heading of the settings",
-    "text-always": "Label of purposes that are always on", "text-save": "Save button",
-    "text-needs": "Note on vendors that need several purposes",
-    "text-cookies": "Heading of a vendor's cookies", "text-retention": "Heading of its retention",
-    "text-hosting": "Heading of its data location", "text-months": "The word for months",
-    "text-days": "The word for days", "text-session": "Lifetime of session cookies",
-    "text-persistent": "Lifetime of cookies kept until deleted",
-    "text-cid": "Label of the visitor's consent ID", "text-mine": "Link to the visitor's own page",
-    "text-gpc": "Notice to browsers that send Global Privacy Control",
-    "text-ok": "Button that closes the notice",
-    "theme-bg": "Background", "theme-fg": "Text", "theme-accent": "Buttons and switches",
-    "theme-link": "Links", "theme-focus": "Keyboard focus ring", "theme-radius": "Corner radius",
-    "theme-font": "Font", "region_rules": "Rules by region", "vendors": "Vendors",
+    **{f"text-{key}": label for key, label in labels.TEXTS.items()},
+    **{f"theme-{key}": label for key, label in labels.THEME.items()},
+    "region_rules": "Rules by region", "vendors": "Vendors",
 }
 assert set(TEXT_KEYS) == {key for _, keys in TEXT_GROUPS for key in keys}
 
@@ -536,8 +524,8 @@ def edit_draft(site_key: str):
     errors, status, typed = {}, 200, None
     if request.method == "POST":
         try:
-            changes = draft_form_changes(request.form, site.draft.texts)
-            versions.update_draft(site, changes, auth.current_user())
+            edits = draft_form_changes(request.form, site.draft.texts)
+            versions.update_draft(site, edits, auth.current_user())
             return redirect(url_for("console.edit_draft", site_key=site_key, language=language,
                                     saved=1))
         except ServiceError as failure:
@@ -563,21 +551,67 @@ def embed_snippet(site_key: str) -> str:
             'async></script>')
 
 
+def published_content(site: Site) -> dict | None:
+    latest = versions.latest_version(site)
+    return latest.content if latest else None
+
+
 @bp.route("/sites/<site_key>/publish", methods=["GET", "POST"])
 @auth.page_for(MARKETER)
 def publish_site(site_key: str):
-    """A summary of what changes and whether visitors are asked again, then publish."""
+    """Each change the draft makes, before and after, and whether visitors are asked
+    again; then publish."""
     site = own_site(site_key)
+    before = published_content(site)
     if request.method == "POST":
         try:
-            version, changes = versions.publish(site, auth.current_user())
+            version, summary = versions.publish(site, auth.current_user())
         except ServiceError as failure:
+            db.session.rollback()
             return render_template("console/publish.html", site=site, error=str(failure),
-                                   pending=versions.draft_document(site)["pending"]), 422
+                                   summary=versions.draft_document(site)["pending"],
+                                   changes=changes.described(before, versions.snapshot(site))), 422
         return render_template("console/publish.html", site=site, published=version,
-                               pending=changes)
+                               summary=summary, changes=changes.described(before, version.content))
     return render_template("console/publish.html", site=site,
-                           pending=versions.draft_document(site)["pending"])
+                           summary=versions.draft_document(site)["pending"],
+                           changes=changes.described(before, versions.snapshot(site)))
+
+
+@bp.get("/sites/<site_key>/versions")
+@auth.page_for(MARKETER)
+def version_history(site_key: str):
+    """Every published version, newest first, with what it changed."""
+    site = own_site(site_key)
+    published = list(site.versions)
+    history = [(version, changes.described(published[i - 1].content if i else None,
+                                           version.content))
+               for i, version in enumerate(published)]
+    publishers = {u.id: u.email for u in db.session.execute(db.select(User).where(
+        User.id.in_({v.published_by_id for v in published if v.published_by_id}))).scalars()}
+    return render_template("console/versions.html", site=site, history=history[::-1],
+                           publishers=publishers, rolled=request.args.get("rolled"))
+
+
+@bp.route("/sites/<site_key>/versions/<int:number>/rollback", methods=["GET", "POST"])
+@auth.page_for(MARKETER)
+def roll_back(site_key: str, number: int):
+    """What publishing version NUMBER's content again would change; then do it."""
+    site = own_site(site_key)
+    try:
+        target = versions.version_content(site, number)
+        if request.method == "POST":
+            version, _ = versions.roll_back(site, number, auth.current_user())
+            return redirect(url_for("console.version_history", site_key=site.key,
+                                    rolled=version.number))
+    except ServiceError as failure:
+        db.session.rollback()
+        return render_template("console/rollback.html", site=site, number=number,
+                               error=str(failure), changes=[], asks_again=False), 422
+    current = published_content(site)
+    return render_template("console/rollback.html", site=site, number=number,
+                           changes=changes.described(current, target),
+                           asks_again=versions.diff(current, target)["asks_again"])
 
 
 @bp.get("/sites/<site_key>/preview.json")

@@ -32,6 +32,13 @@ def set_draft_vendors(
 ) -> None:
     """Replace the draft's vendor list with ``(vendor_id, retention_tier)`` pairs, in order.
     A tier may only be given for a vendor with tiers, and must be one of them."""
+    replace_draft_vendors(site, choices, actor)
+    db.session.commit()
+
+
+def replace_draft_vendors(site: Site, choices: Iterable[tuple[str, str | None]],
+                          actor: User | str | None) -> None:
+    """set_draft_vendors, left for the caller to commit."""
     choices = list(choices)
     errors: dict[str, list[str]] = {}
     rows = []
@@ -48,7 +55,7 @@ def set_draft_vendors(
             )
             errors[f"vendors[{position}].retention_tier"] = [reason]
             continue
-        rows.append(DraftVendor(vendor_id=vendor_id, position=position, retention_tier=tier))
+        rows.append(DraftVendor(vendor=vendor, position=position, retention_tier=tier))
     if len({vendor_id for vendor_id, _ in choices}) != len(choices):
         errors["vendors"] = ["a vendor may appear once"]
     if errors:
@@ -60,7 +67,6 @@ def set_draft_vendors(
         actor, "draft.vendors", "site", site.key,
         before={"vendors": before}, after={"vendors": [list(c) for c in choices]},
     )
-    db.session.commit()
 
 
 def check_texts(texts: Any) -> dict[str, list[str]]:
@@ -325,3 +331,34 @@ def publish(site: Site, actor: User | str | None = None) -> tuple[ConfigVersion,
     )
     db.session.commit()
     return version, changes
+
+
+def version_content(site: Site, number: int) -> dict[str, Any]:
+    version = db.session.execute(db.select(ConfigVersion).filter_by(
+        site_id=site.id, number=number)).scalar_one_or_none()
+    if version is None:
+        raise ServiceError({"version": [f"the site has no version {number}"]})
+    return version.content
+
+
+def roll_back(site: Site, number: int, actor: User | str | None = None
+              ) -> tuple[ConfigVersion, dict[str, Any]]:
+    """Publish version ``number``'s content again, as a new version: its vendors (with
+    their facts as the catalogue has them now), texts, look, region rules, lifetimes,
+    controller and policy become the draft and the site's settings, and are published.
+    Visitors are asked again when that needs consent their choices did not cover."""
+    content = version_content(site, number)
+    replace_draft_vendors(site, [(v["id"], v.get("retention_tier")) for v in content["vendors"]],
+                          actor)
+    draft = site.draft
+    by_vendors = {p for v in content["vendors"] for p in v["purposes"]}
+    draft.extra_purposes = [p["id"] for p in content["purposes"]
+                            if not p["required"] and p["id"] not in by_vendors]
+    draft.texts, draft.theme = content["texts"], content["theme"]
+    draft.region_rules = content["region_rules"]
+    site.default_language = content["default_language"]
+    site.consent_lifetime_months = content["consent_lifetime_months"]
+    site.refusal_lifetime_months = content["refusal_lifetime_months"]
+    site.controller, site.privacy_policy_url = content["controller"], content["policy_url"]
+    audit.record(actor, "config.rollback", "site", site.key, after={"to_content_of": number})
+    return publish(site, actor)

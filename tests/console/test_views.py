@@ -51,13 +51,57 @@ def test_a_marketer_edits_translates_and_publishes(marketer, client):
     assert 'value="Dina val"' in page and "data-site=" in page
     assert 'placeholder="Avvisa alla"' in page  # the built-in Swedish wording, shown greyed
     summary = marketer.get(f"/console/sites/{site.key}/publish").get_data(as_text=True)
-    assert "mixpanel, piwik-pro" in summary and "yes: the new version" in summary
+    assert "yes: the new version" in summary
+    rows = change_rows(summary)
+    assert ("Vendor added", "(not there)", "Mixpanel") in rows
+    assert ("Vendor added", "(not there)", "Piwik PRO Analytics Suite") in rows
+    assert ("Purpose asked about", "(not there)", "Analytics") in rows
+    assert ("Text (sv): Heading", "the banner's own wording", "Dina val") in rows
+    assert ("Consent lasts", "(not there)", "12 months") in rows
     done = marketer.post(f"/console/sites/{site.key}/publish", data={"csrf_token": marketer.csrf})
     assert "Version 1 is live" in done.get_data(as_text=True)
     banner = client.get(f"/api/v1/sites/{site.key}/banner?lang=sv").json
     assert banner["texts"] == {"title": "Dina val"}
     assert [v["id"] for v in banner["vendors"]] == ["mixpanel", "piwik-pro"]
     assert banner["vendors"][1]["retention_months"] == 25
+
+
+def change_rows(html: str) -> list[tuple[str, str, str]]:
+    """The rows of a page's before/after table, as text."""
+    import re
+
+    rows = re.findall(r'<tr><th scope="row">(.*?)</th>\s*<td>(.*?)</td>\s*<td>(.*?)</td></tr>',
+                      html, re.DOTALL)
+    text = lambda cell: unescape(re.sub(r"<[^>]+>", "", cell)).strip()  # noqa: E731
+    return [(text(a), text(b), text(c)) for a, b, c in rows]
+
+
+def test_the_history_shows_each_version_and_a_rollback_publishes_an_earlier_one(marketer, client):
+    from cmp_server.models import AuditEvent
+
+    site = create_site(SHOP)
+    save(marketer, site, vendor=["mixpanel"], **{"text-title": "First title"})
+    marketer.post(f"/console/sites/{site.key}/publish", data={"csrf_token": marketer.csrf})
+    save(marketer, site, vendor=["mixpanel", "facebook"], **{"text-title": "Second title"})
+    marketer.post(f"/console/sites/{site.key}/publish", data={"csrf_token": marketer.csrf})
+    history = marketer.get(f"/console/sites/{site.key}/versions").get_data(as_text=True)
+    assert history.index('id="version-2"') < history.index('id="version-1"')  # newest first
+    assert ("Text (en): Heading", "First title", "Second title") in change_rows(history)
+    assert ("Vendor added", "(not there)", "Facebook / Meta Pixel") in change_rows(history)
+    # rolling back to version 1: what it would change, then a new version with its content
+    url = f"/console/sites/{site.key}/versions/1/rollback"
+    confirm = marketer.get(url).get_data(as_text=True)
+    assert ("Vendor removed", "Facebook / Meta Pixel", "(gone)") in change_rows(confirm)
+    assert ("Text (en): Heading", "Second title", "First title") in change_rows(confirm)
+    done = marketer.post(url, data={"csrf_token": marketer.csrf})
+    assert done.status_code == 302 and done.location.endswith("/versions?rolled=3")
+    banner = client.get(f"/api/v1/sites/{site.key}/banner").json
+    assert banner["version"] == 3 and banner["texts"]["title"] == "First title"
+    assert [v["id"] for v in banner["vendors"]] == ["mixpanel"]
+    db.session.expire_all()
+    assert [v.vendor_id for v in site.draft.vendors] == ["mixpanel"]  # the draft follows
+    assert db.session.query(AuditEvent).filter_by(action="config.rollback").count() == 1
+    assert marketer.get(f"/console/sites/{site.key}/versions/9/rollback").status_code == 422
 
 
 def test_a_bad_draft_is_refused_and_changes_nothing(marketer):
