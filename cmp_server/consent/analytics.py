@@ -89,6 +89,7 @@ def bar_chart(analytics: dict[str, Any]) -> str:
     width, row, label_width = 640, 26, 210
     height = row * len(bars) + 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" '
              f'role="img" aria-label="Consent rates" font-family="system-ui, sans-serif" '
              f'font-size="13">']
     for index, (label, rate) in enumerate(bars):

@@ -274,7 +274,7 @@ def collection_tokens(site_key: str):
         .order_by(CollectionToken.created_at.desc())
     ).scalars().all()
     return render_template(
-        "console/tokens.html", tokens=listed, created=created, error=error,
+        "console/tokens.html", tokens=listed, created=created, error=error, site=site,
         heading=f"Collection tokens of {site.name}",
         intro="Your site's own servers record consents with one of these (POST "
               "/api/v1/consents with Authorization: Bearer <token>, no Origin), for example "
@@ -713,11 +713,14 @@ def chosen_workspace(form) -> int | None:
     return int(value)
 
 
+VENDOR_TEMPLATE = (Path(__file__).parent / "vendor_template.toml").read_text(encoding="utf-8")
+
+
 @bp.route("/vendors/new", methods=["GET", "POST"])
 @auth.page_for(MARKETER)
 def new_vendor():
     """Add a custom vendor, written in the catalogue's own TOML format (vendors/README.md)."""
-    source = request.form.get("toml", "")
+    source = request.form.get("toml") or VENDOR_TEMPLATE
     if request.method == "POST":
         try:
             document = tomllib.loads(source)

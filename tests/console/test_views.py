@@ -220,6 +220,19 @@ def test_the_consoles_stylesheet_and_script_are_files_of_its_origin(marketer):
         assert script.mimetype in ("text/javascript", "application/javascript")
 
 
+def test_the_custom_vendor_form_starts_from_a_template_refused_until_completed(marketer):
+    page = marketer.get("/console/vendors/new").get_data(as_text=True)
+    template = unescape(page.split('name="toml"', 1)[1].split(">", 1)[1].split("</textarea>")[0])
+    assert 'id = "our-vendor"' in template and "[description]" in template
+    as_it_is = marketer.post("/console/vendors/new", data={"csrf_token": marketer.csrf,
+                                                            "toml": template})
+    assert as_it_is.status_code == 422 and "TODO" in as_it_is.get_data(as_text=True)
+    completed = template.replace("TODO_cookie_name", "our_id").replace("TODO: ", "Filled in ")
+    added = marketer.post("/console/vendors/new", data={"csrf_token": marketer.csrf,
+                                                        "toml": completed})
+    assert added.status_code == 302
+
+
 def test_a_marketer_adds_a_custom_vendor_in_the_catalogue_format(marketer):
     from cmp_server.platform.settings import default_vendors_dir
     from cmp_server.models import Vendor

@@ -33,3 +33,7 @@ document.addEventListener('input', (event) => {
   const pair = box && box.parentElement.querySelector('input[type=color]');
   if (pair && /^#[0-9a-f]{6}$/i.test(box.value)) pair.value = box.value;
 });
+
+// a table wider than the screen scrolls sideways: keyboard users reach it too
+for (const table of document.querySelectorAll('main table'))
+  if (table.scrollWidth > table.clientWidth + 1 && !table.closest('[tabindex]')) table.tabIndex = 0;
