@@ -59,3 +59,17 @@ def test_mixpanel_runs_only_with_consent_and_is_cleaned_up_on_withdrawal(make_ru
     assert page.evaluate("typeof window.mixpanel") == "undefined"
     assert not any("/demo/vendor/" in url for url in requested)
     assert page.locator("#cmp-banner").count() == 0 or page.locator("#cmp-banner").is_hidden()
+
+
+def test_the_demo_page_fits_a_phone(make_run, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(f"{make_run.url}/demo/")
+        banner = page.locator("#cmp-banner")
+        banner.wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        box = banner.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390  # the whole banner on screen
+    finally:
+        context.close()
