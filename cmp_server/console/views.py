@@ -411,22 +411,67 @@ def audit_trail():
 
 # --- consent analytics ------------------------------------------------------------------------
 
+MAX_ANALYTICS_DAYS = 366  # a year's days, each drawn
+
+
+def analytics_period() -> tuple[datetime, datetime, str, str]:
+    """The analytics' period from ?from= and ?to= (both days included; the last 30 days
+    by default): (start, end exclusive, from, through)."""
+    today = datetime.now(timezone.utc).date()
+    start_text = request.args.get("from") or (today - timedelta(days=29)).isoformat()
+    through_text = request.args.get("to") or today.isoformat()
+    start, through = parse_day(start_text, "from"), parse_day(through_text, "to")
+    if through < start:
+        raise ServiceError({"to": ["must be the same day as from, or later"]})
+    if (through - start).days >= MAX_ANALYTICS_DAYS:
+        raise ServiceError({"to": [f"at most {MAX_ANALYTICS_DAYS} days after from"]})
+    return start, through + timedelta(days=1), start_text, through_text
+
+
 @bp.get("/sites/<site_key>/analytics")
 @auth.page_for(*READERS)
 def site_analytics(site_key: str):
+    """How visitors answer: the choice mix, the banner's reach, grant rates per purpose
+    and vendor by their names, and each day's figures."""
     site = own_site(site_key, *READERS)
-    today = datetime.now(timezone.utc).date()
-    start_text = request.args.get("from") or (today - timedelta(days=30)).isoformat()
-    end_text = request.args.get("to") or (today + timedelta(days=1)).isoformat()
     try:
-        start, end = parse_day(start_text, "from"), parse_day(end_text, "to")
+        start, end, start_text, through_text = analytics_period()
     except ServiceError as error:
         return render_template("console/analytics.html", site=site, error=str(error),
-                               start=start_text, end=end_text), 422
+                               start=request.args.get("from", ""),
+                               through=request.args.get("to", "")), 422
     result = analytics.site_analytics(site.key, start, end)
+    required = {p.id for p in db.session.execute(db.select(Purpose).where(Purpose.required)).scalars()}
+    purposes = {pid: rate for pid, rate in result["purposes"].items() if pid not in required}
+    purpose_names = {p.id: p.document["name"]["en"]
+                     for p in db.session.execute(db.select(Purpose)).scalars()}
+    vendor_names = dict(db.session.execute(db.select(Vendor.id, Vendor.name).where(
+        Vendor.id.in_(result["vendors"]))).all())
+    charts = {
+        "choice-mix": ("How visitors chose", analytics.choice_mix(result)),
+        "reach": ("How far the banner got", analytics.reach(result)),
+        "purposes": ("Grant rate per purpose", analytics.grant_rates(purposes, purpose_names,
+                                                                     "Grant rate per purpose")),
+        "vendors": ("Grant rate per vendor", analytics.grant_rates(
+            result["vendors"], vendor_names, "Grant rate per vendor")),
+        "trend": ("Each day", analytics.trend(analytics.every_day(result, start.date(), end.date()))),
+    }
     return render_template("console/analytics.html", site=site, result=result,
-                           chart=Markup(analytics.bar_chart(result)), start=start_text,
-                           end=end_text)
+                           charts={k: (title, Markup(chart)) for k, (title, chart) in charts.items()},
+                           start=start_text, through=through_text, percent=analytics.percent)
+
+
+@bp.get("/sites/<site_key>/analytics.csv")
+@auth.page_for(*READERS)
+def analytics_csv(site_key: str):
+    """The period's figures per day, for a spreadsheet."""
+    site = own_site(site_key, *READERS)
+    start, end, start_text, through_text = analytics_period()
+    result = analytics.site_analytics(site.key, start, end)
+    days = analytics.every_day(result, start.date(), end.date())
+    return Response(analytics.daily_csv(days), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="consent-analytics-{site.key}-'
+                               f'{start_text}-{through_text}.csv"'})
 
 
 # --- the marketer's pages -----------------------------------------------------------------------
