@@ -445,15 +445,16 @@ def site_analytics(site_key: str):
     purposes = {pid: rate for pid, rate in result["purposes"].items() if pid not in required}
     purpose_names = {p.id: p.document["name"]["en"]
                      for p in db.session.execute(db.select(Purpose)).scalars()}
-    vendor_names = dict(db.session.execute(db.select(Vendor.id, Vendor.name).where(
-        Vendor.id.in_(result["vendors"]))).all())
+    consent_vendors = dict(db.session.execute(db.select(Vendor.id, Vendor.name).where(
+        Vendor.id.in_(result["vendors"]), Vendor.legal_basis == "consent")).all())
+    vendor_rates = {vid: rate for vid, rate in result["vendors"].items() if vid in consent_vendors}
     charts = {
         "choice-mix": ("How visitors chose", analytics.choice_mix(result)),
         "reach": ("How far the banner got", analytics.reach(result)),
         "purposes": ("Grant rate per purpose", analytics.grant_rates(purposes, purpose_names,
                                                                      "Grant rate per purpose")),
         "vendors": ("Grant rate per vendor", analytics.grant_rates(
-            result["vendors"], vendor_names, "Grant rate per vendor")),
+            vendor_rates, consent_vendors, "Grant rate per vendor")),
         "trend": ("Each day", analytics.trend(analytics.every_day(result, start.date(), end.date()))),
     }
     return render_template("console/analytics.html", site=site, result=result,
