@@ -99,8 +99,12 @@ def test_a_marketer_goes_from_nothing_to_a_banner_on_the_site(app, catalogue, li
 
     # three vendors from the catalogue, a Swedish heading
     page.click(".tabs >> text=Draft")
-    for vendor in ("google-analytics", "mixpanel", "hotjar"):
+    for query, vendor in (("google analytics", "google-analytics"), ("mixpanel", "mixpanel"),
+                          ("hotjar ltd", "hotjar")):  # by name, company or purpose
+        page.fill("#vendor-search", query)
         page.check(f"#vendor-{vendor}")
+    assert page.locator("#draft-vendors tbody tr:visible").count() < 5  # the list narrowed
+    page.fill("#vendor-search", "")
     page.click("button:has-text('Save draft')")
     page.wait_for_selector("text=Draft saved")
     page.click("#text-languages >> text=sv")

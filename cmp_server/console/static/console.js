@@ -37,3 +37,21 @@ document.addEventListener('input', (event) => {
 // a table wider than the screen scrolls sideways: keyboard users reach it too
 for (const table of document.querySelectorAll('main table'))
   if (table.scrollWidth > table.clientWidth + 1 && !table.closest('[tabindex]')) table.tabIndex = 0;
+
+// the draft's vendor list: find a vendor as you type (without script, the whole list shows)
+const vendorSearch = document.getElementById('vendor-search');
+if (vendorSearch) {
+  vendorSearch.closest('.vendor-search').hidden = false;
+  const rows = [...document.querySelectorAll('#draft-vendors tbody tr')];
+  const status = document.getElementById('vendor-search-status');
+  vendorSearch.addEventListener('input', () => {
+    const words = vendorSearch.value.toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    for (const row of rows) {
+      const match = words.every((w) => row.textContent.toLowerCase().includes(w));
+      row.hidden = !match;
+      shown += match;
+    }
+    status.textContent = words.length ? `${shown} of ${rows.length} vendors match.` : '';
+  });
+}
