@@ -63,6 +63,12 @@ class Walk:
         self.phone.close()
 
 
+def open_tab(page, name: str) -> None:
+    """One of the site's tabs, once its page has loaded (not the one before it)."""
+    with page.expect_navigation():
+        page.click(f".tabs >> text={name}")
+
+
 @pytest.fixture
 def walk(browser, live_server):
     walk = Walk(browser, live_server)
@@ -98,7 +104,7 @@ def test_a_marketer_goes_from_nothing_to_a_banner_on_the_site(app, catalogue, li
     walk.check("embed-new")
 
     # three vendors from the catalogue, a Swedish heading
-    page.click(".tabs >> text=Draft")
+    open_tab(page, "Draft")
     for query, vendor in (("google analytics", "google-analytics"), ("mixpanel", "mixpanel"),
                           ("hotjar ltd", "hotjar")):  # by name, company or purpose
         page.fill("#vendor-search", query)
@@ -108,6 +114,7 @@ def test_a_marketer_goes_from_nothing_to_a_banner_on_the_site(app, catalogue, li
     page.click("button:has-text('Save draft')")
     page.wait_for_selector("text=Draft saved")
     page.click("#text-languages >> text=sv")
+    page.wait_for_url("**language=sv")  # the Swedish texts have loaded
     assert page.get_attribute("#text-title", "placeholder") == "Dina integritetsval"
     page.fill("#text-title", "Välj hur vi får använda kakor")
     # an unreadable pair is refused beside the field, and what was typed stays
@@ -132,15 +139,16 @@ def test_a_marketer_goes_from_nothing_to_a_banner_on_the_site(app, catalogue, li
     walk.check("publish")
     page.click("button:has-text('Publish')")
     page.wait_for_selector("text=Version 1 is live")
-    page.click(".tabs >> text=Draft")
+    open_tab(page, "Draft")
     page.click("#text-languages >> text=sv")
+    page.wait_for_url("**language=sv")  # the Swedish texts have loaded
     page.fill("#text-title", "Andra rubriken")
     page.click("button:has-text('Save draft')")
     page.wait_for_selector("text=Draft saved")
     page.click("text=Review and publish")
     page.click("button:has-text('Publish')")
     page.wait_for_selector("text=Version 2 is live")
-    page.click(".tabs >> text=Versions")
+    open_tab(page, "Versions")
     walk.check("versions")
     page.click("#version-1 >> text=Roll back to this version")
     assert "Andra rubriken" in page.inner_text("#rollback-changes")
@@ -149,7 +157,7 @@ def test_a_marketer_goes_from_nothing_to_a_banner_on_the_site(app, catalogue, li
     page.wait_for_selector("text=Version 3 is live")
 
     # the snippet, copied; the banner on a page of the site's origin
-    page.click(".tabs >> text=Embed")
+    open_tab(page, "Embed")
     page.click("button[data-copy=embed-snippet]")
     page.wait_for_selector("#embed-snippet-status >> text=Copied")
     snippet = page.evaluate("navigator.clipboard.readText()")
@@ -164,10 +172,10 @@ def test_a_marketer_goes_from_nothing_to_a_banner_on_the_site(app, catalogue, li
     visitor.close()
 
     # the choice in the analytics; the checklist now sees the banner on the site
-    page.click(".tabs >> text=Analytics")
+    open_tab(page, "Analytics")
     assert re.search(r"Choices\s+1\b", page.inner_text("#analytics-table"))
     walk.check("analytics")
-    page.click(".tabs >> text=Embed")
+    open_tab(page, "Embed")
     assert page.locator("#onboarding [data-done=no]").count() == 1  # only the scan is left
     for name, path in (("sites", "/console/"), ("catalogue", "/console/catalogue"),
                        ("vendor-new", "/console/vendors/new"), ("tokens", "/console/tokens"),
