@@ -80,7 +80,8 @@ class HotPaths:
             status, headers, body = answer
             vary = dict(headers)["Vary"]
             headers = [h for h in headers if h[0] != "Vary"]
-            return status, self.hooked(headers, request, site_key, body, vary), body
+            return status, self.hooked(headers, request, site_key, body, vary,
+                                       allowed=origin is not None), body
 
     def consent(self, request: Request) -> Answer | None:
         """The view's 201, or None for Flask (which then answers from the body as it came;
@@ -104,10 +105,12 @@ class HotPaths:
             return 201, self.hooked(headers, request, payload["site"], body), body
 
     def hooked(self, headers: list[tuple[str, str]], request: Request, site_key: str,
-               body: bytes, vary: str | None = None) -> list[tuple[str, str]]:
-        """The headers the hooks would add (CORS, app-wide), and the body's length."""
+               body: bytes, vary: str | None = None, allowed: bool | None = None
+               ) -> list[tuple[str, str]]:
+        """The headers the hooks would add (CORS, app-wide), and the body's length.
+        ALLOWED: whether the Origin is registered, when already known."""
         headers = (headers + cors_headers(request.headers.get("Origin"), request.method,
-                                          site_key, vary)
+                                          site_key, vary, allowed)
                    + security_headers.app_wide(self.app.config))
         if body:
             headers.append(("Content-Length", str(len(body))))

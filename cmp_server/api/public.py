@@ -213,11 +213,14 @@ def registered(origin: str, site_key: str | None) -> bool:
 
 
 def cors_headers(origin: str | None, method: str, site_key: str | None,
-                 vary: str | None = None) -> list[tuple[str, str]]:
+                 vary: str | None = None, allowed: bool | None = None) -> list[tuple[str, str]]:
     """Allow exactly the origins registered for the site in question; for a preflight or a
-    call that names no site, any origin registered for some site."""
+    call that names no site, any origin registered for some site. ALLOWED: whether the
+    origin is registered, when the caller already asked."""
     headers = [("Vary", f"{vary}, Origin" if vary else "Origin")]
-    if origin and registered(origin, site_key):
+    if allowed is None:
+        allowed = bool(origin) and registered(origin, site_key)
+    if allowed:
         headers.append(("Access-Control-Allow-Origin", origin))
         if method == "OPTIONS":
             headers += [("Access-Control-Allow-Methods", "GET, POST"),

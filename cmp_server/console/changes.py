@@ -26,8 +26,11 @@ class Change:
     after: str | None  # None: it is gone
 
 
-def months(value: Any) -> str:
-    return f"{value} month" if value == 1 else f"{value} months"
+def months(count: int) -> str:
+    """A retention or lifetime in words, for the console's pages."""
+    if count == 0:
+        return "not kept after the visit"
+    return f"{count} month" if count == 1 else f"{count} months"
 
 
 def name_of(entry: dict[str, Any]) -> str:

@@ -41,6 +41,7 @@ from cmp_server.models import (
 )
 
 bp = Blueprint("console", __name__, url_prefix="/console", static_folder="static")
+bp.add_app_template_global(changes.months, "months")
 # the console's stylesheet and script, named in their URLs by their content
 ASSET_VERSION = hashlib.sha256(b"".join(
     path.read_bytes() for path in sorted((Path(__file__).parent / "static").iterdir()))).hexdigest()[:12]
@@ -66,6 +67,11 @@ def inject():
 def own_site(site_key: str, *roles: str) -> Site:
     """The caller's site: another workspace's is 404, as an unknown one."""
     return registry.get_site(site_key, auth.current_user(), roles or (MARKETER,))
+
+
+def purpose_names() -> dict[str, str]:
+    """Each purpose's English name, by id: how the console names purposes."""
+    return {p.id: p.document["name"]["en"] for p in db.session.execute(db.select(Purpose)).scalars()}
 
 
 def safe_next(target: str | None) -> str:
@@ -342,11 +348,9 @@ def compliance_subjects():
         db.select(SubjectRequest).where(SubjectRequest.site_key.in_(site_names))
         .order_by(SubjectRequest.received_at.desc()).limit(50)
     ).scalars().all()
-    purpose_names = {p.id: p.document["name"]["en"]
-                     for p in db.session.execute(db.select(Purpose)).scalars()}
     return render_template("console/compliance_subjects.html", consent_id=consent_id,
                            found=found, error=error, requests=requests, site_names=site_names,
-                           purpose_names=purpose_names)
+                           purpose_names=purpose_names())
 
 
 @bp.post("/compliance/subjects/erase")
@@ -443,15 +447,13 @@ def site_analytics(site_key: str):
     result = analytics.site_analytics(site.key, start, end)
     required = {p.id for p in db.session.execute(db.select(Purpose).where(Purpose.required)).scalars()}
     purposes = {pid: rate for pid, rate in result["purposes"].items() if pid not in required}
-    purpose_names = {p.id: p.document["name"]["en"]
-                     for p in db.session.execute(db.select(Purpose)).scalars()}
     consent_vendors = dict(db.session.execute(db.select(Vendor.id, Vendor.name).where(
         Vendor.id.in_(result["vendors"]), Vendor.legal_basis == "consent")).all())
     vendor_rates = {vid: rate for vid, rate in result["vendors"].items() if vid in consent_vendors}
     charts = {
         "choice-mix": ("How visitors chose", analytics.choice_mix(result)),
         "reach": ("How far the banner got", analytics.reach(result)),
-        "purposes": ("Grant rate per purpose", analytics.grant_rates(purposes, purpose_names,
+        "purposes": ("Grant rate per purpose", analytics.grant_rates(purposes, purpose_names(),
                                                                      "Grant rate per purpose")),
         "vendors": ("Grant rate per vendor", analytics.grant_rates(
             vendor_rates, consent_vendors, "Grant rate per vendor")),
@@ -540,14 +542,6 @@ DRAFT_LABELS = {
 assert set(TEXT_KEYS) == {key for _, keys in TEXT_GROUPS for key in keys}
 
 
-@bp.app_template_global()
-def months(count: int) -> str:
-    """A retention in words, for the console's pages."""
-    if count == 0:
-        return "not kept after the visit"
-    return f"{count} month" if count == 1 else f"{count} months"
-
-
 def draft_values(draft, language: str, form=None) -> dict:
     """What the draft form shows: the saved draft, or what was typed when it came back."""
     if form is None:
@@ -579,11 +573,9 @@ def edit_draft(site_key: str):
             errors, status, typed = forms.field_errors(failure, forms.draft_field), 422, request.form
     catalogue = db.session.execute(db.select(Vendor).where(vendors.usable_in([site.workspace_id]))
                                    .order_by(Vendor.name)).scalars().all()
-    purpose_names = {p.id: p.document["name"]["en"]
-                     for p in db.session.execute(db.select(Purpose)).scalars()}
     return render_template(
         "console/draft.html", site=site, values=draft_values(site.draft, language, typed),
-        catalogue=catalogue, purpose_names=purpose_names,
+        catalogue=catalogue, purpose_names=purpose_names(),
         language=language, languages=BANNER_LANGUAGES, own_texts=site.draft.texts,
         text_groups=TEXT_GROUPS, long_texts=LONG_TEXTS, builtin=STRINGS[language],
         labels=DRAFT_LABELS, theme_defaults=DEFAULTS, errors=errors,
