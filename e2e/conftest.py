@@ -78,6 +78,17 @@ from tests.conftest import (  # noqa: E402,F401  (fixtures re-used by the banner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+AXE = Path(__file__).resolve().parent.parent / "static" / "banner" / "node_modules" / "axe-core" / "axe.min.js"
+SERIOUS = """() => axe.run({resultTypes: ['violations']}).then(result => result.violations
+    .filter(v => ['serious', 'critical'].includes(v.impact))
+    .map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`))"""
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's serious and critical findings on the page, open shadow roots (the
+    banner's) included. The page's context needs bypass_csp: axe goes in as a script."""
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate(SERIOUS)
 BANNER_VENDORS = [("craft-cms", None), ("google-analytics", None), ("mixpanel", None),
                   ("facebook", None), ("youtube", None)]
 

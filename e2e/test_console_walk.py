@@ -2,29 +2,25 @@
 create a site with its origin, add three catalogue vendors from the draft, write a Swedish
 heading, be refused an unreadable colour pair and keep what was typed, publish after
 reading each change, roll back, copy the snippet, see the banner on a page of the site's
-origin, and see a choice in the analytics. Every page is photographed at 1280 and 390 px
+origin (axe-core on both of its layers, the visitor's /my-consent/ page and the cookie
+declaration), and see a choice in the analytics. Every page is photographed at 1280 and 390 px
 (e2e/artifacts/console-walk/) and checked with axe-core: no serious or critical
 violation."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
 
 from cmp_server.accounts.users import create_user
-from e2e.conftest import ARTIFACTS
+from e2e.conftest import ARTIFACTS, serious_violations
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).resolve().parent.parent / "static" / "banner" / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = ARTIFACTS / "console-walk"
 PASSWORD = "a long enough password"
-SERIOUS = """() => axe.run({resultTypes: ['violations']}).then(result => result.violations
-    .filter(v => ['serious', 'critical'].includes(v.impact))
-    .map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`))"""
 
 
 class Walk:
@@ -53,8 +49,7 @@ class Walk:
         self.small.goto(self.page.url)
         for page, width in ((self.page, 1280), (self.small, 390)):
             page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-            page.add_script_tag(path=str(AXE))
-            assert page.evaluate(SERIOUS) == [], (name, width)
+            assert serious_violations(page) == [], (name, width)
             overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
             assert overflow <= 0, f"{name} overflows {width} px by {overflow} px"
 
@@ -116,7 +111,16 @@ def test_a_marketer_goes_from_nothing_to_a_banner_on_the_site(app, catalogue, li
     page.click("#text-languages >> text=sv")
     page.wait_for_url("**language=sv")  # the Swedish texts have loaded
     assert page.get_attribute("#text-title", "placeholder") == "Dina integritetsval"
+    # the preview follows what is typed, before anything is saved
+    preview = page.frame_locator("#cmp-preview")
+    expect(preview.locator("#cmp-banner h2")).to_have_text("Dina integritetsval")
     page.fill("#text-title", "Välj hur vi får använda kakor")
+    expect(preview.locator("#cmp-banner h2")).to_have_text("Välj hur vi får använda kakor")
+    page.select_option("#preview-layer", "settings")  # the settings layer, still unsaved
+    expect(preview.locator("#cmp-banner h2")).to_have_text("Integritetsinställningar")
+    expect(preview.locator("#cmp-banner")).to_contain_text("Hotjar")
+    walk.check("draft-live-preview")
+    page.select_option("#preview-layer", "first")
     # an unreadable pair is refused beside the field, and what was typed stays
     page.fill("#theme-fg", "#dddddd")
     page.click("button:has-text('Save draft')")
@@ -127,8 +131,7 @@ def test_a_marketer_goes_from_nothing_to_a_banner_on_the_site(app, catalogue, li
     page.fill("#theme-fg", "#1a1a1a")
     page.click("button:has-text('Save draft')")
     page.wait_for_selector("text=Draft saved")
-    phone = page.frame_locator("#preview-phone")
-    expect(phone.locator("#cmp-banner h2")).to_have_text("Välj hur vi får använda kakor")
+    expect(preview.locator("#cmp-banner h2")).to_have_text("Välj hur vi får använda kakor")
     walk.check("draft")
 
     # publish after reading each change; then a second version, and back to the first
@@ -167,8 +170,23 @@ def test_a_marketer_goes_from_nothing_to_a_banner_on_the_site(app, catalogue, li
     visitor.goto(f"{origin}/fixture/lang.html?" + urlencode(
         {"CMP": live_server, "SITE": site_key, "lang": "sv"}))
     expect(visitor.locator("#cmp-banner h2")).to_have_text("Välj hur vi får använda kakor")
+    assert serious_violations(visitor) == [], "the banner's first layer"
+    visitor.click("[data-cmp-action=customize]")
+    expect(visitor.locator("#cmp-banner h2")).to_have_text("Integritetsinställningar")
+    assert serious_violations(visitor) == [], "the banner's settings layer"
+    visitor.screenshot(path=str(SHOTS / "banner-settings-1280.png"))
     visitor.click("[data-cmp-action=accept-all]")
     visitor.wait_for_function("document.cookie.includes('cmp_consent=')")
+    # the visitor's own page and the site's cookie declaration
+    token = next(c["value"] for c in walk.desktop.cookies() if c["name"] == "cmp_consent")
+    visitor.goto(f"{live_server}/my-consent/")
+    visitor.fill("textarea[name=token]", token)
+    visitor.click("button[type=submit]")
+    expect(visitor.locator("main")).to_contain_text("Hotjar")
+    assert serious_violations(visitor) == [], "/my-consent/"
+    visitor.goto(f"{live_server}/sites/{site_key}/cookies")
+    expect(visitor.locator("body")).to_contain_text("cmp_consent")
+    assert serious_violations(visitor) == [], "the cookie declaration"
     visitor.close()
 
     # the choice in the analytics; the checklist now sees the banner on the site

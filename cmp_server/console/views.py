@@ -5,7 +5,9 @@ live preview, publishing, analytics. Compliance officers: proof export, data sub
 the audit trail, analytics. Views stay thin: they call the same services as the APIs."""
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import tempfile
 import tomllib
 from datetime import datetime, timedelta, timezone
@@ -15,7 +17,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import or_
 from flask import (
-    Blueprint, Response, current_app, jsonify, redirect, render_template, request, send_file,
+    Blueprint, Response, current_app, jsonify, make_response, redirect, render_template, request, send_file,
     session, url_for,
 )
 from markupsafe import Markup
@@ -35,6 +37,7 @@ from cmp_server.platform.geo import OPT_IN
 from cmp_server.platform.languages import negotiate
 from cmp_server.scanner.report import AFTER_CHOICE, FINDING_LABELS, FINDING_PASSES, describe, seen_in
 from cmp_server.platform.http import FORM_BODY_LIMIT
+from cmp_server.platform.security_headers import PAGE_POLICY
 from cmp_server.models import (
     OPERATOR, ApiToken, AuditEvent, CollectionToken, Purpose, Role, Site, SubjectRequest, User,
     Vendor,
@@ -657,18 +660,43 @@ def roll_back(site_key: str, number: int):
 def preview_config(site_key: str):
     """The draft as the banner would receive it once published (an opt-in visitor)."""
     site = own_site(site_key)
-    content = versions.snapshot(site)
-    language = negotiate(request.args.get("lang"), None, site.default_language)
-    return jsonify(banner_document(content, 0, "draft", language, None, OPT_IN))
+    return jsonify(preview_document(site, versions.snapshot(site), request.args.get("lang")))
 
 
-@bp.get("/sites/<site_key>/preview")
+def preview_document(site: Site, content: dict, language: str | None) -> dict:
+    language = negotiate(language, None, site.default_language)
+    return banner_document(content, 0, "draft", language, None, OPT_IN)
+
+
+PREVIEW_LAYERS = ("first", "settings")
+PREVIEW_SCHEMES = ("light", "dark")
+
+
+@bp.route("/sites/<site_key>/preview", methods=["GET", "POST"])
 @auth.page_for(MARKETER)
 def preview(site_key: str):
-    """A stand-in host page showing the draft's banner; the console frames it twice."""
+    """A stand-in host page showing the draft's banner; the draft page frames it. Posted
+    the draft form, it shows what the form would give, nothing saved: the live preview
+    (the banner reads that configuration from a data: URL, so nothing is kept anywhere)."""
     site = own_site(site_key)
-    return render_template("console/preview.html", site=site,
-                           language=banner_language(request.args.get("lang")))
+    values = request.values
+    language = banner_language(values.get("preview_language") or values.get("lang"))
+    layer = values.get("preview_layer") if values.get("preview_layer") in PREVIEW_LAYERS else "first"
+    scheme = values.get("preview_scheme") if values.get("preview_scheme") in PREVIEW_SCHEMES else "light"
+    config_url, not_shown = url_for("console.preview_config", site_key=site.key, lang=language), []
+    if request.method == "POST":
+        content, errors = versions.what_if(site, draft_form_changes(request.form, site.draft.texts))
+        document = json.dumps(preview_document(site, content, language), separators=(",", ":"))
+        config_url = "data:application/json;base64," + base64.b64encode(document.encode()).decode()
+        not_shown = sorted({DRAFT_LABELS.get(forms.draft_field(field) or "", field)
+                            for field in errors})
+    response = make_response(render_template(
+        "console/preview.html", site=site, language=language, layer=layer, scheme=scheme,
+        config_url=config_url, not_shown=not_shown))
+    # the posted preview's banner fetches its configuration from a data: URL
+    response.headers["Content-Security-Policy"] = PAGE_POLICY.replace(
+        "connect-src 'self'", "connect-src 'self' data:")
+    return response
 
 
 SITE_FIELDS = ("name", "default_language", "consent_lifetime_months", "refusal_lifetime_months",

@@ -138,9 +138,8 @@ def purpose_entry(purpose: Purpose) -> dict[str, Any]:
     }
 
 
-def vendor_entry(row: DraftVendor) -> dict[str, Any]:
-    document = row.vendor.document
-    tier = row.retention_tier
+def vendor_entry(document: dict[str, Any], tier: str | None) -> dict[str, Any]:
+    """A vendor as a version freezes it: its catalogue document and the site's retention."""
     if tier is None and "tiers" in document["retention"]:
         tier = next(t["id"] for t in document["retention"]["tiers"] if t["default"])
     return {
@@ -190,9 +189,47 @@ def published_history(site: Site) -> Iterator[dict[str, Any]]:
 def snapshot(site: Site) -> dict[str, Any]:
     """Everything a published version freezes, as plain JSON."""
     draft = site.draft
-    vendors = [vendor_entry(row) for row in draft.vendors]
+    vendors = [vendor_entry(row.vendor.document, row.retention_tier) for row in draft.vendors]
+    return frozen_content(site, vendors, draft.texts, draft.theme, draft.region_rules,
+                          draft.extra_purposes)
+
+
+def what_if(site: Site, changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The snapshot the draft would give with CHANGES (vendors, texts, theme, as
+    update_draft takes them), nothing saved: the console's live preview. A change that
+    does not validate is left out, and its errors are returned with the snapshot."""
+    draft = site.draft
+    errors: dict[str, list[str]] = {}
+    texts, theme = changes.get("texts", draft.texts), changes.get("theme", draft.theme)
+    if problems := check_texts(texts):
+        errors.update(problems)
+        texts = draft.texts
+    if problems := check_theme(theme):
+        errors.update(problems)
+        theme = draft.theme
+    chosen = [(row.vendor, row.retention_tier) for row in draft.vendors]
+    if "vendors" in changes:
+        chosen = []
+        for position, entry in enumerate(changes["vendors"]):
+            vendor = db.session.get(Vendor, entry["id"])
+            tiers = [t["id"] for t in vendor.document["retention"].get("tiers", [])] if vendor else []
+            if vendor is None or vendor.workspace_id not in (None, site.workspace_id):
+                errors[f"vendors[{position}]"] = [f"unknown vendor {entry['id']!r}"]
+            elif entry.get("retention_tier") not in (None, *tiers):
+                errors[f"vendors[{position}].retention_tier"] = ["not one of the vendor's tiers"]
+            else:
+                chosen.append((vendor, entry.get("retention_tier")))
+    vendors = [vendor_entry(vendor.document, tier) for vendor, tier in chosen]
+    return frozen_content(site, vendors, texts, theme, draft.region_rules,
+                          draft.extra_purposes), errors
+
+
+def frozen_content(site: Site, vendors: list[dict[str, Any]], texts: dict, theme: dict,
+                   region_rules: dict, extra_purposes: list[str]) -> dict[str, Any]:
+    """A version's document: the site's settings with these vendors (terms numbered
+    against the published history), texts, theme and rules."""
     number_terms(vendors, published_history(site))
-    wanted = set(draft.extra_purposes) | {p for v in vendors for p in v["purposes"]}
+    wanted = set(extra_purposes) | {p for v in vendors for p in v["purposes"]}
     purposes = db.session.execute(db.select(Purpose).order_by(Purpose.position)).scalars()
     return {
         "format": SNAPSHOT_FORMAT,
@@ -204,9 +241,9 @@ def snapshot(site: Site) -> dict[str, Any]:
         "policy_url": site.privacy_policy_url,
         "purposes": [purpose_entry(p) for p in purposes if p.required or p.id in wanted],
         "vendors": vendors,
-        "texts": draft.texts,
-        "theme": draft.theme,
-        "region_rules": draft.region_rules,
+        "texts": texts,
+        "theme": theme,
+        "region_rules": region_rules,
     }
 
 

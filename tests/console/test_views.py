@@ -1,11 +1,15 @@
 """A marketer's console pages: find vendors, edit the draft and its texts, publish."""
 from __future__ import annotations
 
+import base64
+import json
+import re
 from html import unescape
 
 import pytest
 
 from cmp_server.platform.extensions import db
+from cmp_server.models import AuditEvent
 from cmp_server.sites.registry import create_site
 from cmp_server.accounts.users import create_user
 from tests.conftest import SHOP, console_login
@@ -167,7 +171,49 @@ def test_the_preview_serves_the_unpublished_draft(marketer):
     assert 'lang="sv"' in page and "data-preview" in page
     assert f"/console/sites/{site.key}/preview.json?lang=sv" in page
     draft = marketer.get(f"/console/sites/{site.key}/draft").get_data(as_text=True)
-    assert 'id="preview-desktop"' in draft and 'id="preview-phone"' in draft
+    assert 'name="cmp-preview"' in draft and f'src="/console/sites/{site.key}/preview?lang=en"' in draft
+
+
+def posted_preview(marketer, site, **fields) -> tuple[dict, str]:
+    """The live preview of a draft form that was not saved: its banner configuration (read
+    from the page's data: URL, as the banner reads it) and the page."""
+    answer = marketer.post(f"/console/sites/{site.key}/preview",
+                           data={"csrf_token": marketer.csrf, **fields})
+    assert answer.status_code == 200
+    assert "connect-src 'self' data:" in answer.headers["Content-Security-Policy"]
+    page = answer.get_data(as_text=True)
+    encoded = re.search(r'data-config="data:application/json;base64,([^"]+)"', page).group(1)
+    return json.loads(base64.b64decode(encoded)), page
+
+
+def test_the_live_preview_shows_what_was_typed_and_saves_nothing(marketer):
+    site = create_site(SHOP)
+    save(marketer, site, vendor=["hotjar"], **{"text-title": "Saved title", "theme-accent": "#0a6b2d"})
+    db.session.expire_all()
+    saved_draft, events = site.draft.texts, db.session.query(AuditEvent).count()
+    config, page = posted_preview(marketer, site, language="sv", vendor=["hotjar", "mixpanel"],
+                                  preview_language="sv", preview_layer="settings",
+                                  preview_scheme="dark", **{"text-title": "Osparad rubrik",
+                                                            "theme-accent": "#5a1f8a"})
+    assert config["language"] == "sv" and config["texts"] == {"title": "Osparad rubrik"}
+    assert [v["id"] for v in config["vendors"]] == ["hotjar", "mixpanel"]
+    assert config["theme"]["accent"] == "#5a1f8a"
+    assert 'data-layer="settings"' in page and 'class="dark"' in page and 'lang="sv"' in page
+    assert "Not in this preview" not in page
+    db.session.expire_all()
+    assert site.draft.texts == saved_draft and [v.vendor_id for v in site.draft.vendors] == ["hotjar"]
+    assert db.session.query(AuditEvent).count() == events
+
+
+def test_the_live_preview_leaves_out_what_would_be_refused_and_says_so(marketer):
+    site = create_site(SHOP)
+    save(marketer, site, vendor=["hotjar"], **{"theme-accent": "#0a6b2d"})
+    config, page = posted_preview(marketer, site, language="en", vendor=["hotjar", "no-such-vendor"],
+                                  **{"theme-accent": "#ffff00", "text-title": "New title"})
+    assert config["theme"]["accent"] == "#0a6b2d"  # the saved one: yellow on white is unreadable
+    assert [v["id"] for v in config["vendors"]] == ["hotjar"]
+    assert config["texts"] == {"title": "New title"}
+    assert "Not in this preview until corrected: Buttons and switches, Vendors." in unescape(page)
 
 
 def test_a_marketer_creates_and_edits_a_site(marketer):

@@ -55,3 +55,38 @@ if (vendorSearch) {
     status.textContent = words.length ? `${shown} of ${rows.length} vendors match.` : '';
   });
 }
+
+// The draft's live preview: what the form would give, shown before it is saved. Each
+// change posts the form to the preview frame (nothing is saved); the preview's own
+// switches (layer, language, light or dark page) travel with it; the screen switch only
+// resizes the frame. Without script, the frame shows the saved draft.
+const draftForm = document.getElementById('draft-form');
+const previewFrame = document.getElementById('cmp-preview');
+if (draftForm && previewFrame) {
+  const hint = document.getElementById('preview-hint');
+  hint.textContent = hint.dataset.live;
+  document.getElementById('preview-controls').hidden = false;
+  const refreshPreview = () => {
+    const { action, target } = draftForm;
+    draftForm.action = previewFrame.dataset.action;
+    draftForm.target = previewFrame.name;
+    HTMLFormElement.prototype.submit.call(draftForm);
+    draftForm.action = action;
+    draftForm.target = target;
+  };
+  let pending;
+  const onEdit = (event) => {
+    const field = event.target;
+    if (field.name == 'preview_device') {
+      document.getElementById('draft-layout').classList.toggle('desktop', field.value == 'desktop');
+      return;
+    }
+    if (field.form != draftForm || !field.name) return; // the vendor search filters the list only
+    if (event.type == 'change' && field.matches('textarea, input:not([type=radio]):not([type=checkbox])')) return; // its input events did
+    clearTimeout(pending);
+    pending = setTimeout(refreshPreview, event.type == 'change' ? 0 : 250);
+  };
+  document.addEventListener('input', onEdit);
+  document.addEventListener('change', onEdit);
+  if (draftForm.hasAttribute('data-typed')) refreshPreview(); // the form came back with errors
+}
