@@ -371,6 +371,20 @@ class BannerImpression(db.Model):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class BannerSighting(db.Model):
+    """The last time the banner was seen on a page of an origin: asking a visitor on one
+    the site registered, or refused on one it did not (a few of those at most). Answers
+    "is the tag on your site?" in the console."""
+
+    __tablename__ = "banner_sightings"
+    __table_args__ = (UniqueConstraint("site_key", "origin"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_key: Mapped[str] = mapped_column(String(32))
+    origin: Mapped[str] = mapped_column(String(255))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class CollectionToken(db.Model):
     """A site's token for server-side consent collection: a consent POST without a
     browser's Origin must carry one of the site's tokens (collection method "api"). Only

@@ -195,6 +195,7 @@ def test_a_marketer_goes_from_nothing_to_a_banner_on_the_site(app, catalogue, li
     walk.check("analytics")
     open_tab(page, "Embed")
     assert page.locator("#onboarding [data-done=no]").count() == 1  # only the scan is left
+    assert page.get_attribute(f'#embed-origins tr[data-origin="{origin}"]', "data-seen") == "yes"
     for name, path in (("sites", "/console/"), ("catalogue", "/console/catalogue"),
                        ("vendor-new", "/console/vendors/new"), ("tokens", "/console/tokens"),
                        ("settings", f"/console/sites/{site_key}/settings")):

@@ -16,7 +16,7 @@ EXPECTED_TABLES = {
     "sites", "site_origins", "purposes", "vendors", "vendor_purposes", "draft_configs",
     "draft_vendors", "config_versions", "users", "audit_events", "alembic_version",
     "consent_records", "ledger_seals", "ledger_seal_members", "ledger_keys", "ledger_tombstones",
-    "subject_requests", "api_tokens", "login_failures", "banner_impressions", "site_scans",
+    "subject_requests", "api_tokens", "login_failures", "banner_impressions", "banner_sightings", "site_scans",
     "collection_tokens", "stale_receipts", "console_sessions", "rate_limit_counts",
     "workspaces", "memberships",
 }

@@ -17,9 +17,10 @@ from cmp_server.platform.http import CONSENT_BODY_LIMIT, etag_matches
 from cmp_server.banner import document
 from cmp_server.consent import analytics, receipts, sync
 from cmp_server.platform import geo, rate_limit
-from cmp_server.sites import registry, versions
+from cmp_server.sites import registry, sightings, versions
 from cmp_server.platform.languages import LANGUAGE_TAG, negotiate
 from cmp_server.platform.schemas import StrictSchema
+from cmp_server.platform.extensions import db
 
 SITE_KEY = re.compile(receipts.SITE_KEY)
 
@@ -197,6 +198,10 @@ def refuse_unregistered_origin(site_key: str, request: Request) -> None:
     if origin is None or registered(origin, site_key):
         return
     request.cmp_origin_refused = True
+    try:
+        sightings.refused(site_key, origin)  # the console shows where the tag was tried
+    except OperationalError:
+        db.session.rollback()
     abort(403, description=(
         f"The origin {origin} is not registered for site {site_key}, so the banner does not "
         f"answer there: add it to the site's origins (console: the site's Settings, or "
@@ -348,5 +353,5 @@ def count_impression(site_key: str):
         abort(404, description=f"Site {site_key!r} is unknown or has no published configuration.")
     receipts.require_origin(site_key, request.headers.get("Origin"),
                             "missing: impressions are counted only from the site's pages")
-    analytics.count_impression(site_key)
+    analytics.count_impression(site_key, request.headers["Origin"])
     return Response(status=204)

@@ -13,13 +13,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cmp_server.platform.extensions import db
+from cmp_server.sites import sightings
 from cmp_server.models import LEDGER_TABLES, BannerImpression
 
 CHOICES = ("accept_all", "reject_all", "custom", "gpc")
 
 
-def count_impression(site_key: str, today: date | None = None) -> None:
-    """One more showing of the banner today: a single upsert, no visitor data."""
+def count_impression(site_key: str, origin: str | None = None, today: date | None = None) -> None:
+    """One more showing of the banner today (a single upsert, no visitor data), and when
+    it was last seen on ORIGIN (a registered one)."""
     dialect = db.engine.dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(BannerImpression).values(
@@ -27,6 +29,8 @@ def count_impression(site_key: str, today: date | None = None) -> None:
     statement = statement.on_conflict_do_update(
         index_elements=["site_key", "day"], set_={"count": BannerImpression.count + 1})
     db.session.execute(statement)
+    if origin:
+        sightings.saw(site_key, origin)
     db.session.commit()
 
 

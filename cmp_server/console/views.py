@@ -27,7 +27,7 @@ from cmp_server.accounts import auth, members, sessions, tokens, users, workspac
 from cmp_server.consent import analytics, proof, subjects
 from cmp_server.scanner import jobs
 from cmp_server.console import changes, forms, labels, onboarding
-from cmp_server.sites import registry, vendors, versions
+from cmp_server.sites import registry, sightings, vendors, versions
 from cmp_server.banner.document import banner_document
 from cmp_server.banner.strings import BANNER_LANGUAGES, STRINGS, TEXT_KEYS
 from cmp_server.sites.theme import DEFAULTS, THEME
@@ -757,11 +757,11 @@ def site_settings(site_key: str | None = None):
 @auth.page_for(MARKETER)
 def site_embed(site_key: str):
     """Getting the banner onto the site: what is done and what is next, the snippet, the
-    registered origins and the markup that holds each vendor's tags back."""
+    origins with when the banner was last seen on each, and the markup that holds each vendor's tags back."""
     site = own_site(site_key)
     return render_template("console/embed.html", site=site, steps=onboarding.steps(site),
                            snippet=embed_snippet(site.key), tagging=onboarding.tagging(site),
-                           created=request.args.get("created"))
+                           seen=sightings.seen_on(site), created=request.args.get("created"))
 
 
 def own_workspaces():
