@@ -431,7 +431,7 @@ def test_xss_payloads_render_as_text_everywhere(app, catalogue, live_server, peo
             for path, where in console_pages(key, values["vendor.name"])[:4]:
                 admin_page.goto(live_server + path)
                 if where.startswith(("draft", "preview")):
-                    frame = admin_page.frame_locator("#preview-desktop") if where != "preview" \
+                    frame = admin_page.frame_locator("#cmp-preview") if where != "preview" \
                         else admin_page
                     frame.locator("#cmp-banner").wait_for()
                 payloads_had_their_chance(admin_page)

@@ -37,8 +37,10 @@ def test_the_budget_is_shared_by_processes(tmp_path):
         # one instant for both, mid-window: a window turning between the processes'
         # requests would rightly give the client a new budget
         now = 1_000 * PERIOD + 10.0
-        allowed = sum(sum(r) for r in pool.starmap(hit, [(path, "203.0.113.7", 4, now)] * 2))
-    assert allowed == LIMIT
+        allowed = sum(sum(r) for r in pool.starmap(hit, [(path, "203.0.113.7", 20, now)] * 2))
+    # each process alone would allow LIMIT; shared, both together allow LIMIT, or a request
+    # or two more when their increments race (the module's documented tolerance)
+    assert LIMIT <= allowed <= LIMIT + 2
 
 
 def test_the_counters_hold_no_address(tmp_path):
