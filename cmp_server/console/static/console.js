@@ -34,9 +34,9 @@ document.addEventListener('input', (event) => {
   if (pair && /^#[0-9a-f]{6}$/i.test(box.value)) pair.value = box.value;
 });
 
-// a table wider than the screen scrolls sideways: keyboard users reach it too
-for (const table of document.querySelectorAll('main table'))
-  if (table.scrollWidth > table.clientWidth + 1 && !table.closest('[tabindex]')) table.tabIndex = 0;
+// a table or chart wider than the screen scrolls sideways: keyboard users reach it too
+for (const wide of document.querySelectorAll('main table, .charts figure'))
+  if (wide.scrollWidth > wide.clientWidth + 1 && !wide.closest('[tabindex]')) wide.tabIndex = 0;
 
 // the draft's vendor list: find a vendor as you type (without script, the whole list shows)
 const vendorSearch = document.getElementById('vendor-search');
