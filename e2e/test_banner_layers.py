@@ -204,3 +204,69 @@ def test_small_screens_and_no_layout_shift(banner_site, new_page, artifacts):
         # the settings layer's buttons stay reachable at the bottom of a small screen
         save = page.locator("[data-cmp-action=save]")
         assert save.is_visible() and save.bounding_box()["y"] + 44 <= page.viewport_size["height"]
+
+
+PLACE = """el => { const r = el.getBoundingClientRect();
+  return {left: Math.round(r.left), right: Math.round(innerWidth - r.right),
+          top: Math.round(r.top), bottom: Math.round(innerHeight - r.bottom),
+          width: Math.round(r.width), middle: Math.round(r.top + r.height / 2 - innerHeight / 2)}; }"""
+
+
+@pytest.mark.parametrize("layout, where", [
+    ("bar-bottom", lambda p, w: p["left"] == 0 and p["right"] == 0 and p["bottom"] == 0),
+    ("bar-top", lambda p, w: p["left"] == 0 and p["right"] == 0 and p["top"] == 0),
+    ("box-left", lambda p, w: p["left"] == 8 and p["bottom"] == 8 and (w < 500 or p["width"] < 450)),
+    ("box-right", lambda p, w: p["right"] == 8 and p["bottom"] == 8 and (w < 500 or p["width"] < 450)),
+    ("modal", lambda p, w: abs(p["middle"]) <= 1 and abs(p["left"] - p["right"]) <= 1),
+])
+def test_each_layout_puts_the_first_layer_where_the_site_chose(banner_site, new_page, artifacts,
+                                                                layout, where):
+    banner_site.publish(theme={"layout": layout})
+    for width in (1280, 390):
+        page = open_fixture(new_page(width=width, height=800), banner_site, "gating.html")
+        dialog = page.locator("#cmp-banner")
+        dialog.wait_for()
+        place = dialog.evaluate(PLACE)
+        assert where(place, width), (layout, width, place)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=str(artifacts / f"banner-{layout}-{width}.png"))
+        page.click("[data-cmp-action=customize]")  # the settings: on screen, whole width at most
+        box = dialog.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width and box["y"] >= 0
+
+
+def test_dark_mode_always_or_following_the_visitors_system(banner_site, new_page, artifacts):
+    colours = "el => [getComputedStyle(el).backgroundColor, getComputedStyle(el).color]"
+    banner_site.publish(theme={"scheme": "auto", "dark-bg": "#101820"})
+    dark = open_fixture(new_page(color_scheme="dark"), banner_site, "gating.html")
+    background, text = dark.locator("#cmp-banner").evaluate(colours)
+    assert background == "rgb(16, 24, 32)" and contrast(background, text) >= 4.5
+    accept = dark.locator("[data-cmp-action=accept-all]").evaluate(colours)
+    assert contrast(*accept) >= 4.5
+    dark.screenshot(path=str(artifacts / "banner-dark-1280.png"))
+    light = open_fixture(new_page(color_scheme="light"), banner_site, "gating.html")
+    assert light.locator("#cmp-banner").evaluate(colours)[0] == "rgb(255, 255, 255)"
+    banner_site.publish(theme={"scheme": "dark"})  # forced, whatever the system says
+    forced = open_fixture(new_page(color_scheme="light"), banner_site, "gating.html")
+    assert forced.locator("#cmp-banner").evaluate(colours)[0] == "rgb(22, 27, 34)"
+
+
+def test_the_settings_layer_goes_back_or_closes_and_grants_nothing(banner_site, new_page):
+    page = open_fixture(new_page(), banner_site, "gating.html")
+    page.click("[data-cmp-action=customize]")
+    assert page.locator("[data-cmp-action=close]").count() == 0  # over the first layer: back
+    page.click("[data-cmp-purpose-toggle=analytics]")  # switched on, then left unsaved
+    page.click("[data-cmp-action=back]")
+    assert page.locator("#cmp-t").inner_text() == "Your privacy choices"
+    assert page.consents == [] and not page.evaluate("window.cmp.hasConsent('analytics')")
+    page.click("[data-cmp-action=accept-all]")  # a choice: from now on the settings close
+    page.wait_for_function("window.cmp.getConsent().state === 'given'")
+    consents = len(page.consents)
+    page.click("#settings")
+    assert page.locator("[data-cmp-action=back]").count() == 0
+    page.click("[data-cmp-purpose-toggle=analytics]")  # switched off, then closed unsaved
+    page.click("[data-cmp-action=close]")
+    page.locator("#cmp-banner").wait_for(state="hidden")
+    assert page.evaluate("window.cmp.getConsent().state") == "given"
+    assert page.evaluate("window.cmp.hasConsent('analytics')")
+    assert len(page.consents) == consents  # nothing recorded

@@ -18,9 +18,14 @@ TEXTS = {
     "cid": "Label of the visitor's consent ID", "mine": "Link to the visitor's own page",
     "gpc": "Notice to browsers that send Global Privacy Control",
     "ok": "Button that closes the notice",
+    "back": "Button back to the first layer", "close": "Button that closes the settings",
 }
 THEME = {
     "bg": "Background", "fg": "Text", "accent": "Buttons and switches", "link": "Links",
     "focus": "Keyboard focus ring", "radius": "Corner radius", "font": "Font",
+    "layout": "Layout", "scheme": "Light or dark",
+    "dark-bg": "Background (dark)", "dark-fg": "Text (dark)",
+    "dark-accent": "Buttons and switches (dark)", "dark-link": "Links (dark)",
+    "dark-focus": "Keyboard focus ring (dark)",
 }
 assert set(TEXTS) == set(TEXT_KEYS) and set(THEME) == set(THEME_PROPERTIES)

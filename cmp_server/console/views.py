@@ -30,7 +30,7 @@ from cmp_server.console import changes, forms, labels, onboarding
 from cmp_server.sites import registry, sightings, vendors, versions
 from cmp_server.banner.document import banner_document
 from cmp_server.banner.strings import BANNER_LANGUAGES, STRINGS, TEXT_KEYS
-from cmp_server.sites.theme import DEFAULTS, THEME
+from cmp_server.sites.theme import DEFAULTS, LAYOUTS, SCHEMES, THEME
 from cmp_server.platform.errors import ServiceError
 from cmp_server.platform.extensions import db
 from cmp_server.platform.geo import OPT_IN
@@ -532,7 +532,7 @@ def draft_form_changes(form, current_texts: dict[str, dict[str, str]]) -> dict:
 
 TEXT_GROUPS = [  # the draft's text fields, grouped as the banner shows them
     ("First layer", ("title", "intro", "reject", "accept", "customize", "policy")),
-    ("Settings layer", ("settings", "always", "save", "needs", "cookies", "retention",
+    ("Settings layer", ("settings", "back", "close", "always", "save", "needs", "cookies", "retention",
                         "hosting", "months", "days", "session", "persistent", "cid", "mine")),
     ("Global Privacy Control notice", ("gpc", "ok")),
 ]
@@ -582,6 +582,10 @@ def edit_draft(site_key: str):
         language=language, languages=BANNER_LANGUAGES, own_texts=site.draft.texts,
         text_groups=TEXT_GROUPS, long_texts=LONG_TEXTS, builtin=STRINGS[language],
         labels=DRAFT_LABELS, theme_defaults=DEFAULTS, errors=errors,
+        layouts={"": f"{LAYOUTS['box'].capitalize()} (the default)",
+                 **{k: v.capitalize() for k, v in LAYOUTS.items() if k != "box"}},
+        schemes={"": "Always light (the default)",
+                 **{k: v.capitalize() for k, v in SCHEMES.items() if k != "light"}},
         missing=missing_translations(site.draft.texts),
         saved=request.args.get("saved"), pending=versions.draft_document(site)["pending"],
         snippet=embed_snippet(site.key)), status
@@ -660,12 +664,19 @@ def roll_back(site_key: str, number: int):
 def preview_config(site_key: str):
     """The draft as the banner would receive it once published (an opt-in visitor)."""
     site = own_site(site_key)
-    return jsonify(preview_document(site, versions.snapshot(site), request.args.get("lang")))
+    return jsonify(preview_document(site, versions.snapshot(site), request.args.get("lang"),
+                                    request.args.get("scheme")))
 
 
-def preview_document(site: Site, content: dict, language: str | None) -> dict:
+def preview_document(site: Site, content: dict, language: str | None,
+                     scheme: str | None = None) -> dict:
+    """The banner's configuration for the preview. A banner that follows the visitor's
+    system (scheme auto) follows the preview's page instead, light or dark."""
     language = negotiate(language, None, site.default_language)
-    return banner_document(content, 0, "draft", language, None, OPT_IN)
+    document = banner_document(content, 0, "draft", language, None, OPT_IN)
+    if scheme in PREVIEW_SCHEMES and document["theme"].get("scheme") == "auto":
+        document["theme"] = {**document["theme"], "scheme": scheme}
+    return document
 
 
 PREVIEW_LAYERS = ("first", "settings")
@@ -683,10 +694,12 @@ def preview(site_key: str):
     language = banner_language(values.get("preview_language") or values.get("lang"))
     layer = values.get("preview_layer") if values.get("preview_layer") in PREVIEW_LAYERS else "first"
     scheme = values.get("preview_scheme") if values.get("preview_scheme") in PREVIEW_SCHEMES else "light"
-    config_url, not_shown = url_for("console.preview_config", site_key=site.key, lang=language), []
+    config_url = url_for("console.preview_config", site_key=site.key, lang=language, scheme=scheme)
+    not_shown = []
     if request.method == "POST":
         content, errors = versions.what_if(site, draft_form_changes(request.form, site.draft.texts))
-        document = json.dumps(preview_document(site, content, language), separators=(",", ":"))
+        document = json.dumps(preview_document(site, content, language, scheme),
+                              separators=(",", ":"))
         config_url = "data:application/json;base64," + base64.b64encode(document.encode()).decode()
         not_shown = sorted({DRAFT_LABELS.get(forms.draft_field(field) or "", field)
                             for field in errors})

@@ -14,15 +14,36 @@ THEME = {  # CSS custom property (without --cmp-) -> what a value must look like
     "link": COLOUR,
     "radius": r"^\d{1,2}(?:px|rem|em)$",
     "font": r"^[A-Za-z0-9 ,'\"-]{1,100}$",
+    "layout": r"^(?:box|box-left|box-right|bar-bottom|bar-top|modal)$",
+    "scheme": r"^(?:light|dark|auto)$",
+    "dark-bg": COLOUR,
+    "dark-fg": COLOUR,
+    "dark-accent": COLOUR,
+    "dark-link": COLOUR,
+    "dark-focus": COLOUR,
 }
+LAYOUTS = {  # the first layer's place on the page (the settings layer is a centred dialog
+    # in the bar and modal layouts, where the first layer has it in the box ones)
+    "box": "a box at the bottom centre", "box-left": "a box in the bottom left corner",
+    "box-right": "a box in the bottom right corner", "bar-bottom": "a bar along the bottom",
+    "bar-top": "a bar along the top", "modal": "a dialog in the middle of the page",
+}
+SCHEMES = {"light": "always light", "dark": "always dark",
+           "auto": "dark when the visitor's system is set to dark"}
 VALID = {  # what each property takes, in words
     "accent": "a colour like #1d4ed8", "bg": "a colour like #ffffff", "fg": "a colour like #1f2328",
     "focus": "a colour like #1d4ed8", "link": "a colour like #0b57d0",
     "radius": "a size like 10px, 1rem or 0.5em (up to two digits)",
     "font": "font names separated by commas, like Inter, sans-serif",
+    "layout": "one of " + ", ".join(LAYOUTS), "scheme": "one of " + ", ".join(SCHEMES),
+    "dark-accent": "a colour like #1f6feb", "dark-bg": "a colour like #161b22",
+    "dark-fg": "a colour like #e6edf3", "dark-focus": "a colour like #58a6ff",
+    "dark-link": "a colour like #58a6ff",
 }
 DEFAULTS = {"accent": "#1d4ed8", "bg": "#ffffff", "fg": "#1f2328", "focus": "#1d4ed8",
-            "link": "#0b57d0"}  # the banner's own (static/banner/src/style.css)
+            "link": "#0b57d0", "dark-accent": "#1f6feb", "dark-bg": "#161b22",
+            "dark-fg": "#e6edf3", "dark-focus": "#58a6ff",
+            "dark-link": "#58a6ff"}  # the banner's own (static/banner/src/style.css)
 BUTTON_TEXT = "#ffffff"  # the text on accent-coloured buttons
 # (property, drawn on, least contrast, what a visitor would fail to read)
 READABLE = [
@@ -30,6 +51,10 @@ READABLE = [
     ("link", "bg", 4.5, "links on the background"),
     ("accent", BUTTON_TEXT, 4.5, "the white button text on the accent colour"),
     ("focus", "bg", 3.0, "the keyboard focus ring on the background"),
+    ("dark-fg", "dark-bg", 4.5, "the dark banner's text on its background"),
+    ("dark-link", "dark-bg", 4.5, "links on the dark background"),
+    ("dark-accent", BUTTON_TEXT, 4.5, "the white button text on the dark accent colour"),
+    ("dark-focus", "dark-bg", 3.0, "the keyboard focus ring on the dark background"),
 ]
 
 

@@ -141,6 +141,8 @@ def error_of(html: str, field: str) -> str:
     ({"theme-accent": "#ffff00"}, "theme-accent", "the white button text"),
     ({"theme-bg": "#000000"}, "theme-fg", "the banner's text"),  # the default text on black
     ({"theme-link": "#9999ff"}, "theme-link", "links"),
+    ({"theme-dark-bg": "#f0f0f0"}, "theme-dark-fg", "the dark banner's text"),
+    ({"theme-dark-accent": "#9ecbff"}, "theme-dark-accent", "the white button text on the dark"),
 ])
 def test_an_unreadable_colour_pair_is_refused(marketer, theme, field, what):
     site = create_site(SHOP)
@@ -150,6 +152,23 @@ def test_an_unreadable_colour_pair_is_refused(marketer, theme, field, what):
     assert message.startswith(what[:1].upper() + what[1:]) and "needs at least" in message
     db.session.expire_all()
     assert site.draft.theme == {}
+
+
+def test_a_layout_and_dark_mode_are_chosen_from_named_values(marketer):
+    site = create_site(SHOP)
+    page = marketer.get(f"/console/sites/{site.key}/draft").get_data(as_text=True)
+    assert '<option value="bar-top" >A bar along the top</option>' in page
+    assert "Dark when the visitor&#39;s system is set to dark" in page
+    chosen = {"theme-layout": "bar-top", "theme-scheme": "auto", "theme-dark-bg": "#101820"}
+    assert save(marketer, site, vendor=["mixpanel"], **chosen).status_code == 302
+    db.session.expire_all()
+    assert site.draft.theme == {"layout": "bar-top", "scheme": "auto", "dark-bg": "#101820"}
+    # the preview's dark page shows the banner as a visitor in dark mode sees it
+    config, _ = posted_preview(marketer, site, vendor=["mixpanel"], preview_scheme="dark", **chosen)
+    assert config["theme"]["scheme"] == "dark"
+    refused = save(marketer, site, vendor=["mixpanel"], **{"theme-layout": "sideways"})
+    assert error_of(refused.get_data(as_text=True), "theme-layout").startswith(
+        "'sideways' is not a valid layout: use one of box, box-left, box-right")
 
 
 def test_a_readable_theme_is_saved(marketer):

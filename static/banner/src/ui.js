@@ -55,7 +55,10 @@ const vendorRow = (v) => {
 function settingsLayer() {
   const c = state._config;
   return (
-    `<h2 id="cmp-t">${escapeHtml(text.settings)}</h2><div class="list">` +
+    // the way back to the first layer, or out: the choice stays unmade either way
+    `<div class="row"><h2 id="cmp-t">${escapeHtml(text.settings)}</h2>` +
+    (firstLayerAs ? `<button type="button" class="x" data-cmp-action="back">${escapeHtml(text.back)}</button>` : `<button type="button" class="x" data-cmp-action="close">${escapeHtml(text.close)}</button>`) +
+    '</div><div class="list">' +
     c.purposes
       .map(
         (p) =>
@@ -125,8 +128,12 @@ export function mount(strings, act) {
   onAction = act;
   const host = document.createElement('div');
   host.id = 'cmp-root';
-  for (const [k, v] of Object.entries(state._config.theme || {}))
-    host.style.setProperty('--cmp-' + k.replace(/^--(cmp-)?/, ''), String(v));
+  const theme = state._config.theme || {};
+  for (const [k, v] of Object.entries(theme)) host.style.setProperty('--cmp-' + k.replace(/^--(cmp-)?/, ''), String(v));
+  // the layout and light or dark, as attributes the stylesheet reads
+  host.setAttribute('data-layout', theme.layout || 'box');
+  if (theme.scheme == 'dark' || (theme.scheme == 'auto' && matchMedia('(prefers-color-scheme: dark)').matches))
+    host.setAttribute('data-dark', '');
   shadow = host.attachShadow({ mode: 'open' });
   shadow.innerHTML =
     '<div class="bd" hidden></div><div id="cmp-banner" role="dialog" aria-labelledby="cmp-t" tabindex="-1" hidden></div>' +
@@ -151,6 +158,7 @@ export function mount(strings, act) {
     if (!b) return;
     const a = b.getAttribute('data-cmp-action');
     if (a == 'customize' || a == 'open') return show(2, true);
+    if (a == 'back') return show(1, ...firstLayerAs);
     if (a != 'close') {
       const checked = (kind) =>
         [...dialog.querySelectorAll(`[data-cmp-${kind}-toggle]:checked`)].map((x) => x.getAttribute(`data-cmp-${kind}-toggle`));
