@@ -72,7 +72,7 @@ def make_run(tmp_path_factory):
 from flask import Blueprint, Response, abort  # noqa: E402
 
 from tests.conftest import (  # noqa: E402,F401  (fixtures re-used by the banner tests)
-    SHOP, catalogue, client, database_url, instance_path, live_server, make_app,
+    SHOP, catalogue, client, database_url, instance_path, live_server, make_app, shop,
     sqlite_template,
 )
 

@@ -1,5 +1,5 @@
 """The banner bundle as the app serves it: a stable URL revalidated by ETag, a hashed URL
-cached for ever, the UI strings per language, the size budget, and a clear error when the
+cached for ever, every string in each configuration, the size budget, and a clear error when the
 bundle has not been built."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import pytest
 
 from cmp_server.banner.assets import BANNER_DIR
+from cmp_server.sites import versions
 
 DIST = BANNER_DIR / "dist"
 EU_LANGUAGES = "bg cs da de el en es et fi fr ga hr hu it lt lv mt nl pl pt ro sk sl sv".split()
@@ -51,20 +52,41 @@ def test_the_bundle_is_within_budget_and_has_no_dependencies(manifest):
     assert (BANNER_DIR / "package-lock.json").is_file()
 
 
-def test_ui_strings_exist_in_every_eu_language_and_norwegian(client, manifest):
-    english = client.get("/banner/i18n/en.json").json
+def test_each_configuration_carries_every_string_in_one_language(client, shop):
+    """The tag carries no texts: each configuration has all of them, in the language the
+    page asked for (or the browser's, or the site's default), with the site's rewrites."""
+    site, _ = shop
+    site.draft.texts = {"de": {"title": "Ihre Wahl bei Shop AB"}}
+    versions.publish(site)
+    english = client.get(f"/api/v1/sites/{site.key}/banner?lang=en").json["strings"]
     for lang in EU_LANGUAGES + ["nb"]:
-        response = client.get(f"/banner/i18n/{lang}.json?v={manifest['i18n']}")
-        assert response.status_code == 200, lang
-        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
-        assert response.headers["Access-Control-Allow-Origin"] == "*"
-        strings = response.json
-        assert set(strings) == set(english), lang
-        assert all(isinstance(v, str) and v.strip() for v in strings.values()), lang
-    assert client.get("/banner/i18n/de.json").json["reject"] == "Alle ablehnen"
-    assert client.get("/banner/i18n/de.json").headers["Cache-Control"] == "public, max-age=300"
-    assert client.get("/banner/i18n/xx.json").status_code == 404
-    assert client.get("/banner/i18n/..%2fmanifest.json").status_code == 404
+        config = client.get(f"/api/v1/sites/{site.key}/banner?lang={lang}").json
+        assert config["language"] == lang
+        assert set(config["strings"]) == set(english), lang
+        assert all(isinstance(v, str) and v.strip() for v in config["strings"].values()), lang
+    german = client.get(f"/api/v1/sites/{site.key}/banner?lang=de").json
+    assert german["strings"]["reject"] == "Alle ablehnen"
+    assert german["strings"]["title"] == german["texts"]["title"] == "Ihre Wahl bei Shop AB"
+    french = client.get(f"/api/v1/sites/{site.key}/banner?lang=fr").json
+    assert french["texts"] == {} and french["strings"]["title"] == "Vos choix de confidentialité"
+    browser = client.get(f"/api/v1/sites/{site.key}/banner?lang=ja",
+                         headers={"Accept-Language": "ja, fr;q=0.8"}).json
+    assert browser["language"] == "fr"
+    assert client.get("/banner/i18n/en.json").status_code == 404  # no separate strings
+
+
+def test_modules_are_named_by_the_configuration_and_cached_for_ever(client, shop, manifest):
+    site, _ = shop
+    path = client.get(f"/api/v1/sites/{site.key}/banner").json["modules"]["embeds"]
+    assert path == f"/banner/m/{manifest['modules']['embeds']['file']}"
+    module = client.get(path)
+    assert module.status_code == 200 and module.mimetype == "text/javascript"
+    assert module.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert module.data == (DIST / "m" / manifest["modules"]["embeds"]["file"]).read_bytes()
+    for missing in ("embeds.0123456789abcdef.js", "embeds.js", "..%2fmanifest.json"):
+        assert client.get(f"/banner/m/{missing}").status_code == 404
+    gone = client.get("/banner/m/embeds.0123456789abcdef.js").json["message"]
+    assert manifest["modules"]["embeds"]["file"] in gone  # says which one is current
 
 
 def test_a_missing_bundle_is_a_clear_500(client, app, tmp_path):

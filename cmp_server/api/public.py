@@ -15,6 +15,8 @@ from sqlalchemy.exc import OperationalError
 
 from cmp_server.platform.http import CONSENT_BODY_LIMIT, etag_matches
 from cmp_server.banner import document
+from cmp_server.banner.assets import module_paths
+from cmp_server.banner.strings import BANNER_LANGUAGES
 from cmp_server.consent import analytics, receipts, sync
 from cmp_server.platform import geo, rate_limit
 from cmp_server.sites import registry, sightings, versions
@@ -36,7 +38,8 @@ BANNER_CACHE = f"private, max-age={BANNER_MAX_AGE}"
 LANG_PARAMETER = {
     "in": "query", "name": "lang", "required": False,
     "schema": {"type": "string", "maxLength": 35, "pattern": LANGUAGE_TAG.pattern},
-    "description": "Preferred language (BCP 47); else Accept-Language, else the site default.",
+    "description": "Preferred language (BCP 47); else Accept-Language, else the site "
+                   "default. The answer's language is one the banner speaks.",
 }
 
 
@@ -97,8 +100,16 @@ class BannerSchema(StrictSchema):
     policy_url = fields.String(required=True)
     purposes = fields.List(fields.Nested(BannerPurpose), required=True)
     vendors = fields.List(fields.Nested(BannerVendor), required=True)
-    texts = fields.Dict(required=True, keys=fields.String(), values=fields.String())
+    texts = fields.Dict(required=True, keys=fields.String(), values=fields.String(), metadata={
+        "description": "The site's own rewrites of the banner's texts, in this language."})
+    strings = fields.Dict(required=True, keys=fields.String(), values=fields.String(), metadata={
+        "description": "Every text of the banner in this language: its own wording with the "
+                       "site's rewrites (the tag carries none)."})
     theme = fields.Dict(required=True, keys=fields.String(), values=fields.String())
+    modules = fields.Dict(required=True, keys=fields.String(), values=fields.String(), metadata={
+        "description": "The tag's modules by name, each at its path on this server (the tag "
+                       "loads one only where a page needs it: embeds, the click-to-load "
+                       "placeholders of held-back frames)."})
     consent_scope = fields.List(fields.String(), required=True)
     stale = fields.List(fields.String(), required=True, metadata={
         "description": "First 8 characters of the newest receipt ids (1,000 at most) whose "
@@ -267,9 +278,10 @@ def banner_answer(site_key: str, lang: str | None, request: Request):
     if ref is None:
         return None
     headers = request.headers
-    language = negotiate(lang, headers.get("Accept-Language"), default=None)
-    rendered = document.with_stale(document.render(ref, language, geo.region_for_request(request)),
-                                 sync.stale_list(site_key))
+    language = negotiate(lang, headers.get("Accept-Language"), None, BANNER_LANGUAGES)
+    rendered = document.with_stale(
+        document.render(ref, language, geo.region_for_request(request), module_paths()),
+        sync.stale_list(site_key))
     cache = [("ETag", rendered.etag), ("Cache-Control", BANNER_CACHE), ("Vary", "Accept-Language")]
     if etag_matches(headers.get("If-None-Match"), rendered.etag):
         return 304, cache, b""

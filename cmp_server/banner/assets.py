@@ -1,18 +1,18 @@
-"""The banner tag and its UI strings, as built by static/banner/build.mjs.
+"""The banner tag, as built by static/banner/build.mjs (its texts come with each banner
+configuration: cmp_server.banner.document).
 
 - /banner/cmp.js: the stable URL sites embed; revalidated by ETag after a short max-age,
   so a new build reaches every site within minutes.
 - /banner/cmp.<hash>.js: the same bytes under their content hash, cacheable for ever.
-- /banner/i18n/<lang>.json: the banner's own UI strings in one language, fetched by the
-  tag when the visitor's language is not English; immutable when asked for with the
-  build's strings hash (?v=), which is what the tag does.
+- /banner/m/<name>.<hash>.js: a module of the tag (static/banner/src/modules/), which the
+  tag loads only where a page needs it, from the URL its configuration names
+  (module_paths); cacheable for ever.
 
 The bundle is built by `make setup` (npm ci and npm run build in static/banner) and is not
 in git; when it is missing every URL here answers 500 saying how to build it.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -28,8 +28,8 @@ STABLE_MAX_AGE = 300  # seconds before browsers and CDNs revalidate /banner/cmp.
 IMMUTABLE = "public, max-age=31536000, immutable"
 MISSING = ("The banner bundle is not built ({path} is missing): run `make setup`, or "
            "`npm ci && npm run build` in static/banner.")
-LANGUAGE = re.compile(r"^[a-z]{2}$")
 HASHED = re.compile(r"^[0-9a-f]{16}$")
+MODULE_FILE = re.compile(r"^[a-z]+\.[0-9a-f]{16}\.js$")
 
 bp = Blueprint("banner_assets", __name__, url_prefix="/banner")
 
@@ -100,13 +100,22 @@ def hashed(digest: str):
     return asset(body, "text/javascript", digest, IMMUTABLE)
 
 
-@bp.get("/i18n/<lang>.json")
-def strings(lang: str):
+@bp.get("/m/<file>")
+def module(file: str):
     build = current_build()
-    if not LANGUAGE.match(lang) or lang not in build.manifest["languages"]:
-        abort(404, description=f"No banner strings for {lang!r}; languages: "
-                               f"{', '.join(build.manifest['languages'])}.")
-    body = (dist_dir() / "i18n" / f"{lang}.json").read_bytes()
-    current = request.args.get("v") == build.manifest["i18n"]
-    return asset(body, "application/json", hashlib.sha256(body).hexdigest()[:16],
-                 IMMUTABLE if current else f"public, max-age={STABLE_MAX_AGE}")
+    path = dist_dir() / "m" / file
+    if not MODULE_FILE.match(file) or not path.is_file():
+        current = ", ".join(m["file"] for m in build.manifest.get("modules", {}).values())
+        abort(404, description=f"No banner module {file!r}; the current ones: {current}.")
+    body = path.read_bytes()
+    return asset(body, "text/javascript", file.split(".")[1], IMMUTABLE)
+
+
+def module_paths() -> tuple[tuple[str, str], ...]:
+    """Each module of the current build and its path, as the banner configuration names
+    them (a tuple: part of the cache key of the rendered configuration); none while the
+    bundle is not built (the tag cannot be loaded then either)."""
+    if not (dist_dir() / "manifest.json").is_file():
+        return ()
+    modules = current_build().manifest.get("modules", {})
+    return tuple((name, f"/banner/m/{m['file']}") for name, m in sorted(modules.items()))

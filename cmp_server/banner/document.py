@@ -1,5 +1,6 @@
 """What the banner needs for one visitor: the site's published configuration in one
-language, with the consent mode of the visitor's region. Immutable versions make the
+language, with the consent mode of the visitor's region, and every text the banner shows
+in that language (its own strings with the site's rewrites: the tag carries none). Immutable versions make the
 rendered body safe to keep per process, keyed by everything it depends on."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from cmp_server.banner.strings import STRINGS
 from cmp_server.sites.catalogue import CATALOGUE_LANGUAGES
 from cmp_server.sites.versions import VersionRef, consent_scope, published_content
 from cmp_server.platform.geo import Region, mode_for
@@ -26,8 +28,10 @@ class Rendered:
 
 
 def banner_document(content: dict[str, Any], number: int, digest: str, language: str,
-                    region: str | None, mode: str) -> dict[str, Any]:
+                    region: str | None, mode: str,
+                    modules: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
     default = content["default_language"]
+    site_texts = content["texts"].get(language) or {}
 
     def text(texts: dict[str, str]) -> str:
         return localise(texts, language, default)
@@ -55,9 +59,11 @@ def banner_document(content: dict[str, Any], number: int, digest: str, language:
              "hosting": hosting_shown(v["hosting"], content["controller"])}
             for v in content["vendors"]
         ],
-        "texts": content["texts"].get(language) or content["texts"].get(default) or {},
+        "texts": site_texts,
+        "strings": {**STRINGS.get(language, STRINGS["en"]), **site_texts},
         "theme": content["theme"],
         "consent_scope": sorted(consent_scope(content)),
+        "modules": dict(modules),
     }
 
 
@@ -70,15 +76,16 @@ def hosting_shown(hosting: dict, controller: dict | None) -> dict:
 
 
 @lru_cache(maxsize=4096)
-def render(ref: VersionRef, language: str | None, region: Region | None) -> Rendered:
-    """The response body and its ETag, in ``language`` or else the version's default.
-    Cached per process: a published version never changes, and the key holds everything
-    the body depends on."""
+def render(ref: VersionRef, language: str | None, region: Region | None,
+           modules: tuple[tuple[str, str], ...] = ()) -> Rendered:
+    """The response body and its ETag, in ``language`` or else the version's default,
+    naming the tag's MODULES. Cached per process: a published version never changes, and
+    the key holds everything the body depends on."""
     content = published_content(ref)
     language = language or content["default_language"]
     mode = mode_for(region, content.get("region_rules") or {})
     document = banner_document(content, ref.number, ref.content_hash, language,
-                               region.code if region else None, mode)
+                               region.code if region else None, mode, modules)
     body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return Rendered(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 

@@ -24,6 +24,7 @@ WITHDRAWAL_METHOD = (
 COLLECTION_METHODS = {
     "first_layer": "Cookie banner, first layer (accept all / reject all buttons)",
     "settings_layer": "Cookie banner, privacy settings (choices per purpose and vendor)",
+    "placeholder": "Click-to-load placeholder of an embedded service (always allow it)",
     "gpc_signal": "Global Privacy Control signal sent by the visitor's browser",
     "api": "Consent API request (POST /api/v1/consents)",
 }

@@ -40,7 +40,7 @@ RECORD_FORMAT = 1
 TOKEN_SALT = "cmp-receipt-v1"
 LEGAL_BASIS_CONSENT = "GDPR Art. 6(1)(a)"
 ACTIONS = ("accept_all", "reject_all", "custom", "withdraw", "gpc")
-COLLECTION_METHODS = ("first_layer", "settings_layer", "gpc_signal", "api")
+COLLECTION_METHODS = ("first_layer", "settings_layer", "gpc_signal", "api", "placeholder")
 DEFAULT_METHOD = {
     "accept_all": "first_layer", "reject_all": "first_layer", "custom": "settings_layer",
     "withdraw": "settings_layer", "gpc": "gpc_signal",

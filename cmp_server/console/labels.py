@@ -19,6 +19,8 @@ TEXTS = {
     "gpc": "Notice to browsers that send Global Privacy Control",
     "ok": "Button that closes the notice",
     "back": "Button back to the first layer", "close": "Button that closes the settings",
+    "embed": "What loading it means ({v}: the vendor)", "once": "Button that loads it once",
+    "allow": "Button that always allows the vendor ({v}: the vendor)",
 }
 THEME = {
     "bg": "Background", "fg": "Text", "accent": "Buttons and switches", "link": "Links",

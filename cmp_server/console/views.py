@@ -532,11 +532,13 @@ def draft_form_changes(form, current_texts: dict[str, dict[str, str]]) -> dict:
 
 TEXT_GROUPS = [  # the draft's text fields, grouped as the banner shows them
     ("First layer", ("title", "intro", "reject", "accept", "customize", "policy")),
-    ("Settings layer", ("settings", "back", "close", "always", "save", "needs", "cookies", "retention",
-                        "hosting", "months", "days", "session", "persistent", "cid", "mine")),
+    ("Settings layer", ("settings", "back", "close", "always", "save", "needs", "cookies",
+                        "retention", "hosting", "months", "days", "session", "persistent",
+                        "cid", "mine")),
     ("Global Privacy Control notice", ("gpc", "ok")),
+    ("Held-back embeds (videos, maps)", ("embed", "once", "allow")),
 ]
-LONG_TEXTS = {"intro", "gpc"}
+LONG_TEXTS = {"intro", "gpc", "embed"}
 DRAFT_LABELS = {
     **{f"text-{key}": label for key, label in labels.TEXTS.items()},
     **{f"theme-{key}": label for key, label in labels.THEME.items()},
@@ -672,7 +674,7 @@ def preview_document(site: Site, content: dict, language: str | None,
                      scheme: str | None = None) -> dict:
     """The banner's configuration for the preview. A banner that follows the visitor's
     system (scheme auto) follows the preview's page instead, light or dark."""
-    language = negotiate(language, None, site.default_language)
+    language = negotiate(language, None, site.default_language, BANNER_LANGUAGES)
     document = banner_document(content, 0, "draft", language, None, OPT_IN)
     if scheme in PREVIEW_SCHEMES and document["theme"].get("scheme") == "auto":
         document["theme"] = {**document["theme"], "scheme": scheme}

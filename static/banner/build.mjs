@@ -1,9 +1,11 @@
-// Builds dist/cmp.js (CSS inlined), a content-hashed copy dist/cmp.<hash>.js, the UI
-// strings as one JSON file per language in dist/i18n/, and dist/manifest.json for the app.
+// Builds dist/cmp.js (CSS inlined), a content-hashed copy dist/cmp.<hash>.js, each module
+// of src/modules/ as dist/m/<name>.<hash>.js (what only some pages need; the core loads it
+// there) and dist/manifest.json for the app, after checking that src/strings.json (which
+// the server sends in each banner configuration) has every string in every language.
 // Prints raw, gzip and brotli sizes; exits non-zero over the budget.
 import { build, transform } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 
 const BUDGET_GZIP = 8 * 1024; // JS and CSS together
@@ -20,7 +22,6 @@ if (problems.length) {
   console.error('src/strings.json is incomplete:\n  ' + problems.join('\n  '));
   process.exit(1);
 }
-const i18nHash = sha(JSON.stringify(strings)).slice(0, 12);
 
 // The stored formats' short keys: the token's claims (cmp_server/consent/receipts.py,
 // token_for) and the pending choice in localStorage. The source names them in full
@@ -39,47 +40,61 @@ const STORED_KEYS = {
   _savedAt: 'n',
 };
 
-const css = (await transform(readFileSync(here('src/style.css'), 'utf8'), { loader: 'css', minify: true })).code.trim();
-const result = await build({
-  entryPoints: [new URL('src/main.js', import.meta.url).pathname],
-  bundle: true,
-  minify: true,
-  format: 'iife',
-  target: ['chrome90', 'firefox90', 'safari15'],
-  mangleProps: /^_/, // internal names start with _
-  mangleCache: { ...STORED_KEYS },
-  legalComments: 'none',
-  write: false,
-  define: {
-    __CMP_EN__: JSON.stringify(strings.en),
-    __CMP_LANGS__: JSON.stringify(LANGUAGES.join(' ')),
-    __CMP_I18N__: JSON.stringify(i18nHash),
-    __CMP_CSS__: JSON.stringify(css),
-  },
-});
-const js = Buffer.from(result.outputFiles[0].contents);
-const hash = sha(js).slice(0, 16);
+const MODULES = ['embeds']; // src/modules/<name>.js, with its styles in <name>.css
 
-const dist = here('dist/');
-rmSync(dist, { recursive: true, force: true });
-mkdirSync(here('dist/i18n/'), { recursive: true });
-writeFileSync(here('dist/cmp.js'), js);
-writeFileSync(here(`dist/cmp.${hash}.js`), js);
-for (const lang of LANGUAGES) writeFileSync(here(`dist/i18n/${lang}.json`), JSON.stringify(strings[lang]));
+const minifiedCss = async (path) =>
+  (await transform(readFileSync(here(path), 'utf8'), { loader: 'css', minify: true })).code.trim();
 
-const sizes = {
+// Modules share the core's objects (window.cmp._core), so they are built with the core's
+// names for the properties the minifier shortens: the core's mangle cache.
+const bundle = async (entry, css, mangleCache) => {
+  const result = await build({
+    entryPoints: [here(entry).pathname],
+    bundle: true,
+    minify: true,
+    format: 'iife',
+    target: ['chrome90', 'firefox90', 'safari15'],
+    mangleProps: /^_/, // internal names start with _
+    mangleCache,
+    legalComments: 'none',
+    write: false,
+    define: { __CMP_CSS__: JSON.stringify(css), __CMP_MODULE_CSS__: JSON.stringify(css) },
+  });
+  const js = Buffer.from(result.outputFiles[0].contents);
+  return { js, hash: sha(js).slice(0, 16), mangleCache: result.mangleCache };
+};
+const sizesOf = (js) => ({
   raw: js.length,
   gzip: gzipSync(js, { level: 9 }).length,
   brotli: brotliCompressSync(js, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
-};
+});
+
+const core = await bundle('src/main.js', await minifiedCss('src/style.css'), { ...STORED_KEYS });
+const dist = here('dist/');
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(here('dist/m/'), { recursive: true });
+writeFileSync(here('dist/cmp.js'), core.js);
+writeFileSync(here(`dist/cmp.${core.hash}.js`), core.js);
+const modules = {};
+for (const name of MODULES) {
+  const styles = `src/modules/${name}.css`;
+  const module = await bundle(`src/modules/${name}.js`, existsSync(here(styles)) ? await minifiedCss(styles) : '', core.mangleCache);
+  const file = `${name}.${module.hash}.js`;
+  writeFileSync(here(`dist/m/${file}`), module.js);
+  modules[name] = { file, sizes: sizesOf(module.js) };
+}
+
+const sizes = sizesOf(core.js);
 writeFileSync(
   here('dist/manifest.json'),
-  JSON.stringify({ file: `cmp.${hash}.js`, hash, i18n: i18nHash, languages: LANGUAGES, sizes, budget_gzip: BUDGET_GZIP }, null, 1),
+  JSON.stringify({ file: `cmp.${core.hash}.js`, hash: core.hash, sizes, budget_gzip: BUDGET_GZIP, modules }, null, 1),
 );
 const kb = (n) => (n / 1024).toFixed(2) + ' KB';
-console.log(`dist/cmp.js (JS + CSS, = dist/cmp.${hash}.js)`);
-console.log(`  raw ${kb(sizes.raw)}   gzip ${kb(sizes.gzip)}   brotli ${kb(sizes.brotli)}   (budget: ${kb(BUDGET_GZIP)} gzip)`);
-console.log(`dist/i18n/: ${LANGUAGES.length} languages, ${keys.length} strings each`);
+const line = (s) => `raw ${kb(s.raw)}   gzip ${kb(s.gzip)}   brotli ${kb(s.brotli)}`;
+console.log(`dist/cmp.js (JS + CSS, = dist/cmp.${core.hash}.js)`);
+console.log(`  ${line(sizes)}   (budget: ${kb(BUDGET_GZIP)} gzip)`);
+for (const [name, { file, sizes }] of Object.entries(modules)) console.log(`dist/m/${file} (module ${name})\n  ${line(sizes)}`);
+console.log(`src/strings.json: ${LANGUAGES.length} languages, ${keys.length} strings each`);
 if (sizes.gzip > BUDGET_GZIP) {
   console.error(`over budget: ${sizes.gzip} bytes gzip > ${BUDGET_GZIP}`);
   process.exit(1);

@@ -41,8 +41,8 @@ def test_banner_config_in_the_requested_language(live_server, shop):
 @pytest.mark.parametrize("query,accept,expected", [
     ("", "nb-NO,nb;q=0.9,en;q=0.5", "nb"),
     ("", "no", "nb"),
-    ("", "fr-FR, de;q=0.8", "de"),
-    ("", "fr-FR", "en"),  # the site's default
+    ("", "fr-FR, de;q=0.8", "fr"),  # a language the banner speaks
+    ("", "ja-JP, tlh;q=0.5", "en"),  # none of them: the site's default
     ("?lang=nl", "de", "nl"),
 ])
 def test_banner_language_negotiation(live_server, shop, query, accept, expected):

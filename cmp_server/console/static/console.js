@@ -88,5 +88,11 @@ if (draftForm && previewFrame) {
   };
   document.addEventListener('input', onEdit);
   document.addEventListener('change', onEdit);
+  // saving: a preview posted now would replace the save (a form plans one submission)
+  draftForm.addEventListener('submit', () => {
+    clearTimeout(pending);
+    document.removeEventListener('input', onEdit);
+    document.removeEventListener('change', onEdit);
+  });
   if (draftForm.hasAttribute('data-typed')) refreshPreview(); // the form came back with errors
 }

@@ -6,6 +6,7 @@
 // - with data-blocking="auto", scripts loading from a vendor's catalogue hosts are held
 //   back without any markup (see blockAutomatically for how, and for the limits).
 import { state, anyGranted } from './state.js';
+import { loadModule } from './modules.js';
 
 const GATED =
   'script[type="text/plain"][data-cmp-vendor],script[type="text/plain"][data-cmp-purpose],script[data-cmp-held],[data-cmp-src]';
@@ -67,14 +68,17 @@ export function releaseGranted() {
         released.add(el);
         runQueue = runQueue.then(() => runScript(el));
       }
-    } else if (on != released.has(el)) {
-      if (on) {
-        released.add(el);
-        el.src = el.getAttribute('data-cmp-src');
-      } else {
-        // revoked: unload the frame, drop the image
-        released.delete(el);
-        el.tagName == 'IFRAME' ? (el.src = 'about:blank') : el.removeAttribute('src');
+    } else {
+      if (!on && el.tagName == 'IFRAME') loadModule('embeds'); // its click-to-load placeholder
+      if (on != released.has(el)) {
+        if (on) {
+          released.add(el);
+          el.src = el.getAttribute('data-cmp-src');
+        } else {
+          // revoked: unload the frame, drop the image
+          released.delete(el);
+          el.tagName == 'IFRAME' ? (el.src = 'about:blank') : el.removeAttribute('src');
+        }
       }
     }
   }

@@ -6,7 +6,7 @@ import { fetchConfig, countImpression, postConsent, fetchCurrentChoice } from '.
 import { readToken, tokenClaims, saveToken, forgetToken, pendingChoice, deleteVendorStorage } from './store.js';
 import { watchForGated, releaseGranted, blockAutomatically } from './gating.js';
 import { consentModeDefault, consentModeUpdate } from './consent-mode.js';
-import { wantedLanguages, uiLanguage, uiStrings } from './i18n.js';
+import { wantedLanguages } from './i18n.js';
 import { mount, show, hide } from './ui.js';
 
 const waitingForBanner = []; // API calls waiting for the configuration and the banner
@@ -132,7 +132,7 @@ function choose(action, method, selected) {
 // cookie before anything applies; if that cannot be had, nothing does.
 function onConfig(c) {
   state._config = c;
-  state._language = uiLanguage(c.language);
+  state._language = c.language;
   const choice = state._choice;
   const stale =
     choice && choice._receiptId && ((c.stale || []).includes(choice._receiptId.slice(0, 8)) || (choice._issuedAt || 0) < c.stale_before);
@@ -158,32 +158,30 @@ function begin(c) {
     // a choice an earlier page view could not deliver is announced once the server answers
     (pendingChoice() ? sendPending() : Promise.resolve()).then(announce);
   } else releaseGranted(); // scripts held while the catalogue was unknown
-  uiStrings(state._language).then((strings) => {
-    const putUp = () => {
-      mount({ ...strings, ...(state._language == c.language ? c.texts : {}) }, (action, fromSettings, selected) =>
-        choose({ 'accept-all': 'accept_all', 'reject-all': 'reject_all', save: 'custom' }[action], fromSettings ? 'settings_layer' : '', selected),
-      );
-      // a choice that covers everything this version asks about, and has not expired
-      if (!(choice && c.consent_scope.every((x) => choice._scope.includes(x)))) {
-        if (c.mode != 'none' && !state._preview) countImpression();
-        if (c.mode == 'opt-in') show(1, true);
-        else if (state._gpc) {
-          choose('gpc', 'gpc_signal');
-          show(1, false, 1);
-        } else {
-          applyGrants(
-            c.purposes.map((x) => x.id),
-            c.vendors.map((v) => v.id),
-          ); // opt-out: allowed until the visitor objects
-          if (!choice) announce();
-          if (c.mode == 'opt-out') show(1, false);
-        }
+  const putUp = () => {
+    mount(c.strings, (action, fromSettings, selected) =>
+      choose({ 'accept-all': 'accept_all', 'reject-all': 'reject_all', save: 'custom' }[action], fromSettings ? 'settings_layer' : '', selected),
+    );
+    // a choice that covers everything this version asks about, and has not expired
+    if (!(choice && c.consent_scope.every((x) => choice._scope.includes(x)))) {
+      if (c.mode != 'none' && !state._preview) countImpression();
+      if (c.mode == 'opt-in') show(1, true);
+      else if (state._gpc) {
+        choose('gpc', 'gpc_signal');
+        show(1, false, 1);
+      } else {
+        applyGrants(
+          c.purposes.map((x) => x.id),
+          c.vendors.map((v) => v.id),
+        ); // opt-out: allowed until the visitor objects
+        if (!choice) announce();
+        if (c.mode == 'opt-out') show(1, false);
       }
-      bannerReady = true;
-      waitingForBanner.splice(0).forEach((f) => f());
-    };
-    document.body ? putUp() : addEventListener('DOMContentLoaded', putUp);
-  });
+    }
+    bannerReady = true;
+    waitingForBanner.splice(0).forEach((f) => f());
+  };
+  document.body ? putUp() : addEventListener('DOMContentLoaded', putUp);
 }
 
 // Without the configuration (the backend is down) the stored choice is all there is: it
@@ -206,6 +204,7 @@ Object.assign(api, {
   withdraw: () => whenReady(() => (choose('withdraw', 'api'), hide())),
   hasConsent: (id) => !!(state._grantedPurposes[id] || state._grantedVendors[id]),
   getConsent: consentSummary,
+  _core: { _state: state, _choose: choose, _hide: hide }, // for the modules
 });
 
 function init(tag) {
@@ -236,8 +235,6 @@ function init(tag) {
   // the configuration, which says whether the ledger still agrees with it
   if (state._choice && !state._choice._receiptId) applyGrants(choice._purposes, choice._vendors);
   watchForGated();
-  const language = uiLanguage('');
-  if (language) uiStrings(language); // fetch the UI strings alongside the configuration
   fetchConfig(wantedLanguages()[0]).then(onConfig, onConfigMissing);
   addEventListener('click', (e) => {
     const el = e.target.closest && e.target.closest('[data-cmp-open]');
