@@ -21,6 +21,8 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, request
 
+from cmp_server.platform.cache import app_cache
+
 log = logging.getLogger(__name__)
 
 BANNER_DIR = Path(__file__).resolve().parents[2] / "static" / "banner"
@@ -114,7 +116,12 @@ def module(file: str):
 def module_paths() -> tuple[tuple[str, str], ...]:
     """Each module of the current build and its path, as the banner configuration names
     them (a tuple: part of the cache key of the rendered configuration); none while the
-    bundle is not built (the tag cannot be loaded then either)."""
+    bundle is not built (the tag cannot be loaded then either). Read again after
+    CMP_CACHE_SECONDS: it is on the banner GET's path."""
+    return app_cache("banner-modules").get("paths", _module_paths)
+
+
+def _module_paths() -> tuple[tuple[str, str], ...]:
     if not (dist_dir() / "manifest.json").is_file():
         return ()
     modules = current_build().manifest.get("modules", {})
