@@ -193,6 +193,8 @@ class DraftConfig(db.Model):
     texts: Mapped[dict] = mapped_column(JSONDocument, default=dict)  # {lang: {key: text}}
     theme: Mapped[dict] = mapped_column(JSONDocument, default=dict)  # CSS custom properties
     region_rules: Mapped[dict] = mapped_column(JSONDocument, default=dict)  # {region: mode}
+    # {mode, ads_data_redaction, url_passthrough}: cmp_server.sites.google_consent_mode
+    google_consent_mode: Mapped[dict] = mapped_column(JSONDocument, default=dict)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     site: Mapped[Site] = relationship(back_populates="draft")

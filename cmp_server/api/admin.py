@@ -86,6 +86,10 @@ class DraftUpdate(StrictSchema):
     region_rules = fields.Dict(keys=fields.String(validate=validate.Length(max=10)),
                                values=fields.String(validate=validate.OneOf(
                                    ["opt-in", "opt-out", "none"])))
+    google_consent_mode = fields.Dict(metadata={
+        "description": "mode (basic: Google's tags wait for consent; advanced: they load at "
+                       "once with every signal denied), ads_data_redaction and "
+                       "url_passthrough (true or false)."})
 
 
 class Draft(StrictSchema):
@@ -94,6 +98,7 @@ class Draft(StrictSchema):
     texts = fields.Dict()
     theme = fields.Dict()
     region_rules = fields.Dict()
+    google_consent_mode = fields.Dict()
     pending = fields.Dict(metadata={"description": "What publishing now would change."})
 
 

@@ -106,6 +106,10 @@ class BannerSchema(StrictSchema):
         "description": "Every text of the banner in this language: its own wording with the "
                        "site's rewrites (the tag carries none)."})
     theme = fields.Dict(required=True, keys=fields.String(), values=fields.String())
+    google_consent_mode = fields.Dict(required=True, metadata={
+        "description": "mode (basic or advanced), ads_data_redaction, url_passthrough, "
+                       "granted_regions (region defaults: granted where nobody is asked "
+                       "first) and vendors (those whose tags read Consent Mode)."})
     modules = fields.Dict(required=True, keys=fields.String(), values=fields.String(), metadata={
         "description": "The tag's modules by name, each at its path on this server (the tag "
                        "loads one only where a page needs it: embeds, the click-to-load "

@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from cmp_server.banner.strings import STRINGS
+from cmp_server.sites import google_consent_mode
 from cmp_server.sites.catalogue import CATALOGUE_LANGUAGES
 from cmp_server.sites.versions import VersionRef, consent_scope, published_content
 from cmp_server.platform.geo import Region, mode_for
@@ -62,6 +63,7 @@ def banner_document(content: dict[str, Any], number: int, digest: str, language:
         "texts": site_texts,
         "strings": {**STRINGS.get(language, STRINGS["en"]), **site_texts},
         "theme": content["theme"],
+        "google_consent_mode": google_consent_mode.for_banner(content),
         "consent_scope": sorted(consent_scope(content)),
         "modules": dict(modules),
     }

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cmp_server.console.labels import TEXTS, THEME
+from cmp_server.sites import google_consent_mode
 
 SETTINGS = [  # (content key, what it is called)
     ("default_language", "Default language"),
@@ -103,7 +104,19 @@ def setting_changes(old: dict, new: dict) -> list[Change]:
         if old["region_rules"].get(region) != new["region_rules"].get(region):
             found.append(Change(f"Visitors in {region}", old["region_rules"].get(region),
                                 new["region_rules"].get(region)))
-    return found
+    return found + consent_mode_changes(old, new)
+
+
+CONSENT_MODE = {"mode": "Google Consent Mode", "ads_data_redaction": "Google ads data redaction",
+                "url_passthrough": "Google URL passthrough"}
+
+
+def consent_mode_changes(old: dict, new: dict) -> list[Change]:
+    before = {**google_consent_mode.DEFAULTS, **old.get("google_consent_mode", {})}
+    after = {**google_consent_mode.DEFAULTS, **new.get("google_consent_mode", {})}
+    words = {True: "on", False: "off", "basic": "basic", "advanced": "advanced"}
+    return [Change(label, words[before[key]], words[after[key]])
+            for key, label in CONSENT_MODE.items() if before[key] != after[key]]
 
 
 def described(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Change]:

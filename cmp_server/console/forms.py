@@ -71,6 +71,8 @@ def draft_field(path: str) -> str | None:
         return f"text-{parts[2]}"
     if parts[0] == "region_rules":
         return "region_rules"
+    if parts[0] == "google_consent_mode":
+        return f"gcm-{parts[1]}" if len(parts) == 2 else "gcm-mode"
     if parts[0].startswith("vendors"):
         return "vendors"
     return None

@@ -27,7 +27,7 @@ from cmp_server.accounts import auth, members, sessions, tokens, users, workspac
 from cmp_server.consent import analytics, proof, subjects
 from cmp_server.scanner import jobs
 from cmp_server.console import changes, forms, labels, onboarding
-from cmp_server.sites import registry, sightings, vendors, versions
+from cmp_server.sites import google_consent_mode, registry, sightings, vendors, versions
 from cmp_server.banner.document import banner_document
 from cmp_server.banner.strings import BANNER_LANGUAGES, STRINGS, TEXT_KEYS
 from cmp_server.sites.theme import DEFAULTS, LAYOUTS, SCHEMES, THEME
@@ -527,7 +527,12 @@ def draft_form_changes(form, current_texts: dict[str, dict[str, str]]) -> dict:
         if "=" in line:
             region, mode = (part.strip() for part in line.split("=", 1))
             rules[region] = mode
-    return {"vendors": vendors, "texts": texts, "theme": theme, "region_rules": rules}
+    consent_mode = {"mode": form.get("gcm-mode", "basic"),
+                    "ads_data_redaction": form.get("gcm-ads_data_redaction") == "on",
+                    "url_passthrough": form.get("gcm-url_passthrough") == "on"}
+    return {"vendors": vendors, "texts": texts, "theme": theme, "region_rules": rules,
+            "google_consent_mode": {key: value for key, value in consent_mode.items()
+                                    if value != google_consent_mode.DEFAULTS[key]}}
 
 
 TEXT_GROUPS = [  # the draft's text fields, grouped as the banner shows them
@@ -543,6 +548,8 @@ DRAFT_LABELS = {
     **{f"text-{key}": label for key, label in labels.TEXTS.items()},
     **{f"theme-{key}": label for key, label in labels.THEME.items()},
     "region_rules": "Rules by region", "vendors": "Vendors",
+    "gcm-mode": "Google Consent Mode", "gcm-ads_data_redaction": "Redact ads data",
+    "gcm-url_passthrough": "Pass ad click information through URLs",
 }
 assert set(TEXT_KEYS) == {key for _, keys in TEXT_GROUPS for key in keys}
 
@@ -553,11 +560,15 @@ def draft_values(draft, language: str, form=None) -> dict:
         rules = "".join(f"{region}={mode}\n" for region, mode in draft.region_rules.items())
         return {"chosen": {v.vendor_id: v.retention_tier for v in draft.vendors},
                 "texts": draft.texts.get(language, {}), "theme": draft.theme,
-                "region_rules": rules}
+                "region_rules": rules,
+                "gcm": {**google_consent_mode.DEFAULTS, **draft.google_consent_mode}}
     return {"chosen": {vid: form.get(f"tier-{vid}") for vid in form.getlist("vendor")},
             "texts": {key: form.get(f"text-{key}", "") for key in TEXT_KEYS},
             "theme": {key: form.get(f"theme-{key}", "") for key in THEME},
-            "region_rules": form.get("region_rules", "")}
+            "region_rules": form.get("region_rules", ""),
+            "gcm": {"mode": form.get("gcm-mode", "basic"),
+                    "ads_data_redaction": form.get("gcm-ads_data_redaction") == "on",
+                    "url_passthrough": form.get("gcm-url_passthrough") == "on"}}
 
 
 @bp.route("/sites/<site_key>/draft", methods=["GET", "POST"])
@@ -584,6 +595,7 @@ def edit_draft(site_key: str):
         language=language, languages=BANNER_LANGUAGES, own_texts=site.draft.texts,
         text_groups=TEXT_GROUPS, long_texts=LONG_TEXTS, builtin=STRINGS[language],
         labels=DRAFT_LABELS, theme_defaults=DEFAULTS, errors=errors,
+        gcm_modes=google_consent_mode.MODES, gcm_signals=google_consent_mode.SIGNAL_PURPOSES,
         layouts={"": f"{LAYOUTS['box'].capitalize()} (the default)",
                  **{k: v.capitalize() for k, v in LAYOUTS.items() if k != "box"}},
         schemes={"": "Always light (the default)",

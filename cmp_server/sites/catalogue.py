@@ -226,6 +226,9 @@ class VendorSchema(StrictSchema):
     retention = fields.Nested(RetentionSchema, required=True)
     hosting = fields.Nested(HostingSchema, required=True)
     cookies = fields.List(fields.Nested(CookieSchema), load_default=list)
+    # consent signals the vendor's own tags read (cmp_server.sites.google_consent_mode)
+    consent_signals = fields.List(fields.String(validate=validate.OneOf(["google_consent_mode"])),
+                                  validate=validate.Length(min=1))
     description = Translated()
     sources = fields.List(
         fields.Nested(SourceSchema), required=True, validate=validate.Length(min=1)

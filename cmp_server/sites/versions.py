@@ -18,6 +18,7 @@ from cmp_server.accounts import audit
 from cmp_server.platform.cache import app_cache
 from cmp_server.banner.strings import BANNER_LANGUAGES, TEXT_KEYS
 from cmp_server.sites.catalogue import retention_months
+from cmp_server.sites import google_consent_mode
 from cmp_server.sites.theme import check_theme
 from cmp_server.platform.errors import ServiceError
 from cmp_server.platform.extensions import db
@@ -95,6 +96,8 @@ def update_draft(site: Site, changes: dict[str, Any], actor: User | str | None =
         errors.update(check_texts(changes["texts"]))
     if "theme" in changes:
         errors.update(check_theme(changes["theme"]))
+    if "google_consent_mode" in changes:
+        errors.update(google_consent_mode.check(changes["google_consent_mode"]))
     if "region_rules" in changes:
         errors.update({f"region_rules.{k}": v
                        for k, v in validate_region_rules(changes["region_rules"]).items()})
@@ -108,7 +111,8 @@ def update_draft(site: Site, changes: dict[str, Any], actor: User | str | None =
     if "vendors" in changes:  # validates, and changes nothing when it refuses
         set_draft_vendors(site, [(v["id"], v.get("retention_tier")) for v in changes["vendors"]], actor)
     draft = site.draft
-    fields = [key for key in ("texts", "theme", "region_rules", "extra_purposes") if key in changes]
+    fields = [key for key in ("texts", "theme", "region_rules", "extra_purposes",
+                              "google_consent_mode") if key in changes]
     if fields:
         audit.record(actor, "draft.update", "site", site.key,
                      before={key: getattr(draft, key) for key in fields},
@@ -123,7 +127,7 @@ def draft_document(site: Site) -> dict[str, Any]:
     return {
         "vendors": [{"id": v.vendor_id, "retention_tier": v.retention_tier} for v in draft.vendors],
         "extra_purposes": draft.extra_purposes, "texts": draft.texts, "theme": draft.theme,
-        "region_rules": draft.region_rules,
+        "region_rules": draft.region_rules, "google_consent_mode": draft.google_consent_mode,
         "pending": diff((latest_version(site) or ConfigVersion(content=None)).content, snapshot(site)),
     }
 
@@ -191,7 +195,7 @@ def snapshot(site: Site) -> dict[str, Any]:
     draft = site.draft
     vendors = [vendor_entry(row.vendor.document, row.retention_tier) for row in draft.vendors]
     return frozen_content(site, vendors, draft.texts, draft.theme, draft.region_rules,
-                          draft.extra_purposes)
+                          draft.extra_purposes, draft.google_consent_mode)
 
 
 def what_if(site: Site, changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -220,12 +224,17 @@ def what_if(site: Site, changes: dict[str, Any]) -> tuple[dict[str, Any], dict[s
             else:
                 chosen.append((vendor, entry.get("retention_tier")))
     vendors = [vendor_entry(vendor.document, tier) for vendor, tier in chosen]
+    gcm = changes.get("google_consent_mode", draft.google_consent_mode)
+    if problems := google_consent_mode.check(gcm):
+        errors.update(problems)
+        gcm = draft.google_consent_mode
     return frozen_content(site, vendors, texts, theme, draft.region_rules,
-                          draft.extra_purposes), errors
+                          draft.extra_purposes, gcm), errors
 
 
 def frozen_content(site: Site, vendors: list[dict[str, Any]], texts: dict, theme: dict,
-                   region_rules: dict, extra_purposes: list[str]) -> dict[str, Any]:
+                   region_rules: dict, extra_purposes: list[str],
+                   consent_mode: dict) -> dict[str, Any]:
     """A version's document: the site's settings with these vendors (terms numbered
     against the published history), texts, theme and rules."""
     number_terms(vendors, published_history(site))
@@ -244,6 +253,7 @@ def frozen_content(site: Site, vendors: list[dict[str, Any]], texts: dict, theme
         "texts": texts,
         "theme": theme,
         "region_rules": region_rules,
+        **({"google_consent_mode": consent_mode} if consent_mode else {}),
     }
 
 
@@ -277,7 +287,8 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
         "purposes_added": sorted(new_purposes - old_purposes),
         "purposes_removed": sorted(old_purposes - new_purposes),
         "settings_changed": sorted(
-            key for key in ("texts", "theme", "region_rules", "default_language",
+            key for key in ("texts", "theme", "region_rules", "google_consent_mode",
+                            "default_language",
                             "controller", "policy_url",
                             "consent_lifetime_months", "refusal_lifetime_months")
             if old.get(key) != new.get(key)
@@ -393,6 +404,7 @@ def roll_back(site: Site, number: int, actor: User | str | None = None
                             if not p["required"] and p["id"] not in by_vendors]
     draft.texts, draft.theme = content["texts"], content["theme"]
     draft.region_rules = content["region_rules"]
+    draft.google_consent_mode = content.get("google_consent_mode", {})
     site.default_language = content["default_language"]
     site.consent_lifetime_months = content["consent_lifetime_months"]
     site.refusal_lifetime_months = content["refusal_lifetime_months"]

@@ -64,6 +64,9 @@ def test_a_marketer_puts_a_site_in_front_of_visitors(api, client):
     ({"vendors": [{"id": "piwik-pro", "retention_tier": "gold"}]}, "vendors[0].retention_tier"),
     ({"vendors": [{"id": "nobody"}]}, "vendors[0]"),
     ({"colour": "red"}, "colour"),
+    ({"google_consent_mode": {"mode": "always"}}, "google_consent_mode.mode"),
+    ({"google_consent_mode": {"url_passthrough": "yes"}}, "google_consent_mode.url_passthrough"),
+    ({"google_consent_mode": {"wait": True}}, "google_consent_mode.wait"),
 ])
 def test_bad_drafts_are_refused_naming_the_field(api, body, field):
     key = api("POST", "/sites", SHOP).json["key"]
@@ -195,3 +198,4 @@ def test_saving_a_site_with_the_origins_it_has_keeps_them(api):
         answer = api("PATCH", f"/sites/{created['key']}", body)
         assert answer.status_code == 200, answer.json
         assert answer.json["origins"] == body["origins"]
+

@@ -333,3 +333,23 @@ def test_a_marketer_makes_and_revokes_a_collection_token_for_the_sites_server(ma
     marketer.post(url, data={"csrf_token": marketer.csrf, "revoke": token_id})
     with pytest.raises(OriginRefused):
         record_consent(body, None, None, f"Bearer {secret}")
+
+
+def test_google_consent_mode_is_set_in_the_draft_and_shown_before_publishing(marketer, client):
+    site = create_site(SHOP)
+    page = marketer.get(f"/console/sites/{site.key}/draft").get_data(as_text=True)
+    assert "<td><code>analytics_storage</code></td><td>Analytics</td>" in page  # the mapping
+    assert "<td><code>security_storage</code></td><td>Strictly necessary (always)</td>" in page
+    form = {"gcm-mode": "advanced", "gcm-ads_data_redaction": "on", "region_rules": "US=none\n"}
+    assert save(marketer, site, vendor=["google-analytics", "mixpanel"], **form).status_code == 302
+    db.session.expire_all()
+    assert site.draft.google_consent_mode == {"mode": "advanced", "ads_data_redaction": True}
+    rows = change_rows(marketer.get(f"/console/sites/{site.key}/publish").get_data(as_text=True))
+    assert ("Google Consent Mode", "basic", "advanced") in rows
+    assert ("Google ads data redaction", "off", "on") in rows
+    marketer.post(f"/console/sites/{site.key}/publish", data={"csrf_token": marketer.csrf})
+    config = client.get(f"/api/v1/sites/{site.key}/banner").json["google_consent_mode"]
+    assert config == {"mode": "advanced", "ads_data_redaction": True, "url_passthrough": False,
+                      "granted_regions": ["US"], "vendors": ["google-analytics"]}
+    refused = save(marketer, site, vendor=["mixpanel"], **{"gcm-mode": "sideways"})
+    assert error_of(refused.get_data(as_text=True), "gcm-mode") == "Must be one of: basic, advanced"

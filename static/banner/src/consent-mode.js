@@ -13,8 +13,35 @@ const SIGNAL_PURPOSES = ['marketing', 'marketing', 'marketing', 'analytics', 'pr
 const signals = (isGranted) =>
   Object.fromEntries(SIGNALS.map((k, i) => [k, isGranted(SIGNAL_PURPOSES[i]) ? 'granted' : 'denied']));
 
-export const consentModeDefault = () =>
+// Before any Google tag: every signal denied but security storage, then the site's own
+// defaults as the previous page view learnt them (the configuration is not here yet).
+export function consentModeDefault(siteKey) {
   gtag('consent', 'default', { ...signals(() => 0), security_storage: 'granted', wait_for_update: 500 });
+  try {
+    const [key, site] = JSON.parse(localStorage.getItem('cmp_gcm'));
+    if (key == siteKey) siteDefaults(site);
+  } catch (e) {} // none yet
+}
+
+// The site's Google Consent Mode (cmp_server/sites/google_consent_mode.py): granted by
+// default in the regions it asks nobody first, ads data redaction, URL passthrough.
+function siteDefaults(site) {
+  if (site.granted_regions.length) gtag('consent', 'default', { ...signals(() => 1), security_storage: 'granted', region: site.granted_regions });
+  if (site.ads_data_redaction) gtag('set', 'ads_data_redaction', true);
+  if (site.url_passthrough) gtag('set', 'url_passthrough', true);
+}
+
+// The configuration has arrived: the site's defaults now, unless the page view began with
+// them already, and kept for the next one.
+export function consentModeSite(siteKey, g) {
+  const site = { granted_regions: g.granted_regions, ads_data_redaction: g.ads_data_redaction, url_passthrough: g.url_passthrough };
+  const value = JSON.stringify([siteKey, site]);
+  try {
+    if (localStorage.getItem('cmp_gcm') == value) return;
+    localStorage.setItem('cmp_gcm', value);
+  } catch (e) {} // no storage: the defaults come with each configuration
+  siteDefaults(site);
+}
 
 export function consentModeUpdate(grantedPurposes) {
   gtag('consent', 'update', signals((p) => grantedPurposes[p]));

@@ -5,7 +5,7 @@
 // - elements added later are handled too (MutationObserver);
 // - with data-blocking="auto", scripts loading from a vendor's catalogue hosts are held
 //   back without any markup (see blockAutomatically for how, and for the limits).
-import { state, anyGranted } from './state.js';
+import { state, anyGranted, loadsDenied } from './state.js';
 import { loadModule } from './modules.js';
 
 const GATED =
@@ -40,7 +40,7 @@ function isGranted(el) {
   }
   const v = el.getAttribute('data-cmp-vendor');
   const p = el.getAttribute('data-cmp-purpose');
-  return (!v || anyGranted(v)) && (!p || anyGranted(p));
+  return (!v || anyGranted(v) || loadsDenied(v)) && (!p || anyGranted(p));
 }
 
 // A held script cannot be switched back on: it is replaced by a fresh copy that runs.
@@ -89,7 +89,7 @@ function holdBack(s) {
   const host = thirdPartyHost(s.src);
   if (!host) return;
   const ids = state._config ? vendorsOfHost(host) : null;
-  if (ids === '' || (ids && anyGranted(ids))) return; // nobody's host, or granted
+  if (ids === '' || (ids && (anyGranted(ids) || loadsDenied(ids)))) return; // nobody's host, granted, or loads denied
   if (s.type) s.setAttribute('data-cmp-type', s.type);
   setScriptType.call(s, 'text/plain');
   s.setAttribute('data-cmp-auto', '');

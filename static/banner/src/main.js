@@ -5,7 +5,7 @@ import { state, nowSeconds } from './state.js';
 import { fetchConfig, countImpression, postConsent, fetchCurrentChoice } from './api.js';
 import { readToken, tokenClaims, saveToken, forgetToken, pendingChoice, deleteVendorStorage } from './store.js';
 import { watchForGated, releaseGranted, blockAutomatically } from './gating.js';
-import { consentModeDefault, consentModeUpdate } from './consent-mode.js';
+import { consentModeDefault, consentModeSite, consentModeUpdate } from './consent-mode.js';
 import { wantedLanguages } from './i18n.js';
 import { mount, show, hide } from './ui.js';
 
@@ -132,6 +132,7 @@ function choose(action, method, selected) {
 // cookie before anything applies; if that cannot be had, nothing does.
 function onConfig(c) {
   state._config = c;
+  if (!state._preview) consentModeSite(state._siteKey, c.google_consent_mode);
   state._language = c.language;
   const choice = state._choice;
   const stale =
@@ -216,7 +217,7 @@ function init(tag) {
   // data-preview with data-config: the console shows a draft; no stored choice, no record
   state._preview = tag.hasAttribute('data-preview');
   state._configUrl = tag.getAttribute('data-config');
-  consentModeDefault(); // before any Google tag can run
+  consentModeDefault(state._siteKey); // before any Google tag can run
   if (state._autoBlocking) blockAutomatically();
   // the stored choice: one not yet acknowledged by the server is newer than the cookie's
   const token = readToken();

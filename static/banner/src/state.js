@@ -57,6 +57,12 @@ export const state = {
   // _language: the UI's language, once the configuration has arrived
 };
 
+// An advanced Google Consent Mode site's Google tags load at once, every signal denied.
+export const loadsDenied = (ids) => {
+  const g = state._config && state._config.google_consent_mode;
+  return !!g && g.mode == 'advanced' && ids.split(/\s+/).some((id) => g.vendors.includes(id));
+};
+
 // A data-cmp-vendor / data-cmp-purpose value may list several ids: any granted one will do.
 export const anyGranted = (ids) => ids.split(/\s+/).some((id) => state._grantedPurposes[id] || state._grantedVendors[id]);
 

@@ -27,7 +27,7 @@ function placeholder(frame, vendor) {
   const box = frame.getBoundingClientRect();
   const el = document.createElement('div');
   el.setAttribute('data-cmp-placeholder', vendor.id);
-  el.style.cssText = `display:block;box-sizing:border-box;max-width:100%;width:${Math.round(box.width) || 560}px;min-height:${Math.round(box.height) || 315}px`;
+  el.style.cssText = `display:block;box-sizing:border-box;width:${Math.round(box.width) || 560}px;min-height:${Math.round(box.height) || 315}px`;
   const root = el.attachShadow({ mode: 'open' });
   root.innerHTML =
     `<div class="p" role="group" aria-label="${escapeHtml(vendor.name)}"><p class="n">${escapeHtml(vendor.name)}</p>` +
