@@ -14,12 +14,14 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, render_template, send_file
+from flask import Blueprint, Response, abort, make_response, render_template, request, send_file
 from markupsafe import escape
 
 from cmp_server.accounts import users, workspaces
 from cmp_server.sites import versions
 from cmp_server.banner.assets import BANNER_DIR
+from cmp_server.banner.strings import BANNER_LANGUAGES
+from cmp_server.platform.languages import negotiate
 from cmp_server.platform.errors import ServiceError
 from cmp_server.platform.extensions import db
 from cmp_server.models import Role, Site, SiteOrigin, Vendor
@@ -122,9 +124,14 @@ def page():
     version = versions.latest_version(site)
     if version is None:
         abort(404, description="The demo site has no published configuration.")
-    return render_template(
-        "demo.html", site=site, version=version, vendors=version.content["vendors"]
-    )
+    # like a visitor's own site in their language: the page's lang follows the browser
+    language = negotiate(None, request.headers.get("Accept-Language"), site.default_language,
+                         BANNER_LANGUAGES)
+    response = make_response(render_template(
+        "demo.html", site=site, version=version, vendors=version.content["vendors"],
+        language=language))
+    response.vary.add("Accept-Language")
+    return response
 
 
 def demo_vendor_name(vendor_id: str) -> str:

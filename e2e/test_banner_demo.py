@@ -73,3 +73,14 @@ def test_the_demo_page_fits_a_phone(make_run, browser):
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390  # the whole banner on screen
     finally:
         context.close()
+
+
+def test_the_demo_shows_the_banner_in_the_browsers_language(make_run, browser):
+    context = browser.new_context(locale="de-DE")
+    try:
+        page = context.new_page()
+        page.goto(f"{make_run.url}/demo/")
+        assert page.locator("[data-cmp-action=reject-all]").inner_text() == "Alle ablehnen"
+        assert page.locator("#cmp-t").inner_text() == "Ihre Datenschutzauswahl"
+    finally:
+        context.close()

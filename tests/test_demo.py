@@ -26,6 +26,16 @@ def test_the_demo_page_embeds_the_banner_and_holds_tags_back(client, demo):
     assert "data-cmp-open" in html
 
 
+def test_the_demo_page_speaks_the_browsers_language(client, demo):
+    """The page's lang (which the banner follows) is the visitor's, as a real site's would
+    be; else the site's default."""
+    german = client.get("/demo/", headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"})
+    assert '<html lang="de">' in german.get_data(as_text=True)
+    assert "Accept-Language" in german.headers["Vary"]
+    klingon = client.get("/demo/", headers={"Accept-Language": "tlh"}).get_data(as_text=True)
+    assert f'<html lang="{demo.site.default_language}">' in klingon
+
+
 def test_a_stand_in_tag_reports_its_vendor(client, demo):
     response = client.get("/demo/tags/mixpanel.js")
     assert response.mimetype == "text/javascript"
