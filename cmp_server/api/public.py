@@ -11,7 +11,7 @@ from flask import Request, Response, abort, current_app, request
 from flask_smorest import Blueprint
 from werkzeug.exceptions import TooManyRequests, UnprocessableEntity
 from marshmallow import fields, validate
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from cmp_server.platform.http import CONSENT_BODY_LIMIT, etag_matches
 from cmp_server.banner import document
@@ -215,7 +215,7 @@ def refuse_unregistered_origin(site_key: str, request: Request) -> None:
     request.cmp_origin_refused = True
     try:
         sightings.refused(site_key, origin)  # the console shows where the tag was tried
-    except OperationalError:
+    except SQLAlchemyError:  # the database down, or two workers evicting the same row
         db.session.rollback()
     abort(403, description=(
         f"The origin {origin} is not registered for site {site_key}, so the banner does not "

@@ -164,7 +164,8 @@ def vendor_facts(vendor: dict[str, Any], language: str, default: str,
 
 def platform_facts(content: dict[str, Any], language: str, labels: dict[str, Any]) -> dict[str, Any]:
     """The consent banner itself, as a strictly necessary entry: its cmp_consent cookie
-    (the receipt token, kept as long as a consent lasts) and its cmp_pending key."""
+    (the receipt token, kept as long as a consent lasts), its cmp_pending key and its
+    cmp_gcm key (Google Consent Mode defaults, for sites that set any)."""
     controller = content.get("controller") or {}
     months = max(content["consent_lifetime_months"], content["refusal_lifetime_months"])
     provider = controller.get("name") or ""
@@ -183,6 +184,9 @@ def platform_facts(content: dict[str, Any], language: str, labels: dict[str, Any
             {"name": "cmp_pending", "storage": STORAGE["local_storage"],
              "domain": labels["first_party"], "lifetime": labels["persistent"],
              "description": labels["own_pending"]},
+            {"name": "cmp_gcm", "storage": STORAGE["local_storage"],
+             "domain": labels["first_party"], "lifetime": labels["persistent"],
+             "description": labels["own_gcm"]},
         ],
         "has_glob": False, "purposes": ["necessary"],
     }

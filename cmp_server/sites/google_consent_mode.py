@@ -37,7 +37,7 @@ def check(setting: Any) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for key, value in setting.items():
         if key == "mode":
-            if value not in MODES:
+            if not isinstance(value, str) or value not in MODES:
                 errors["google_consent_mode.mode"] = [f"must be one of: {', '.join(MODES)}"]
         elif key in DEFAULTS:
             if not isinstance(value, bool):
@@ -50,10 +50,15 @@ def check(setting: Any) -> dict[str, list[str]]:
 
 def granted_regions(region_rules: dict[str, str]) -> list[str]:
     """The regions whose visitors nobody asks first (their rule is opt-out or none), as
-    gtag's region parameter names them; never one of the always opt-in regions."""
+    gtag's region parameter names them; never one of the always opt-in regions, nor a
+    country with an opt-in subdivision (gtag would grant that subdivision by the
+    country's default; its granted subdivisions are listed one by one instead)."""
+    asked = {region.split("-")[0] for region, mode in region_rules.items() if "-" in region
+             and mode not in ("opt-out", "none")}
     return sorted(region for region, mode in region_rules.items()
                   if region != "default" and mode in ("opt-out", "none")
-                  and region.split("-")[0] not in OPT_IN_REGIONS)
+                  and region.split("-")[0] not in OPT_IN_REGIONS
+                  and not ("-" not in region and region in asked))
 
 
 def for_banner(content: dict[str, Any]) -> dict[str, Any]:

@@ -4,8 +4,10 @@ tag on your site?", per origin, with when.
 
 Who could abuse it: anyone can send a banner request with any Origin header. A refused
 origin is therefore kept only when it is a well-formed origin, for a site that exists, at
-most MAX_REFUSED per site (the oldest makes way), written at most once a minute per
-origin by each process, and shown as text, labelled as not registered."""
+most MAX_REFUSED per site (the oldest makes way), at most one write a minute per site by
+each process (decided before the database is touched, so rotating origins cannot make a
+refused GET write), and shown as text, labelled as not registered and as something
+anyone can cause."""
 from __future__ import annotations
 
 import time
@@ -22,7 +24,7 @@ from cmp_server.models import BannerSighting, Site
 
 MAX_REFUSED = 10
 REFUSED_WRITE_SECONDS = 60
-_refused_written: dict[tuple[str, str], float] = {}  # (site, origin) -> when this process wrote it
+_refused_written: dict[str, float] = {}  # site -> when this process last wrote a refused origin
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,11 @@ def refused(site_key: str, origin: str) -> None:
     except ValidationError:
         return
     now = time.monotonic()
-    if now - _refused_written.get((site_key, origin), -REFUSED_WRITE_SECONDS) < REFUSED_WRITE_SECONDS:
+    if now - _refused_written.get(site_key, -REFUSED_WRITE_SECONDS) < REFUSED_WRITE_SECONDS:
         return
     if len(_refused_written) > 10_000:
         _refused_written.clear()
-    _refused_written[(site_key, origin)] = now
+    _refused_written[site_key] = now
     site = db.session.execute(db.select(Site).where(Site.key == site_key)).scalar_one_or_none()
     if site is None:
         return

@@ -129,6 +129,9 @@ def validate_custom(document: dict) -> dict:
     unknown = [p for p in vendor["purposes"] if db.session.get(Purpose, p) is None]
     if unknown:
         raise ServiceError({"purposes": [f"unknown purpose(s): {', '.join(unknown)}"]})
+    if "consent_signals" in vendor:  # an advanced Consent Mode site would run it unasked
+        raise ServiceError({"consent_signals": [
+            "only the catalogue's vendors may declare the consent signals their tags read"]})
     return vendor
 
 

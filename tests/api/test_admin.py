@@ -65,6 +65,7 @@ def test_a_marketer_puts_a_site_in_front_of_visitors(api, client):
     ({"vendors": [{"id": "nobody"}]}, "vendors[0]"),
     ({"colour": "red"}, "colour"),
     ({"google_consent_mode": {"mode": "always"}}, "google_consent_mode.mode"),
+    ({"google_consent_mode": {"mode": []}}, "google_consent_mode.mode"),
     ({"google_consent_mode": {"url_passthrough": "yes"}}, "google_consent_mode.url_passthrough"),
     ({"google_consent_mode": {"wait": True}}, "google_consent_mode.wait"),
 ])
@@ -188,6 +189,16 @@ def test_custom_vendor_values_with_a_trailing_newline_are_refused(api, change, f
     assert answer.status_code == 422, answer.json
     assert field in answer.json["errors"]["json"], answer.json
     assert db.session.get(Vendor, "in-house\n") is None
+
+
+def test_a_custom_vendor_cannot_claim_to_read_google_consent_mode(api):
+    """An advanced Consent Mode site runs such vendors' scripts before consent: only the
+    catalogue's vendors may say so."""
+    document = copy.deepcopy(db.session.get(Vendor, "mixpanel").document)
+    document.update(id="in-house", name="In-house analytics", consent_signals=["google_consent_mode"])
+    answer = api("POST", "/vendors", document)
+    assert answer.status_code == 422 and "consent_signals" in answer.json["errors"]["json"]
+    assert db.session.get(Vendor, "in-house") is None
 
 
 def test_saving_a_site_with_the_origins_it_has_keeps_them(api):

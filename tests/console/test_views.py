@@ -353,3 +353,15 @@ def test_google_consent_mode_is_set_in_the_draft_and_shown_before_publishing(mar
                       "granted_regions": ["US"], "vendors": ["google-analytics"]}
     refused = save(marketer, site, vendor=["mixpanel"], **{"gcm-mode": "sideways"})
     assert error_of(refused.get_data(as_text=True), "gcm-mode") == "Must be one of: basic, advanced"
+
+
+@pytest.mark.parametrize("rules, granted", [
+    ({"US": "none", "US-CA": "opt-out", "default": "opt-out"}, ["US", "US-CA"]),
+    # an opt-in state: its country is not granted as a whole (gtag would apply it there)
+    ({"US": "opt-out", "US-CA": "opt-in", "US-TX": "none"}, ["US-TX"]),
+    ({"CH": "opt-in", "BR": "none"}, ["BR"]),
+])
+def test_region_defaults_grant_only_where_nobody_is_asked_first(rules, granted):
+    from cmp_server.sites.google_consent_mode import granted_regions
+
+    assert granted_regions(rules) == granted

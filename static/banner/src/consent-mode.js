@@ -13,37 +13,55 @@ const SIGNAL_PURPOSES = ['marketing', 'marketing', 'marketing', 'analytics', 'pr
 const signals = (isGranted) =>
   Object.fromEntries(SIGNALS.map((k, i) => [k, isGranted(SIGNAL_PURPOSES[i]) ? 'granted' : 'denied']));
 
-// Before any Google tag: every signal denied but security storage, then the site's own
-// defaults as the previous page view learnt them (the configuration is not here yet).
-export function consentModeDefault(siteKey) {
+// Before any Google tag: every signal denied but security storage.
+export const consentModeDefault = () =>
   gtag('consent', 'default', { ...signals(() => 0), security_storage: 'granted', wait_for_update: 500 });
+
+// The site's Google Consent Mode (cmp_server/sites/google_consent_mode.py): granted by
+// default in the regions it asks nobody first, ads data redaction, URL passthrough.
+let regionGranted = false; // a region default granted something on this page view
+
+function siteDefaults(site) {
+  if (site.granted_regions.length && (regionGranted = true))
+    gtag('consent', 'default', { ...signals(() => 1), security_storage: 'granted', wait_for_update: 500, region: site.granted_regions });
+  if (site.ads_data_redaction) gtag('set', 'ads_data_redaction', true);
+  if (site.url_passthrough) gtag('set', 'url_passthrough', true);
+}
+
+// A visitor with no stored choice and no GPC signal: the site's defaults as the previous
+// page view learnt them, before its configuration arrives (in localStorage cmp_gcm).
+export function consentModeRemembered(siteKey) {
   try {
     const [key, site] = JSON.parse(localStorage.getItem('cmp_gcm'));
     if (key == siteKey) siteDefaults(site);
   } catch (e) {} // none yet
 }
 
-// The site's Google Consent Mode (cmp_server/sites/google_consent_mode.py): granted by
-// default in the regions it asks nobody first, ads data redaction, URL passthrough.
-function siteDefaults(site) {
-  if (site.granted_regions.length) gtag('consent', 'default', { ...signals(() => 1), security_storage: 'granted', region: site.granted_regions });
-  if (site.ads_data_redaction) gtag('set', 'ads_data_redaction', true);
-  if (site.url_passthrough) gtag('set', 'url_passthrough', true);
-}
-
 // The configuration has arrived: the site's defaults now, unless the page view began with
-// them already, and kept for the next one.
+// them already; kept for the next one when there is anything to keep.
 export function consentModeSite(siteKey, g) {
   const site = { granted_regions: g.granted_regions, ads_data_redaction: g.ads_data_redaction, url_passthrough: g.url_passthrough };
   const value = JSON.stringify([siteKey, site]);
   try {
-    if (localStorage.getItem('cmp_gcm') == value) return;
-    localStorage.setItem('cmp_gcm', value);
+    const stored = localStorage.getItem('cmp_gcm');
+    if (stored == value) return;
+    if (site.granted_regions.length || site.ads_data_redaction || site.url_passthrough) localStorage.setItem('cmp_gcm', value);
+    else if (stored) localStorage.removeItem('cmp_gcm');
   } catch (e) {} // no storage: the defaults come with each configuration
   siteDefaults(site);
 }
 
-export function consentModeUpdate(grantedPurposes) {
-  gtag('consent', 'update', signals((p) => grantedPurposes[p]));
+// A signal is granted when its purpose is, and so is every vendor of that purpose whose
+// tags read Consent Mode (refusing Google Analytics keeps analytics_storage denied even
+// with another analytics vendor allowed).
+export function consentModeUpdate(grantedPurposes, grantedVendors, config) {
+  const readers = config ? config.vendors.filter((v) => config.google_consent_mode.vendors.includes(v.id)) : [];
+  gtag('consent', 'update', signals((p) => grantedPurposes[p] && readers.every((v) => !v.purposes.includes(p) || grantedVendors[v.id])));
   pushToDataLayer({ event: 'cmp_consent_update' });
+}
+
+// An opt-in visitor with no choice yet: if a region default granted anything (Google may
+// place the visitor elsewhere, or the page view began with an older setting), deny it.
+export function consentModeAsking(config) {
+  if (regionGranted) consentModeUpdate({}, {}, config);
 }

@@ -40,7 +40,7 @@ function isGranted(el) {
   }
   const v = el.getAttribute('data-cmp-vendor');
   const p = el.getAttribute('data-cmp-purpose');
-  return (!v || anyGranted(v) || loadsDenied(v)) && (!p || anyGranted(p));
+  return (!v || anyGranted(v) || loadsDenied(el, v)) && (!p || anyGranted(p));
 }
 
 // A held script cannot be switched back on: it is replaced by a fresh copy that runs.
@@ -89,7 +89,7 @@ function holdBack(s) {
   const host = thirdPartyHost(s.src);
   if (!host) return;
   const ids = state._config ? vendorsOfHost(host) : null;
-  if (ids === '' || (ids && (anyGranted(ids) || loadsDenied(ids)))) return; // nobody's host, granted, or loads denied
+  if (ids === '' || (ids && (anyGranted(ids) || loadsDenied(s, ids)))) return; // nobody's host, granted, or loads denied
   if (s.type) s.setAttribute('data-cmp-type', s.type);
   setScriptType.call(s, 'text/plain');
   s.setAttribute('data-cmp-auto', '');

@@ -5,7 +5,7 @@ import { state, nowSeconds } from './state.js';
 import { fetchConfig, countImpression, postConsent, fetchCurrentChoice } from './api.js';
 import { readToken, tokenClaims, saveToken, forgetToken, pendingChoice, deleteVendorStorage } from './store.js';
 import { watchForGated, releaseGranted, blockAutomatically } from './gating.js';
-import { consentModeDefault, consentModeSite, consentModeUpdate } from './consent-mode.js';
+import { consentModeAsking, consentModeDefault, consentModeRemembered, consentModeSite, consentModeUpdate } from './consent-mode.js';
 import { wantedLanguages } from './i18n.js';
 import { mount, show, hide } from './ui.js';
 
@@ -48,7 +48,7 @@ function applyGrants(purposeIds, vendorIds) {
   }
   state._grantedPurposes = purposes;
   state._grantedVendors = vendors;
-  consentModeUpdate(purposes);
+  consentModeUpdate(purposes, vendors, c);
   releaseGranted();
   if (c) {
     const left = deleteVendorStorage(c.vendors.filter((v) => !vendors[v.id]));
@@ -166,7 +166,10 @@ function begin(c) {
     // a choice that covers everything this version asks about, and has not expired
     if (!(choice && c.consent_scope.every((x) => choice._scope.includes(x)))) {
       if (c.mode != 'none' && !state._preview) countImpression();
-      if (c.mode == 'opt-in') show(1, true);
+      if (c.mode == 'opt-in') {
+        consentModeAsking(c);
+        show(1, true);
+      }
       else if (state._gpc) {
         choose('gpc', 'gpc_signal');
         show(1, false, 1);
@@ -217,7 +220,7 @@ function init(tag) {
   // data-preview with data-config: the console shows a draft; no stored choice, no record
   state._preview = tag.hasAttribute('data-preview');
   state._configUrl = tag.getAttribute('data-config');
-  consentModeDefault(state._siteKey); // before any Google tag can run
+  consentModeDefault(); // before any Google tag can run
   if (state._autoBlocking) blockAutomatically();
   // the stored choice: one not yet acknowledged by the server is newer than the cookie's
   const token = readToken();
@@ -235,6 +238,8 @@ function init(tag) {
   // a choice made here and not yet acknowledged applies at once; the cookie's waits for
   // the configuration, which says whether the ledger still agrees with it
   if (state._choice && !state._choice._receiptId) applyGrants(choice._purposes, choice._vendors);
+  // a region default granted before a stored refusal or GPC could apply: only without them
+  else if (!state._choice && !state._gpc && !state._preview) consentModeRemembered(state._siteKey);
   watchForGated();
   fetchConfig(wantedLanguages()[0]).then(onConfig, onConfigMissing);
   addEventListener('click', (e) => {

@@ -6,8 +6,8 @@ import { state } from './state.js';
 const loaded = {};
 
 export function loadModule(name) {
-  const path = state._config && (state._config.modules || {})[name];
-  if (!path || loaded[name]) return;
+  const path = (state._config && (state._config.modules || {})[name]) || '';
+  if (!/^\/banner\/m\/[a-z]+\.[0-9a-f]{16}\.js$/.test(path) || loaded[name]) return;
   loaded[name] = 1;
   const s = document.createElement('script');
   s.src = state._cmpOrigin + path;

@@ -57,10 +57,12 @@ export const state = {
   // _language: the UI's language, once the configuration has arrived
 };
 
-// An advanced Google Consent Mode site's Google tags load at once, every signal denied.
-export const loadsDenied = (ids) => {
+// An advanced Google Consent Mode site's Google scripts load at once, every signal denied
+// (scripts only: pixels and frames do not read Consent Mode; and only when every vendor
+// the element names reads it).
+export const loadsDenied = (el, ids) => {
   const g = state._config && state._config.google_consent_mode;
-  return !!g && g.mode == 'advanced' && ids.split(/\s+/).some((id) => g.vendors.includes(id));
+  return !!g && g.mode == 'advanced' && el.tagName == 'SCRIPT' && ids.split(/\s+/).every((id) => g.vendors.includes(id));
 };
 
 // A data-cmp-vendor / data-cmp-purpose value may list several ids: any granted one will do.
