@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import or_
 from flask import (
-    Blueprint, Response, current_app, jsonify, make_response, redirect, render_template, request, send_file,
-    session, url_for,
+    Blueprint, Response, current_app, jsonify, make_response, redirect, render_template, request,
+    send_file, session, url_for,
 )
 from markupsafe import Markup
 from werkzeug.exceptions import Forbidden, TooManyRequests
@@ -527,12 +527,16 @@ def draft_form_changes(form, current_texts: dict[str, dict[str, str]]) -> dict:
         if "=" in line:
             region, mode = (part.strip() for part in line.split("=", 1))
             rules[region] = mode
-    consent_mode = {"mode": form.get("gcm-mode", "basic"),
-                    "ads_data_redaction": form.get("gcm-ads_data_redaction") == "on",
-                    "url_passthrough": form.get("gcm-url_passthrough") == "on"}
     return {"vendors": vendors, "texts": texts, "theme": theme, "region_rules": rules,
-            "google_consent_mode": {key: value for key, value in consent_mode.items()
+            "google_consent_mode": {key: value for key, value in consent_mode_typed(form).items()
                                     if value != google_consent_mode.DEFAULTS[key]}}
+
+
+def consent_mode_typed(form) -> dict:
+    """The draft form's Google Consent Mode fields, every setting named."""
+    return {"mode": form.get("gcm-mode", "basic"),
+            "ads_data_redaction": form.get("gcm-ads_data_redaction") == "on",
+            "url_passthrough": form.get("gcm-url_passthrough") == "on"}
 
 
 TEXT_GROUPS = [  # the draft's text fields, grouped as the banner shows them
@@ -566,9 +570,7 @@ def draft_values(draft, language: str, form=None) -> dict:
             "texts": {key: form.get(f"text-{key}", "") for key in TEXT_KEYS},
             "theme": {key: form.get(f"theme-{key}", "") for key in THEME},
             "region_rules": form.get("region_rules", ""),
-            "gcm": {"mode": form.get("gcm-mode", "basic"),
-                    "ads_data_redaction": form.get("gcm-ads_data_redaction") == "on",
-                    "url_passthrough": form.get("gcm-url_passthrough") == "on"}}
+            "gcm": consent_mode_typed(form)}
 
 
 @bp.route("/sites/<site_key>/draft", methods=["GET", "POST"])
@@ -784,7 +786,8 @@ def site_settings(site_key: str | None = None):
 @auth.page_for(MARKETER)
 def site_embed(site_key: str):
     """Getting the banner onto the site: what is done and what is next, the snippet, the
-    origins with when the banner was last seen on each, and the markup that holds each vendor's tags back."""
+    origins with when the banner was last seen on each, and the markup that holds each
+    vendor's tags back."""
     site = own_site(site_key)
     return render_template("console/embed.html", site=site, steps=onboarding.steps(site),
                            snippet=embed_snippet(site.key), tagging=onboarding.tagging(site),

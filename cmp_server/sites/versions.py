@@ -44,19 +44,10 @@ def replace_draft_vendors(site: Site, choices: Iterable[tuple[str, str | None]],
     errors: dict[str, list[str]] = {}
     rows = []
     for position, (vendor_id, tier) in enumerate(choices):
-        vendor = db.session.get(Vendor, vendor_id)
-        if vendor is None or vendor.workspace_id not in (None, site.workspace_id):
-            errors[f"vendors[{position}]"] = [f"unknown vendor {vendor_id!r}"]
-            continue
-        tiers = [t["id"] for t in vendor.document["retention"].get("tiers", [])]
-        if tier is not None and tier not in tiers:
-            reason = (
-                f"tier must be one of: {', '.join(tiers)}" if tiers
-                else f"{vendor_id!r} has no retention tiers"
-            )
-            errors[f"vendors[{position}].retention_tier"] = [reason]
-            continue
-        rows.append(DraftVendor(vendor=vendor, position=position, retention_tier=tier))
+        vendor, problems = vendor_choice(site, position, vendor_id, tier)
+        errors.update(problems)
+        if vendor is not None:
+            rows.append(DraftVendor(vendor=vendor, position=position, retention_tier=tier))
     if len({vendor_id for vendor_id, _ in choices}) != len(choices):
         errors["vendors"] = ["a vendor may appear once"]
     if errors:
@@ -68,6 +59,21 @@ def replace_draft_vendors(site: Site, choices: Iterable[tuple[str, str | None]],
         actor, "draft.vendors", "site", site.key,
         before={"vendors": before}, after={"vendors": [list(c) for c in choices]},
     )
+
+
+def vendor_choice(site: Site, position: int, vendor_id: str, tier: str | None
+                  ) -> tuple[Vendor | None, dict[str, list[str]]]:
+    """The vendor a draft may list at POSITION with retention TIER (the catalogue's, or
+    a custom one of the site's workspace), or None and why not."""
+    vendor = db.session.get(Vendor, vendor_id)
+    if vendor is None or vendor.workspace_id not in (None, site.workspace_id):
+        return None, {f"vendors[{position}]": [f"unknown vendor {vendor_id!r}"]}
+    tiers = [t["id"] for t in vendor.document["retention"].get("tiers", [])]
+    if tier is not None and tier not in tiers:
+        reason = (f"tier must be one of: {', '.join(tiers)}" if tiers
+                  else f"{vendor_id!r} has no retention tiers")
+        return None, {f"vendors[{position}].retention_tier": [reason]}
+    return vendor, {}
 
 
 def check_texts(texts: Any) -> dict[str, list[str]]:
@@ -88,16 +94,17 @@ def check_texts(texts: Any) -> dict[str, list[str]]:
     return errors
 
 
+SETTING_CHECKS = {"texts": check_texts, "theme": check_theme,
+                  "google_consent_mode": google_consent_mode.check}  # field -> its errors
+
+
 def update_draft(site: Site, changes: dict[str, Any], actor: User | str | None = None) -> None:
     """Change any of the draft's vendors ([{id, retention_tier}]), extra purposes, texts,
     theme and region rules, all validated before anything changes."""
     errors: dict[str, list[str]] = {}
-    if "texts" in changes:
-        errors.update(check_texts(changes["texts"]))
-    if "theme" in changes:
-        errors.update(check_theme(changes["theme"]))
-    if "google_consent_mode" in changes:
-        errors.update(google_consent_mode.check(changes["google_consent_mode"]))
+    for field, check in SETTING_CHECKS.items():
+        if field in changes:
+            errors.update(check(changes[field]))
     if "region_rules" in changes:
         errors.update({f"region_rules.{k}": v
                        for k, v in validate_region_rules(changes["region_rules"]).items()})
@@ -204,32 +211,25 @@ def what_if(site: Site, changes: dict[str, Any]) -> tuple[dict[str, Any], dict[s
     does not validate is left out, and its errors are returned with the snapshot."""
     draft = site.draft
     errors: dict[str, list[str]] = {}
-    texts, theme = changes.get("texts", draft.texts), changes.get("theme", draft.theme)
-    if problems := check_texts(texts):
-        errors.update(problems)
-        texts = draft.texts
-    if problems := check_theme(theme):
-        errors.update(problems)
-        theme = draft.theme
+    settings = {}
+    for field, check in SETTING_CHECKS.items():
+        settings[field] = changes.get(field, getattr(draft, field))
+        if problems := check(settings[field]):
+            errors.update(problems)
+            settings[field] = getattr(draft, field)
     chosen = [(row.vendor, row.retention_tier) for row in draft.vendors]
     if "vendors" in changes:
         chosen = []
         for position, entry in enumerate(changes["vendors"]):
-            vendor = db.session.get(Vendor, entry["id"])
-            tiers = [t["id"] for t in vendor.document["retention"].get("tiers", [])] if vendor else []
-            if vendor is None or vendor.workspace_id not in (None, site.workspace_id):
-                errors[f"vendors[{position}]"] = [f"unknown vendor {entry['id']!r}"]
-            elif entry.get("retention_tier") not in (None, *tiers):
-                errors[f"vendors[{position}].retention_tier"] = ["not one of the vendor's tiers"]
-            else:
-                chosen.append((vendor, entry.get("retention_tier")))
+            tier = entry.get("retention_tier")
+            vendor, problems = vendor_choice(site, position, entry["id"], tier)
+            errors.update(problems)
+            if vendor is not None:
+                chosen.append((vendor, tier))
     vendors = [vendor_entry(vendor.document, tier) for vendor, tier in chosen]
-    gcm = changes.get("google_consent_mode", draft.google_consent_mode)
-    if problems := google_consent_mode.check(gcm):
-        errors.update(problems)
-        gcm = draft.google_consent_mode
-    return frozen_content(site, vendors, texts, theme, draft.region_rules,
-                          draft.extra_purposes, gcm), errors
+    return frozen_content(site, vendors, settings["texts"], settings["theme"],
+                          draft.region_rules, draft.extra_purposes,
+                          settings["google_consent_mode"]), errors
 
 
 def frozen_content(site: Site, vendors: list[dict[str, Any]], texts: dict, theme: dict,

@@ -4,6 +4,7 @@
 // layout never moves.
 import { state } from './state.js';
 import { tokenClaims, readToken } from './store.js';
+import { escapeHtml, safeUrl } from './html.js';
 
 /* global __CMP_CSS__ */
 let shadow, dialog, backdrop, settingsButton, text, onAction;
@@ -12,8 +13,6 @@ let isModal = false;
 let firstLayerAs = null; // how layer 1 was shown, to go back to it with Escape
 let focusBefore = null; // what had focus before the banner took it
 
-const escapeHtml = (x) => String(x == null ? '' : x).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const safeUrl = (u) => (/^https?:\/\//.test(u) ? escapeHtml(u) : '#');
 const button = (action, label) => `<button type="button" class="b" data-cmp-action="${action}">${escapeHtml(label)}</button>`;
 const policyLink = (u) => `<a href="${safeUrl(u)}" target="_blank" rel="noopener">${escapeHtml(text.policy)}</a>`;
 const toggleSwitch = (kind, id, on, locked, label) =>

@@ -6,10 +6,11 @@
 // carries data-cmp-placeholder="VENDOR_ID"; its content is in a shadow root, so the page's
 // CSS cannot break it.
 /* global __CMP_MODULE_CSS__ */
+import { escapeHtml, safeUrl } from '../html.js';
+
 const core = window.cmp._core;
 const state = core._state;
 const text = state._config.strings;
-const escapeHtml = (x) => String(x == null ? '' : x).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const fill = (template, name) => escapeHtml(template).replace('{v}', () => `<b>${escapeHtml(name)}</b>`);
 const held = new Map(); // frame -> its placeholder
 const once = new WeakSet(); // frames loaded once
@@ -34,7 +35,7 @@ function placeholder(frame, vendor) {
     `<p>${fill(text.embed, vendor.name)}</p><div class="a">` +
     `<button type="button" data-a="once">${escapeHtml(text.once)}</button>` +
     `<button type="button" data-a="allow">${fill(text.allow, vendor.name)}</button></div>` +
-    `<a href="${/^https?:\/\//.test(vendor.policy_url) ? escapeHtml(vendor.policy_url) : '#'}" target="_blank" rel="noopener">${escapeHtml(text.policy)}</a></div>`;
+    `<a href="${safeUrl(vendor.policy_url)}" target="_blank" rel="noopener">${escapeHtml(text.policy)}</a></div>`;
   const sheet = new CSSStyleSheet();
   sheet.replaceSync(__CMP_MODULE_CSS__);
   root.adoptedStyleSheets = [sheet];
