@@ -9,10 +9,11 @@ import json
 import pytest
 
 from cmp_server.banner.assets import BANNER_DIR
+from cmp_server.banner.strings import BANNER_LANGUAGES
 from cmp_server.sites import versions
 
 DIST = BANNER_DIR / "dist"
-EU_LANGUAGES = "bg cs da de el en es et fi fr ga hr hu it lt lv mt nl pl pt ro sk sl sv".split()
+
 
 
 @pytest.fixture
@@ -43,8 +44,8 @@ def test_the_hashed_url_is_immutable(client, manifest):
 
 def test_the_bundle_is_within_budget_and_has_no_dependencies(manifest):
     script = (DIST / "cmp.js").read_bytes()
-    assert len(gzip.compress(script, 9)) <= 8 * 1024
-    assert manifest["sizes"]["gzip"] <= manifest["budget_gzip"] == 8 * 1024
+    assert len(gzip.compress(script, 9)) <= 6 * 1024
+    assert manifest["sizes"]["gzip"] <= manifest["budget_gzip"] == 6 * 1024
     package = json.loads((BANNER_DIR / "package.json").read_text())
     assert "dependencies" not in package  # build tools and the demo's SDK only
     # build tools, the demo's SDK, and the accessibility checker of the console's tests
@@ -59,7 +60,7 @@ def test_each_configuration_carries_every_string_in_one_language(client, shop):
     site.draft.texts = {"de": {"title": "Ihre Wahl bei Shop AB"}}
     versions.publish(site)
     english = client.get(f"/api/v1/sites/{site.key}/banner?lang=en").json["strings"]
-    for lang in EU_LANGUAGES + ["nb"]:
+    for lang in BANNER_LANGUAGES:
         config = client.get(f"/api/v1/sites/{site.key}/banner?lang={lang}").json
         assert config["language"] == lang
         assert set(config["strings"]) == set(english), lang
@@ -69,8 +70,8 @@ def test_each_configuration_carries_every_string_in_one_language(client, shop):
     assert german["strings"]["title"] == german["texts"]["title"] == "Ihre Wahl bei Shop AB"
     french = client.get(f"/api/v1/sites/{site.key}/banner?lang=fr").json
     assert french["texts"] == {} and french["strings"]["title"] == "Vos choix de confidentialité"
-    browser = client.get(f"/api/v1/sites/{site.key}/banner?lang=ja",
-                         headers={"Accept-Language": "ja, fr;q=0.8"}).json
+    browser = client.get(f"/api/v1/sites/{site.key}/banner?lang=sw",
+                         headers={"Accept-Language": "sw, fr;q=0.8"}).json
     assert browser["language"] == "fr"
     assert client.get("/banner/i18n/en.json").status_code == 404  # no separate strings
 

@@ -61,7 +61,7 @@ def test_a_page_added_tag_waits_for_consent(banner_site, new_page):
 def test_fail_closed_when_the_backend_is_down(banner_site, new_page):
     page = new_page()
     page.route(CONFIG, lambda route: route.abort())
-    with page.expect_console_message(lambda m: "no banner configuration" in m.text):
+    with page.expect_console_message(lambda m: "no configuration" in m.text):
         open_fixture(page, banner_site, "gating.html")
     settled(page)
     assert ran(page) == []
@@ -89,7 +89,7 @@ def test_a_page_of_an_unregistered_origin_gets_no_banner_and_a_clear_message(ban
     page = new_page()
     port = banner_site.cmp.rsplit(":", 1)[1]
     origin = f"http://elsewhere.localhost:{port}"  # loopback, but not one of the site's
-    with page.expect_console_message(lambda m: "no banner configuration" in m.text) as said:
+    with page.expect_console_message(lambda m: "no configuration" in m.text) as said:
         open_fixture(page, banner_site, "gating.html", origin=origin)
     assert f"The origin {origin} is not registered for site {banner_site.key}" in said.value.text
     assert "Settings" in said.value.text

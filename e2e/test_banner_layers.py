@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from e2e.conftest import active, open_fixture, ran
+from e2e.conftest import active, open_fixture, ran, serious_violations
 
 pytestmark = pytest.mark.browser
 
@@ -124,12 +124,12 @@ def test_settings_layer_lists_purposes_then_their_vendors(banner_site, new_page)
 
 def test_language_from_html_lang_then_browser_then_site_default(banner_site, new_page):
     cases = [
-        ({"lang": "de"}, {}, "Alle ablehnen", "Statistik"),         # catalogue language
-        ({"lang": "fr"}, {}, "Tout refuser", "Analytics"),           # UI only; texts: default
-        # the page's language first; purposes have no Polish: the site's default
-        ({"lang": "pl-PL"}, {"locale": "de-DE"}, "Odrzuć wszystkie", "Analytics"),
-        ({}, {"locale": "nb-NO"}, "Avvis alle", "Statistikk"),       # navigator.languages
-        ({}, {"locale": "ja-JP"}, "Reject all", "Analytics"),        # the site's default
+        ({"lang": "de"}, {}, "Alle ablehnen", "Statistik"),
+        ({"lang": "fr"}, {}, "Tout refuser", "Mesure d'audience"),
+        ({"lang": "pl-PL"}, {"locale": "de-DE"}, "Odrzuć wszystkie", "Analityczne"),  # the page's first
+        ({}, {"locale": "nb-NO"}, "Avvis alle", "Statistikk"),       # else the browser's
+        ({}, {"locale": "ja-JP"}, "すべて拒否する", "分析"),
+        ({}, {"locale": "sw-KE"}, "Reject all", "Analytics"),        # none of them: the site's default
     ]
     for params, options, reject, analytics in cases:
         page = open_fixture(new_page(**options), banner_site, "lang.html", **params)
@@ -271,3 +271,44 @@ def test_the_settings_layer_goes_back_or_closes_and_grants_nothing(banner_site, 
     assert page.evaluate("window.cmp.getConsent().state") == "given"
     assert page.evaluate("window.cmp.hasConsent('analytics')")
     assert len(page.consents) == consents  # nothing recorded
+
+
+def test_an_arabic_page_gets_a_mirrored_right_to_left_arabic_banner(banner_site, new_page,
+                                                                     artifacts):
+    for width in (1280, 390):
+        page = open_fixture(new_page(width=width, locale="en-GB", bypass_csp=True), banner_site,
+                            "lang.html", lang="ar")
+        page.locator("#cmp-banner").wait_for()
+        root = page.locator("#cmp-root")
+        assert (root.get_attribute("lang"), root.get_attribute("dir")) == ("ar", "rtl")
+        assert page.locator("#cmp-t").inner_text() == "خيارات الخصوصية الخاصة بك"
+        # mirrored: the first button of the row is on the right
+        reject = page.locator("[data-cmp-action=reject-all]").bounding_box()
+        accept = page.locator("[data-cmp-action=accept-all]").bounding_box()
+        assert reject["x"] > accept["x"] if width > 500 else reject["y"] < accept["y"]
+        assert abs(reject["width"] - accept["width"]) < 1 and reject["height"] == accept["height"]
+        page.screenshot(path=str(artifacts / f"banner-rtl-{width}.png"))
+        page.click("[data-cmp-action=customize]")
+        section = page.locator("section[data-p=analytics]")
+        assert section.locator("h3").inner_text() == "التحليلات"
+        heading = section.locator("h3").bounding_box()
+        switch = section.locator("[data-cmp-purpose-toggle=analytics]").bounding_box()
+        assert switch["x"] < heading["x"]  # the switch at the end of the line: on the left
+        page.screenshot(path=str(artifacts / f"banner-rtl-settings-{width}.png"))
+        assert serious_violations(page) == []
+
+
+def test_a_german_visitor_sees_one_language_whatever_the_site_rewrote(banner_site, new_page):
+    banner_site.publish(texts={"en": {"title": "Cookies at the shop", "intro": "We ask first."}})
+    page = open_fixture(new_page(locale="de-DE"), banner_site, "lang.html")
+    page.locator("#cmp-banner").wait_for()
+    assert page.locator("#cmp-root").get_attribute("lang") == "de"
+    assert page.locator("#cmp-t").inner_text() == "Ihre Datenschutzauswahl"
+    text = page.locator("#cmp-banner").inner_text()
+    assert "Cookies at the shop" not in text and "We ask first" not in text
+    page.click("[data-cmp-action=customize]")
+    assert page.locator("section h3").all_inner_texts()[:3] == [
+        "Unbedingt erforderlich (Immer aktiv)", "Präferenzen", "Statistik"]
+    text = page.locator("#cmp-banner").inner_text()
+    for english in ("Strictly necessary", "Retention", "Accept all", "Always on"):
+        assert english not in text

@@ -73,7 +73,9 @@ class BannerVendor(StrictSchema):
     id = fields.String(required=True)
     name = fields.String(required=True)
     company = fields.String(required=True)
-    description = fields.String(required=True)
+    description = fields.String(required=True, allow_none=True, metadata={
+        "description": "null when the catalogue has none in this language (the banner shows "
+                       "one language)."})
     purposes = fields.List(fields.String(), required=True, metadata={
         "description": "It runs only if every one of these is allowed."})
     legal_basis = fields.String(required=True)
@@ -81,7 +83,9 @@ class BannerVendor(StrictSchema):
     hosts = fields.List(fields.String(), required=True)
     retention_months = fields.Integer(required=True, allow_none=True)
     hosting = fields.Dict(required=True)
-    cookies = fields.List(fields.Dict(), required=True)
+    cookies = fields.List(fields.Dict(), required=True, metadata={
+        "description": "name, storage, domain, lifetime; pattern (the regular expression a "
+                       "glob name is matched with); description in English only."})
 
 
 class BannerSchema(StrictSchema):
@@ -90,8 +94,12 @@ class BannerSchema(StrictSchema):
     site = fields.String(required=True)
     version = fields.Integer(required=True)
     hash = fields.String(required=True)
-    language = fields.String(required=True)
-    languages = fields.List(fields.String(), required=True)
+    language = fields.String(required=True, metadata={
+        "description": "The one language of every text: the visitor's best among those the "
+                       "site can show every text in."})
+    dir = fields.String(required=True, metadata={"enum": ["ltr", "rtl"]})
+    languages = fields.List(fields.String(), required=True, metadata={
+        "description": "The languages this version can show every text in."})
     region = fields.String(required=True, allow_none=True)
     mode = fields.String(required=True, metadata={"enum": ["opt-in", "opt-out", "none"]})
     consent_lifetime_months = fields.Integer(required=True)
@@ -110,10 +118,19 @@ class BannerSchema(StrictSchema):
         "description": "mode (basic or advanced), ads_data_redaction, url_passthrough, "
                        "granted_regions (region defaults: granted where nobody is asked "
                        "first) and vendors (those whose tags read Consent Mode)."})
+    consent_signals = fields.Dict(required=True, keys=fields.String(),
+                                  values=fields.List(fields.String()), metadata={
+        "description": "Each consent signal the site's vendors' tags read (google_consent_mode, "
+                       "microsoft_uet, microsoft_clarity) and those vendors."})
     modules = fields.Dict(required=True, keys=fields.String(), values=fields.String(), metadata={
         "description": "The tag's modules by name, each at its path on this server (the tag "
-                       "loads one only where a page needs it: embeds, the click-to-load "
-                       "placeholders of held-back frames)."})
+                       "loads one only where it is needed: settings, the settings layer; "
+                       "embeds, the click-to-load placeholders; button, data-button's "
+                       "button; and those in load)."})
+    load = fields.List(fields.String(), required=True, metadata={
+        "description": "The modules this site's banner needs before it shows: theme (dark "
+                       "mode, layouts beyond the default box), google, microsoft (the "
+                       "consent signals of its vendors)."})
     consent_scope = fields.List(fields.String(), required=True)
     stale = fields.List(fields.String(), required=True, metadata={
         "description": "First 8 characters of the newest receipt ids (1,000 at most) whose "
@@ -282,7 +299,7 @@ def banner_answer(site_key: str, lang: str | None, request: Request):
     if ref is None:
         return None
     headers = request.headers
-    language = negotiate(lang, headers.get("Accept-Language"), None, BANNER_LANGUAGES)
+    language = negotiate(lang, headers.get("Accept-Language"), None, document.site_languages(ref))
     rendered = document.with_stale(
         document.render(ref, language, geo.region_for_request(request), module_paths()),
         sync.stale_list(site_key))

@@ -1,7 +1,15 @@
 """What the banner needs for one visitor: the site's published configuration in one
-language, with the consent mode of the visitor's region, and every text the banner shows
-in that language (its own strings with the site's rewrites: the tag carries none). Immutable versions make the
-rendered body safe to keep per process, keyed by everything it depends on."""
+language, with the consent mode of the visitor's region, every text the banner shows in
+that language (its own strings with the site's rewrites: the tag carries none) and the
+modules of the tag the site needs. Immutable versions make the rendered body safe to keep
+per process, keyed by everything it depends on.
+
+One language per display: the banner speaks a language only where the site can show every
+text in it (complete_languages): the banner's strings (with the site's rewrites in that
+language) and each purpose's name and description. The catalogue's vendor
+descriptions (five languages) and cookie descriptions (English) are facts the banner shows
+when the display's language has them and leaves out otherwise; names, retention, hosting
+and cookie lifetimes are shown in every language."""
 from __future__ import annotations
 
 import hashlib
@@ -10,16 +18,22 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from cmp_server.banner.strings import STRINGS
+from cmp_server.banner.strings import BANNER_LANGUAGES, RIGHT_TO_LEFT, STRINGS
 from cmp_server.sites import google_consent_mode
-from cmp_server.sites.catalogue import CATALOGUE_LANGUAGES
+from cmp_server.sites.catalogue import CONSENT_SIGNALS, glob_regex
+from cmp_server.sites.theme import DEFAULT_LAYOUT, DEFAULT_SCHEME
 from cmp_server.sites.versions import VersionRef, consent_scope, published_content
 from cmp_server.platform.geo import Region, mode_for
 from cmp_server.consent.sync import StaleList
 from cmp_server.platform.languages import localise
 
 VENDOR_FIELDS = ("id", "name", "purposes", "legal_basis", "policy_url", "hosts",
-                 "retention_months", "hosting", "cookies")
+                 "retention_months", "hosting")
+COOKIE_FIELDS = ("name", "storage", "domain", "lifetime")
+# the tag's modules a site's configuration may need before the banner shows
+SIGNAL_MODULES = {"google_consent_mode": "google", "microsoft_uet": "microsoft",
+                  "microsoft_clarity": "microsoft"}
+assert set(SIGNAL_MODULES) == set(CONSENT_SIGNALS)
 
 
 @dataclass(frozen=True)
@@ -42,7 +56,8 @@ def banner_document(content: dict[str, Any], number: int, digest: str, language:
         "version": number,
         "hash": digest,
         "language": language,
-        "languages": list(CATALOGUE_LANGUAGES),
+        "dir": "rtl" if language in RIGHT_TO_LEFT else "ltr",
+        "languages": list(complete_languages(content)),
         "region": region,
         "mode": mode,
         "consent_lifetime_months": content["consent_lifetime_months"],
@@ -56,17 +71,71 @@ def banner_document(content: dict[str, Any], number: int, digest: str, language:
         ],
         "vendors": [
             {**{field: v[field] for field in VENDOR_FIELDS},
-             "company": v["company"]["name"], "description": text(v["description"]),
-             "hosting": hosting_shown(v["hosting"], content["controller"])}
+             "company": v["company"]["name"], "description": v["description"].get(language),
+             "hosting": hosting_shown(v["hosting"], content["controller"]),
+             "cookies": [cookie_shown(c, language) for c in v["cookies"]]}
             for v in content["vendors"]
         ],
         "texts": site_texts,
         "strings": {**STRINGS.get(language, STRINGS["en"]), **site_texts},
         "theme": content["theme"],
         "google_consent_mode": google_consent_mode.for_banner(content),
+        "consent_signals": consent_signals(content),
         "consent_scope": sorted(consent_scope(content)),
         "modules": dict(modules),
+        "load": modules_needed(content),
     }
+
+
+def complete_languages(content: dict[str, Any]) -> tuple[str, ...]:
+    """The banner's languages in which this version can show every text: the banner's own
+    strings (each language has all of them, and the site's rewrites in a language replace
+    them there), and each purpose's name and description, the site's own purposes too.
+    A rewrite in one language is never shown in another: elsewhere the banner's own
+    wording stands."""
+    return tuple(
+        language for language in BANNER_LANGUAGES
+        if all(language in p["name"] and language in p["description"] for p in content["purposes"]))
+
+
+def fallback_language(content: dict[str, Any]) -> str:
+    """For a visitor none of whose languages the site can show in full: the site's default
+    when it is complete, else English, else the first complete one, else the default."""
+    complete = complete_languages(content)
+    default = content["default_language"]
+    return next((lang for lang in (default, "en", *complete) if lang in complete), default)
+
+
+def modules_needed(content: dict[str, Any]) -> list[str]:
+    """The tag's modules this version needs before its banner shows: its look beyond the
+    default light box, the consent signals its vendors' tags read."""
+    theme = content["theme"]
+    needed = {SIGNAL_MODULES[signal] for v in content["vendors"]
+              for signal in v.get("consent_signals", [])}
+    if theme.get("layout", DEFAULT_LAYOUT) != DEFAULT_LAYOUT or \
+            theme.get("scheme", DEFAULT_SCHEME) != DEFAULT_SCHEME:
+        needed.add("theme")
+    return sorted(needed)
+
+
+def consent_signals(content: dict[str, Any]) -> dict[str, list[str]]:
+    """Each consent signal the site's vendors' tags read, and those vendors."""
+    signals: dict[str, list[str]] = {}
+    for vendor in content["vendors"]:
+        for signal in vendor.get("consent_signals", []):
+            signals.setdefault(signal, []).append(vendor["id"])
+    return signals
+
+
+def cookie_shown(cookie: dict[str, Any], language: str) -> dict[str, Any]:
+    """A cookie as the banner shows and deletes it: a glob as the regular expression the
+    tag tests names with; the catalogue's (English) description in English only."""
+    shown = {field: cookie[field] for field in COOKIE_FIELDS}
+    if cookie.get("match") == "glob":
+        shown["pattern"] = glob_regex(cookie["name"]).pattern
+    if language == "en":
+        shown["description"] = cookie["description"]
+    return shown
 
 
 def hosting_shown(hosting: dict, controller: dict | None) -> dict:
@@ -78,13 +147,19 @@ def hosting_shown(hosting: dict, controller: dict | None) -> dict:
 
 
 @lru_cache(maxsize=4096)
+def site_languages(ref: VersionRef) -> tuple[str, ...]:
+    """complete_languages of a published version (the banner GET negotiates among them)."""
+    return complete_languages(published_content(ref))
+
+
+@lru_cache(maxsize=4096)
 def render(ref: VersionRef, language: str | None, region: Region | None,
            modules: tuple[tuple[str, str], ...] = ()) -> Rendered:
-    """The response body and its ETag, in ``language`` or else the version's default,
+    """The response body and its ETag, in ``language`` or else the version's fallback,
     naming the tag's MODULES. Cached per process: a published version never changes, and
     the key holds everything the body depends on."""
     content = published_content(ref)
-    language = language or content["default_language"]
+    language = language or fallback_language(content)
     mode = mode_for(region, content.get("region_rules") or {})
     document = banner_document(content, ref.number, ref.content_hash, language,
                                region.code if region else None, mode, modules)

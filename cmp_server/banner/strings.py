@@ -11,3 +11,4 @@ STRINGS_FILE = BANNER_DIR / "src" / "strings.json"
 STRINGS: dict[str, dict[str, str]] = json.loads(STRINGS_FILE.read_text(encoding="utf-8"))
 BANNER_LANGUAGES = tuple(STRINGS)
 TEXT_KEYS = tuple(STRINGS["en"])
+RIGHT_TO_LEFT = frozenset({"ar", "he", "fa"})  # the banner is mirrored in these

@@ -28,6 +28,7 @@ from cmp_server.consent import analytics, proof, subjects
 from cmp_server.scanner import jobs
 from cmp_server.console import changes, forms, labels, onboarding
 from cmp_server.sites import google_consent_mode, registry, sightings, vendors, versions
+from cmp_server.banner.assets import module_paths
 from cmp_server.banner.document import banner_document
 from cmp_server.banner.strings import BANNER_LANGUAGES, STRINGS, TEXT_KEYS
 from cmp_server.sites.theme import DEFAULTS, LAYOUTS, SCHEMES, THEME
@@ -689,7 +690,7 @@ def preview_document(site: Site, content: dict, language: str | None,
     """The banner's configuration for the preview. A banner that follows the visitor's
     system (scheme auto) follows the preview's page instead, light or dark."""
     language = negotiate(language, None, site.default_language, BANNER_LANGUAGES)
-    document = banner_document(content, 0, "draft", language, None, OPT_IN)
+    document = banner_document(content, 0, "draft", language, None, OPT_IN, module_paths())
     if scheme in PREVIEW_SCHEMES and document["theme"].get("scheme") == "auto":
         document["theme"] = {**document["theme"], "scheme": scheme}
     return document

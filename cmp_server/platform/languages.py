@@ -6,13 +6,21 @@ import re
 from cmp_server.sites.catalogue import CATALOGUE_LANGUAGES
 
 # Browsers announce Norwegian as nb, no or nn; the catalogue writes Bokmål (nb).
-ALIASES = {"no": "nb", "nn": "nb"}
+ALIASES = {"no": "nb", "nn": "nb", "iw": "he"}  # iw: Hebrew's old code
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 
 
+# Chinese is written in two scripts: traditional where the tag names it or Taiwan, Hong
+# Kong or Macao, simplified otherwise.
+TRADITIONAL_CHINESE = {"hant", "tw", "hk", "mo"}
+
+
 def primary(tag: str) -> str:
-    code = tag.split("-", 1)[0].strip().lower()
-    return ALIASES.get(code, code)
+    """The language a tag asks for, as the banner and the catalogue name them."""
+    parts = tag.strip().lower().split("-")
+    if parts[0] == "zh":
+        return "zh-Hant" if TRADITIONAL_CHINESE & set(parts[1:]) else "zh-Hans"
+    return ALIASES.get(parts[0], parts[0])
 
 
 def accept_language_tags(header: str | None) -> list[str]:

@@ -23,7 +23,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from cmp_server.sites.catalogue import CATALOGUE_LANGUAGES
+from cmp_server.sites.catalogue import CATALOGUE_LANGUAGES, glob_regex
 
 PASSES = ("before", "reject", "accept", "withdraw")
 PASS_LABELS = {
@@ -68,11 +68,6 @@ def site_of(host: str) -> str:
 def host_matches(host: str, pattern: str) -> bool:
     """The banner's rule (static/banner/src/gating.js): "*.x.com" matches subdomains."""
     return host.endswith(pattern[1:]) if pattern.startswith("*.") else host == pattern
-
-
-def glob_regex(name: str) -> re.Pattern:
-    """A catalogue cookie pattern: "*" matches any run of characters, nothing else is special."""
-    return re.compile("^" + ".*".join(re.escape(part) for part in name.split("*")) + "$")
 
 
 # --- matching -------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ COOKIE_DOMAIN = re.compile(r"^\.?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 HOSTING_LOCATION = re.compile(r"^(?:[A-Z]{2}|site)$")  # "site": self-hosted, where the site is
 MAX_RETENTION_MONTHS = 240
+CONSENT_SIGNALS = ("google_consent_mode", "microsoft_uet", "microsoft_clarity")
 
 slug_field = fields.String(
     required=True,
@@ -67,22 +68,32 @@ def visitor_text(max_length: int = 2000, **kwargs) -> fields.String:
                          **kwargs)
 
 
+def glob_regex(name: str) -> re.Pattern:
+    """A catalogue cookie pattern: "*" matches any run of characters, nothing else is special
+    (the banner tests names with the same expression's source)."""
+    return re.compile("^" + ".*".join(re.escape(part) for part in name.split("*")) + "$")
+
+
 class Translated(fields.Dict):
-    """A text in every catalogue language, and in no other."""
+    """A text in every catalogue language, and optionally in any other language the banner
+    speaks (cmp_server.banner.document: a banner shows only a language it has every
+    purpose's texts in)."""
 
     def __init__(self, **kwargs):
         super().__init__(keys=fields.String(), values=visitor_text(), required=True, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
+        from cmp_server.banner.strings import BANNER_LANGUAGES
+
         result = super()._deserialize(value, attr, data, **kwargs)
         missing = [lang for lang in CATALOGUE_LANGUAGES if lang not in result]
-        unknown = sorted(set(result) - set(CATALOGUE_LANGUAGES))
+        unknown = sorted(set(result) - set(BANNER_LANGUAGES))
         if missing:
             raise ValidationError(f"missing language(s): {', '.join(missing)}")
         if unknown:
             raise ValidationError(
                 f"unsupported language(s): {', '.join(unknown)}; "
-                f"use {', '.join(CATALOGUE_LANGUAGES)}"
+                f"use {', '.join(BANNER_LANGUAGES)}"
             )
         return result
 
@@ -226,8 +237,9 @@ class VendorSchema(StrictSchema):
     retention = fields.Nested(RetentionSchema, required=True)
     hosting = fields.Nested(HostingSchema, required=True)
     cookies = fields.List(fields.Nested(CookieSchema), load_default=list)
-    # consent signals the vendor's own tags read (cmp_server.sites.google_consent_mode)
-    consent_signals = fields.List(fields.String(validate=validate.OneOf(["google_consent_mode"])),
+    # consent signals the vendor's own tags read: Google's Consent Mode
+    # (cmp_server.sites.google_consent_mode), Microsoft UET's consent mode, Clarity's consent API
+    consent_signals = fields.List(fields.String(validate=validate.OneOf(CONSENT_SIGNALS)),
                                   validate=validate.Length(min=1))
     description = Translated()
     sources = fields.List(

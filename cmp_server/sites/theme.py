@@ -28,8 +28,10 @@ LAYOUTS = {  # the first layer's place on the page (the settings layer is a cent
     "box-right": "a box in the bottom right corner", "bar-bottom": "a bar along the bottom",
     "bar-top": "a bar along the top", "modal": "a dialog in the middle of the page",
 }
+DEFAULT_LAYOUT = "box"  # the tag's own styles; the others are in its theme module
 SCHEMES = {"light": "always light", "dark": "always dark",
            "auto": "dark when the visitor's system is set to dark"}
+DEFAULT_SCHEME = "light"
 VALID = {  # what each property takes, in words
     "accent": "a colour like #1d4ed8", "bg": "a colour like #ffffff", "fg": "a colour like #1f2328",
     "focus": "a colour like #1d4ed8", "link": "a colour like #0b57d0",

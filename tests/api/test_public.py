@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from cmp_server.sites import versions
 from cmp_server.platform.extensions import db
-from cmp_server.models import ledger
+from cmp_server.models import Purpose, ledger
 from tests.support.http import call
 
 ORIGIN = {"Origin": "https://shop.example"}
@@ -42,7 +42,7 @@ def test_banner_config_in_the_requested_language(live_server, shop):
     ("", "nb-NO,nb;q=0.9,en;q=0.5", "nb"),
     ("", "no", "nb"),
     ("", "fr-FR, de;q=0.8", "fr"),  # a language the banner speaks
-    ("", "ja-JP, tlh;q=0.5", "en"),  # none of them: the site's default
+    ("", "sw-KE, tlh;q=0.5", "en"),  # none of them: the site's default
     ("?lang=nl", "de", "nl"),
 ])
 def test_banner_language_negotiation(live_server, shop, query, accept, expected):
@@ -50,6 +50,90 @@ def test_banner_language_negotiation(live_server, shop, query, accept, expected)
     answer = call("GET", f"{live_server}/api/v1/sites/{site.key}/banner{query}",
                   headers={"Accept-Language": accept})
     assert answer.json["language"] == expected
+
+
+def banner_in(live_server, site, accept: str, query: str = "") -> dict:
+    return call("GET", f"{live_server}/api/v1/sites/{site.key}/banner{query}",
+                headers={"Accept-Language": accept}).json
+
+
+# an operator's own purpose, in some of the catalogue's languages only (no German)
+EXTRA_PURPOSE = "club"
+CLUB = {"id": EXTRA_PURPOSE, "required": False, "position": 9,
+        "name": {"en": "Customer club", "sv": "Kundklubb", "nl": "Klantenclub", "nb": "Kundeklubb"},
+        "description": {lang: "Offers for members." for lang in ("en", "sv", "nl", "nb")}}
+
+
+def test_the_banner_speaks_one_language_in_which_the_site_has_every_text(live_server, shop):
+    site, _ = shop
+    db.session.add(Purpose(id=EXTRA_PURPOSE, required=False, position=9, document=CLUB,
+                           content_hash="test"))
+    db.session.commit()
+    versions.update_draft(site, {"texts": {"en": {"title": "Cookies at the shop"}},
+                                 "extra_purposes": [EXTRA_PURPOSE]})
+    versions.publish(site)
+    german = banner_in(live_server, site, "de-DE,de;q=0.9,en;q=0.5")
+    # the site's own purpose is in English and Swedish only: the whole banner is English
+    assert german["language"] == "en" and german["strings"]["title"] == "Cookies at the shop"
+    assert german["strings"]["accept"] == "Accept all"
+    assert german["purposes"][0]["name"] == "Strictly necessary"
+    assert "de" not in german["languages"] and {"en", "sv", "nl", "nb"} <= set(german["languages"])
+    assert banner_in(live_server, site, "de", "?lang=de")["language"] == "en"  # asked for, still incomplete
+    swedish = banner_in(live_server, site, "sv")
+    # a rewrite is never shown in another language: Swedish keeps its own wording
+    assert (swedish["language"], swedish["strings"]["title"]) == ("sv", "Dina integritetsval")
+    assert swedish["purposes"][-1]["name"] == "Kundklubb"
+
+    versions.update_draft(site, {"extra_purposes": []})
+    versions.publish(site)
+    german = banner_in(live_server, site, "de-DE,de;q=0.9")
+    assert german["language"] == "de" and german["texts"] == {}
+    assert german["strings"]["title"] != "Cookies at the shop"
+    assert german["strings"]["accept"] == "Alle akzeptieren"
+    assert german["purposes"][0]["name"] == "Unbedingt erforderlich"
+
+
+@pytest.mark.parametrize("accept,language,direction", [
+    ("zh-TW", "zh-Hant", "ltr"), ("zh-HK", "zh-Hant", "ltr"), ("zh-CN", "zh-Hans", "ltr"),
+    ("zh", "zh-Hans", "ltr"), ("ar-EG", "ar", "rtl"), ("he", "he", "rtl"), ("fa-IR", "fa", "rtl"),
+    ("ja", "ja", "ltr"), ("uk-UA", "uk", "ltr"),
+])
+def test_the_new_languages_and_their_direction(live_server, shop, accept, language, direction):
+    site, _ = shop
+    body = banner_in(live_server, site, accept)
+    assert (body["language"], body["dir"]) == (language, direction)
+    english = banner_in(live_server, site, "en")
+    assert body["strings"]["accept"] != english["strings"]["accept"]
+    assert body["purposes"][2]["name"] != english["purposes"][2]["name"]
+
+
+def test_catalogue_facts_a_language_lacks_are_left_out_not_mixed_in(live_server, shop):
+    site, _ = shop
+
+    def analytics(accept):
+        return next(v for v in banner_in(live_server, site, accept)["vendors"]
+                    if v["id"] == "google-analytics")
+    japanese, german, english = analytics("ja"), analytics("de"), analytics("en")
+    assert japanese["description"] is None and german["description"].startswith("Google Analytics")
+    assert german["description"] != english["description"]
+    # cookie descriptions are English in the catalogue: in English only
+    assert all("description" not in c for c in german["cookies"] + japanese["cookies"])
+    assert all(c["description"] for c in english["cookies"])
+    # the glob a cookie name is matched with, as the tag deletes it
+    ga = next(c for c in english["cookies"] if c["name"] == "_ga_*")
+    assert ga["pattern"] == "^_ga_.*$"
+
+
+def test_the_configuration_names_the_modules_the_site_needs(live_server, shop):
+    site, _ = shop
+    assert banner_in(live_server, site, "en")["load"] == ["google"]  # Google Analytics
+    versions.set_draft_vendors(site, [("mixpanel", None), ("microsoft-clarity", None)])
+    versions.update_draft(site, {"theme": {"layout": "bar-top"}})
+    versions.publish(site)
+    body = banner_in(live_server, site, "en")
+    assert body["load"] == ["microsoft", "theme"]
+    assert body["consent_signals"] == {"microsoft_clarity": ["microsoft-clarity"]}
+    assert set(body["modules"]) >= {"settings", "theme", "google", "microsoft", "embeds", "button"}
 
 
 def test_banner_is_cacheable_with_a_strong_etag(live_server, shop):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cmp_server.banner.strings import BANNER_LANGUAGES
 from cmp_server.sites.catalogue import (
     CATALOGUE_LANGUAGES,
     CORE_PURPOSES,
@@ -55,9 +56,11 @@ def test_every_referenced_purpose_exists(shipped):
 
 
 def test_every_text_is_in_every_language(shipped):
+    # the purposes in every language the banner speaks, so that it can speak each of them
     for purpose in shipped.purposes.values():
-        assert sorted(purpose["name"]) == sorted(CATALOGUE_LANGUAGES)
-        assert sorted(purpose["description"]) == sorted(CATALOGUE_LANGUAGES)
+        assert sorted(purpose["name"]) == sorted(BANNER_LANGUAGES), purpose["id"]
+        assert sorted(purpose["description"]) == sorted(BANNER_LANGUAGES), purpose["id"]
+        assert len(set(purpose["description"].values())) == len(BANNER_LANGUAGES)  # translated
     for vendor in shipped.vendors.values():
         assert sorted(vendor["description"]) == sorted(CATALOGUE_LANGUAGES), vendor["id"]
 

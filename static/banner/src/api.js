@@ -7,11 +7,13 @@ const jsonOrStatus = (r) => (r.ok ? r.json() : Promise.reject(r.status));
 // the receipts the ledger has moved past without this browser (see main.js, onConfig).
 // Refused, it rejects with the server's reason when there is one (an origin the site did
 // not register: which, and where to register it).
+const siteUrl = (path) => `${state._cmpOrigin}/api/v1/sites/${encodeURIComponent(state._siteKey)}/${path}`;
+
+// The page's language (the server picks the best one the site can show every text in,
+// among it and the browser's) and an explicit one alike.
 export const fetchConfig = (language) =>
   fetch(
-    state._configUrl ||
-      `${state._cmpOrigin}/api/v1/sites/${encodeURIComponent(state._siteKey)}/banner` +
-        (/^[a-z]{2,3}$/.test(language) ? '?lang=' + language : ''),
+    state._configUrl || siteUrl('banner') + (/^[a-z]{2,3}(-[a-z0-9]{1,8})*$/i.test(language) ? '?lang=' + language : ''),
     { credentials: state._configUrl ? 'same-origin' : 'omit', cache: 'no-cache' },
   ).then((r) => (r.ok ? r.json() : r.json().then((e) => Promise.reject(e.message), () => Promise.reject(r.status))));
 
@@ -33,7 +35,7 @@ export const fetchCurrentChoice = (token) => post('/api/v1/receipts/current', { 
 // The banner asked (or told) the visitor: counted per site and day for the consent
 // analytics' "saw the banner without choosing". No body, so no CORS preflight.
 export const countImpression = () =>
-  fetch(`${state._cmpOrigin}/api/v1/sites/${encodeURIComponent(state._siteKey)}/impressions`, {
+  fetch(siteUrl('impressions'), {
     method: 'POST',
     keepalive: true,
     credentials: 'omit',

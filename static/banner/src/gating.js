@@ -5,15 +5,18 @@
 // - elements added later are handled too (MutationObserver);
 // - with data-blocking="auto", scripts loading from a vendor's catalogue hosts are held
 //   back without any markup (see blockAutomatically for how, and for the limits).
-import { state, anyGranted, loadsDenied } from './state.js';
-import { loadModule } from './modules.js';
+import { state, anyGranted } from './state.js';
+import { loadModule, loadedModules } from './modules.js';
 
 const GATED =
-  'script[type="text/plain"][data-cmp-vendor],script[type="text/plain"][data-cmp-purpose],script[data-cmp-held],[data-cmp-src]';
+  'script[type="text/plain"]:is([data-cmp-vendor],[data-cmp-purpose]),script[data-cmp-held],[data-cmp-src]';
 const released = new WeakSet(); // gated elements released (or loaded) already
 const ownScripts = new WeakSet(); // scripts the banner created itself: never held back
 let runQueue = Promise.resolve(); // scripts run one after the other
 let setScriptType; // HTMLScriptElement's own type setter
+
+// an advanced Google Consent Mode site's Google scripts load at once (the google module)
+const loadsDenied = (el, ids) => !!(loadedModules.google && loadedModules.google._loadsDenied(el, ids));
 
 const thirdPartyHost = (src) => {
   try {

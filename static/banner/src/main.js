@@ -5,9 +5,9 @@ import { state, nowSeconds } from './state.js';
 import { fetchConfig, countImpression, postConsent, fetchCurrentChoice } from './api.js';
 import { readToken, tokenClaims, saveToken, forgetToken, pendingChoice, deleteVendorStorage } from './store.js';
 import { watchForGated, releaseGranted, blockAutomatically } from './gating.js';
-import { consentModeAsking, consentModeDefault, consentModeRemembered, consentModeSite, consentModeUpdate } from './consent-mode.js';
-import { wantedLanguages } from './i18n.js';
-import { mount, show, hide } from './ui.js';
+import { consentModeDefault, consentModeRemembered } from './consent-mode.js';
+import { mount, show, hide, addStyles } from './ui.js';
+import { loadedModules, loadModule } from './modules.js';
 
 const waitingForBanner = []; // API calls waiting for the configuration and the banner
 let bannerReady = false;
@@ -48,12 +48,9 @@ function applyGrants(purposeIds, vendorIds) {
   }
   state._grantedPurposes = purposes;
   state._grantedVendors = vendors;
-  consentModeUpdate(purposes, vendors, c);
+  for (const m of Object.values(loadedModules)) if (m._grants) m._grants(purposes, vendors); // consent signals
   releaseGranted();
-  if (c) {
-    const left = deleteVendorStorage(c.vendors.filter((v) => !vendors[v.id]));
-    if (left.length) console.warn('cmp: could not delete', left);
-  }
+  if (c) deleteVendorStorage(c.vendors.filter((v) => !vendors[v.id]));
 }
 
 // cmp:consent: once when the page's choice is known, then once per change, after the
@@ -84,7 +81,7 @@ function sendPendingOnce() {
     (status) => {
       // refused for good (4xx other than timeout and rate limit): retrying cannot help
       if (status >= 400 && status < 500 && status != 408 && status != 429) {
-        console.warn('cmp: choice refused by the server', status);
+        console.warn('cmp: refused', status);
         pendingChoice(null);
       }
     },
@@ -132,13 +129,15 @@ function choose(action, method, selected) {
 // cookie before anything applies; if that cannot be had, nothing does.
 function onConfig(c) {
   state._config = c;
-  if (!state._preview) consentModeSite(state._siteKey, c.google_consent_mode);
   state._language = c.language;
   const choice = state._choice;
   const stale =
     choice && choice._receiptId && ((c.stale || []).includes(choice._receiptId.slice(0, 8)) || (choice._issuedAt || 0) < c.stale_before);
-  if (!stale) return begin(c);
-  fetchCurrentChoice(readToken())
+  // the modules the site needs (its consent signals, its layout) come first
+  const loaded = Promise.all(c.load.map(loadModule));
+  if (!stale) return loaded.then(() => begin(c));
+  loaded
+    .then(() => fetchCurrentChoice(readToken()))
     .then(
       (answer) => {
         const claims = answer.token && tokenClaims(answer.token);
@@ -167,7 +166,7 @@ function begin(c) {
     if (!(choice && c.consent_scope.every((x) => choice._scope.includes(x)))) {
       if (c.mode != 'none' && !state._preview) countImpression();
       if (c.mode == 'opt-in') {
-        consentModeAsking(c);
+        if (loadedModules.google) loadedModules.google._asking();
         show(1, true);
       }
       else if (state._gpc) {
@@ -184,6 +183,7 @@ function begin(c) {
     }
     bannerReady = true;
     waitingForBanner.splice(0).forEach((f) => f());
+    if (state._settingsButton) loadModule('button');
   };
   document.body ? putUp() : addEventListener('DOMContentLoaded', putUp);
 }
@@ -191,7 +191,7 @@ function begin(c) {
 // Without the configuration (the backend is down) the stored choice is all there is: it
 // applies; with none, nothing runs and no banner shows.
 function onConfigMissing(error) {
-  console.warn('cmp: no banner configuration', error);
+  console.warn('cmp: no configuration', error);
   const choice = state._choice;
   if (choice) {
     applyGrants(choice._purposes, choice._vendors);
@@ -208,7 +208,7 @@ Object.assign(api, {
   withdraw: () => whenReady(() => (choose('withdraw', 'api'), hide())),
   hasConsent: (id) => !!(state._grantedPurposes[id] || state._grantedVendors[id]),
   getConsent: consentSummary,
-  _core: { _state: state, _choose: choose, _hide: hide }, // for the modules
+  _core: { _state: state, _choose: choose, _hide: hide, _addStyles: addStyles, _modules: loadedModules }, // for the modules
 });
 
 function init(tag) {
@@ -239,9 +239,9 @@ function init(tag) {
   // the configuration, which says whether the ledger still agrees with it
   if (state._choice && !state._choice._receiptId) applyGrants(choice._purposes, choice._vendors);
   // a region default granted before a stored refusal or GPC could apply: only without them
-  else if (!state._choice && !state._gpc && !state._preview) consentModeRemembered(state._siteKey);
+  else if (!state._choice && !state._gpc && !state._preview) state._gcmRemembered = consentModeRemembered(state._siteKey);
   watchForGated();
-  fetchConfig(wantedLanguages()[0]).then(onConfig, onConfigMissing);
+  fetchConfig(document.documentElement.lang).then(onConfig, onConfigMissing); // else the browser's languages decide
   addEventListener('click', (e) => {
     const el = e.target.closest && e.target.closest('[data-cmp-open]');
     if (el) {

@@ -45,24 +45,13 @@
  * }}
  */
 export const state = {
-  _siteKey: '',
-  _cmpOrigin: '',
-  _nonce: '',
-  _autoBlocking: false,
-  _config: null, // the banner document from the API, once it has arrived
+  // _siteKey, _cmpOrigin, _nonce, _autoBlocking...: set by init (main.js) from the tag
+  // _config: the banner document from the API, once it has arrived
   _grantedPurposes: {}, // purpose id -> true
   _grantedVendors: {}, // vendor id -> true
-  _choice: null, // from the cookie, or a choice not yet acknowledged
+  // _choice: from the cookie, or a choice not yet acknowledged
   _gpc: navigator.globalPrivacyControl === true, // the browser's Global Privacy Control
   // _language: the UI's language, once the configuration has arrived
-};
-
-// An advanced Google Consent Mode site's Google scripts load at once, every signal denied
-// (scripts only: pixels and frames do not read Consent Mode; and only when every vendor
-// the element names reads it).
-export const loadsDenied = (el, ids) => {
-  const g = state._config && state._config.google_consent_mode;
-  return !!g && g.mode == 'advanced' && el.tagName == 'SCRIPT' && ids.split(/\s+/).every((id) => g.vendors.includes(id));
 };
 
 // A data-cmp-vendor / data-cmp-purpose value may list several ids: any granted one will do.

@@ -46,38 +46,32 @@ export const pendingChoice = (value) => {
   }
 };
 
-const globPattern = (name) =>
-  new RegExp('^' + name.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
-
 const cookieNames = () => document.cookie.split('; ').map((c) => c.split('=')[0]);
 
 // Delete the vendors' first-party cookies (host-only, the page's domain and each parent
-// domain) and storage keys; answer what is still there afterwards.
+// domain) and storage keys. What cannot be deleted from here (HttpOnly, another path, a
+// third party's) the scanner reports.
 export function deleteVendorStorage(vendors) {
   const host = location.hostname;
   const labels = host.split('.');
   const domains = [''];
   if (!/^[\d.]+$|:/.test(host))
     for (let i = 0; i < labels.length - 1; i++) domains.push('; Domain=.' + labels.slice(i).join('.'));
-  const left = [];
   for (const vendor of vendors)
     for (const c of vendor.cookies || []) {
       if (c.domain != 'first_party' && !('.' + host).endsWith(c.domain)) continue; // a third party's own cookie
-      const pattern = c.match == 'glob' ? globPattern(c.name) : null;
+      const pattern = c.pattern && new RegExp(c.pattern); // a glob, as the server writes it
       const isIt = (n) => !n.startsWith('cmp_') && (pattern ? pattern.test(n) : n == c.name); // never the banner's own
       try {
         if (c.storage == 'cookie') {
           for (const n of cookieNames().filter(isIt))
             for (const d of domains) document.cookie = `${n}=; Max-Age=0; Path=/${d}`;
-          left.push(...cookieNames().filter(isIt));
         } else {
           const storage = c.storage == 'local_storage' ? localStorage : sessionStorage;
           for (const k of Object.keys(storage)) if (isIt(k)) storage.removeItem(k);
-          left.push(...Object.keys(storage).filter(isIt));
         }
       } catch (e) {
         // storage not accessible: nothing of it to delete
       }
     }
-  return left;
 }
