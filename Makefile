@@ -42,7 +42,7 @@ $(STAMPS)/python: setup.cfg pyproject.toml
 # The banner tag: npm packages from the lock file, then the bundle (dist/ is not in git).
 # Rebuilt when its sources change, or when dist/ has gone.
 $(STAMPS)/banner: $(BANNER)/package.json $(BANNER)/package-lock.json $(BANNER)/build.mjs \
-		$(wildcard $(BANNER)/src/*) $(if $(wildcard $(BANNER)/dist/manifest.json),,banner-missing)
+		$(wildcard $(BANNER)/src/*) $(wildcard $(BANNER)/src/modules/*) $(if $(wildcard $(BANNER)/dist/manifest.json),,banner-missing)
 	cd $(BANNER) && npm ci --no-audit --no-fund && npm run build
 	@mkdir -p $(STAMPS) && touch $@
 

@@ -66,7 +66,7 @@ def test_reject_all_is_exactly_as_prominent_as_accept_all(banner_site, new_page)
 
 
 def test_theme_and_texts_come_from_the_configuration(banner_site, new_page):
-    banner_site.publish(theme={"accent": "#8a1538", "--cmp-bg": "#fffbe6"},
+    banner_site.publish(theme={"accent": "#8a1538", "bg": "#fffbe6"},
                         texts={"en": {"title": "Cookies at Shop AB"},
                                "sv": {"title": "Kakor hos Shop AB"}})
     page = open_fixture(new_page(), banner_site, "gating.html")

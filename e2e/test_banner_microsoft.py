@@ -56,8 +56,9 @@ def clarity(ads: str, analytics: str) -> list:
 def test_microsoft_signals_are_denied_first_then_follow_every_choice(banner_site, new_page):
     banner_site.publish(vendors=BANNER_VENDORS + MICROSOFT)
     page = open_fixture(new_page(), banner_site, "gating.html")
-    page.locator("#cmp-banner").wait_for()
+    page.locator("#cmp-banner").wait_for()  # the module may follow: the tags wait for it
     add_microsoft_tags(page)
+    page.wait_for_function("!!(window.uetq && window.clarity)")
     uet, clarity_q = queues(page)
     assert uet_calls(uet) == [["consent", "default", {"ad_storage": "denied"}]]
     assert clarity_q == [clarity("denied", "denied")]

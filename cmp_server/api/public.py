@@ -16,7 +16,6 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from cmp_server.platform.http import CONSENT_BODY_LIMIT, etag_matches
 from cmp_server.banner import document
 from cmp_server.banner.assets import module_paths
-from cmp_server.banner.strings import BANNER_LANGUAGES
 from cmp_server.consent import analytics, receipts, sync
 from cmp_server.platform import geo, rate_limit
 from cmp_server.sites import registry, sightings, versions

@@ -133,9 +133,11 @@ function onConfig(c) {
   const choice = state._choice;
   const stale =
     choice && choice._receiptId && ((c.stale || []).includes(choice._receiptId.slice(0, 8)) || (choice._issuedAt || 0) < c.stale_before);
-  // the modules the site needs (its consent signals, its layout) come first
+  // the modules the site needs (its consent signals, its look) come first; a visitor asked
+  // first waits for the look only (nothing is granted until the choice)
   const loaded = Promise.all(c.load.map(loadModule));
-  if (!stale) return loaded.then(() => begin(c));
+  const asked = !choice && c.mode == 'opt-in';
+  if (!stale) return (asked ? loadModule(c.load.find((name) => name == 'theme')) : loaded).then(() => begin(c, loaded));
   loaded
     .then(() => fetchCurrentChoice(readToken()))
     .then(
@@ -147,17 +149,25 @@ function onConfig(c) {
       },
       () => (state._choice = null),
     )
-    .then(() => begin(c));
+    .then(() => begin(c, loaded));
 }
 
-// Apply the stored choice, then put up the banner and decide whether it asks.
-function begin(c) {
+// Apply the stored choice, then put up the banner and decide whether it asks. Without a
+// choice the consent signals' modules may still be loading: once they are there, their
+// defaults apply, and a choice made meanwhile again.
+function begin(c, loaded) {
   const choice = state._choice;
   if (choice) {
     applyGrants(choice._purposes, choice._vendors);
     // a choice an earlier page view could not deliver is announced once the server answers
     (pendingChoice() ? sendPending() : Promise.resolve()).then(announce);
-  } else releaseGranted(); // scripts held while the catalogue was unknown
+  } else
+    loaded.then(() => {
+      const made = state._choice;
+      if (made) applyGrants(made._purposes, made._vendors);
+      else if (c.mode == 'opt-in' && loadedModules.google) loadedModules.google._asking();
+      releaseGranted(); // scripts held while the catalogue was unknown
+    });
   const putUp = () => {
     mount(c.strings, (action, fromSettings, selected) =>
       choose({ 'accept-all': 'accept_all', 'reject-all': 'reject_all', save: 'custom' }[action], fromSettings ? 'settings_layer' : '', selected),
@@ -165,10 +175,7 @@ function begin(c) {
     // a choice that covers everything this version asks about, and has not expired
     if (!(choice && c.consent_scope.every((x) => choice._scope.includes(x)))) {
       if (c.mode != 'none' && !state._preview) countImpression();
-      if (c.mode == 'opt-in') {
-        if (loadedModules.google) loadedModules.google._asking();
-        show(1, true);
-      }
+      if (c.mode == 'opt-in') show(1, true);
       else if (state._gpc) {
         choose('gpc', 'gpc_signal');
         show(1, false, 1);

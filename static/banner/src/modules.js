@@ -10,7 +10,7 @@ const loading = {};
 // resolves once the module has run, or failed to load (then loadedModules lacks it)
 export function loadModule(name) {
   const path = state._config && state._config.modules[name]; // none before the configuration
-  if (!loading[name] && /^\/banner\/m\/[a-z]+\.[0-9a-f]{16}\.js$/.test(path))
+  if (!loading[name] && /^\/banner\/m\/[\w.]+$/.test(path))
     loading[name] = new Promise((done) => {
       const s = document.createElement('script');
       s.src = state._cmpOrigin + path;

@@ -94,7 +94,7 @@ export function mount(strings, act) {
   host.lang = state._language; // the banner's own language and direction, whatever the page's
   host.dir = state._config.dir;
   const theme = state._config.theme || {};
-  for (const [k, v] of Object.entries(theme)) host.style.setProperty('--cmp-' + k.replace(/^--(cmp-)?/, ''), String(v));
+  for (const [k, v] of Object.entries(theme)) host.style.setProperty('--cmp-' + k, v); // names the server checked
   // the layout and light or dark, as attributes the stylesheet reads
   host.setAttribute('data-layout', theme.layout || 'box');
   if (theme.scheme == 'dark' || (theme.scheme == 'auto' && matchMedia('(prefers-color-scheme: dark)').matches))
