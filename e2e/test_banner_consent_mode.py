@@ -93,3 +93,18 @@ def test_a_basic_sites_google_tags_wait_for_consent(banner_site, new_page):
     page.click("[data-cmp-action=reject-all]")
     released(page)
     assert ran(page) == []
+
+
+def test_updates_follow_every_choice_in_order_and_withdrawal_denies_again(banner_site, new_page):
+    page = open_fixture(new_page(), banner_site, "gating.html")
+    page.click("[data-cmp-action=accept-all]")
+    page.wait_for_function("window.cmp.getConsent().receipt_id")
+    page.evaluate("cmp.withdraw()")
+    page.wait_for_function("window.cmp.getConsent().state === 'withdrawn'")
+    updates = [x[2] for x in page.evaluate(DATALAYER)
+               if isinstance(x, list) and x[:2] == ["consent", "update"]]
+    granted = {k: "granted" for k in DENIED if k != "security_storage"}
+    denied = {k: "denied" for k in granted}
+    assert updates[-2:] == [granted, denied]
+    events = [x for x in page.evaluate(DATALAYER) if isinstance(x, dict)]
+    assert len(events) >= 2 and all(e == {"event": "cmp_consent_update"} for e in events)

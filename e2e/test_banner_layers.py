@@ -222,13 +222,20 @@ PLACE = """el => { const r = el.getBoundingClientRect();
 ])
 def test_each_layout_puts_the_first_layer_where_the_site_chose(banner_site, new_page, artifacts,
                                                                 layout, where):
-    banner_site.publish(theme={"layout": layout})
-    for width in (1280, 390):
-        page = open_fixture(new_page(width=width, height=800), banner_site, "gating.html")
+    banner_site.publish(theme={"layout": layout, "scheme": "auto"})
+    for width, scheme in ((1280, "light"), (390, "dark")):
+        page = open_fixture(new_page(width=width, height=800, color_scheme=scheme, bypass_csp=True),
+                            banner_site, "gating.html")
         dialog = page.locator("#cmp-banner")
         dialog.wait_for()
         place = dialog.evaluate(PLACE)
         assert where(place, width), (layout, width, place)
+        # both answers visible, of equal weight
+        reject = page.locator("[data-cmp-action=reject-all]")
+        accept = page.locator("[data-cmp-action=accept-all]")
+        assert reject.is_visible() and accept.is_visible()
+        assert reject.evaluate(BUTTON_STYLE) == accept.evaluate(BUTTON_STYLE)
+        assert serious_violations(page) == [], (layout, scheme)
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         page.screenshot(path=str(artifacts / f"banner-{layout}-{width}.png"))
         page.click("[data-cmp-action=customize]")  # the settings: on screen, whole width at most
