@@ -23,6 +23,7 @@ def test_the_sites_defaults_come_before_any_google_tag(banner_site, new_page):
                         google_consent_mode={"ads_data_redaction": True, "url_passthrough": True})
     page = open_fixture(new_page(), banner_site, "gating.html")
     page.locator("#cmp-banner").wait_for()
+    page.wait_for_function("dataLayer.length >= 5")  # the google module may follow the banner
     layer = page.evaluate(DATALAYER)
     assert layer[0] == ["consent", "default", {**DENIED, "wait_for_update": 500}]
     assert layer[1:4] == [GRANTED_IN_US, ["set", "ads_data_redaction", True],

@@ -119,6 +119,7 @@ def test_a_vendor_with_two_purposes_needs_both(banner_site, new_page, artifacts)
     page = open_fixture(new_page(), banner_site, "gating.html")
     page.click("[data-cmp-action=customize]")
     youtube = page.locator("[data-cmp-vendor-toggle=youtube]")
+    youtube.first.wait_for()  # the settings layer (a module: there as soon as it has loaded)
     assert youtube.count() == 2  # under Preferences and under Marketing
     for section in ("preferences", "marketing"):
         listed = page.locator(f"[data-p={section}] .v", has_text="YouTube")

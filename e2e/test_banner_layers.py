@@ -262,6 +262,7 @@ def test_dark_mode_always_or_following_the_visitors_system(banner_site, new_page
 def test_the_settings_layer_goes_back_or_closes_and_grants_nothing(banner_site, new_page):
     page = open_fixture(new_page(), banner_site, "gating.html")
     page.click("[data-cmp-action=customize]")
+    page.locator("[data-cmp-action=back]").wait_for()
     assert page.locator("[data-cmp-action=close]").count() == 0  # over the first layer: back
     page.click("[data-cmp-purpose-toggle=analytics]")  # switched on, then left unsaved
     page.click("[data-cmp-action=back]")
@@ -271,6 +272,7 @@ def test_the_settings_layer_goes_back_or_closes_and_grants_nothing(banner_site, 
     page.wait_for_function("window.cmp.getConsent().state === 'given'")
     consents = len(page.consents)
     page.click("#settings")
+    page.locator("[data-cmp-action=close]").wait_for()
     assert page.locator("[data-cmp-action=back]").count() == 0
     page.click("[data-cmp-purpose-toggle=analytics]")  # switched off, then closed unsaved
     page.click("[data-cmp-action=close]")
@@ -319,3 +321,20 @@ def test_a_german_visitor_sees_one_language_whatever_the_site_rewrote(banner_sit
     text = page.locator("#cmp-banner").inner_text()
     for english in ("Strictly necessary", "Retention", "Accept all", "Always on"):
         assert english not in text
+
+
+def test_the_settings_open_even_when_their_module_failed_to_load_once(banner_site, new_page):
+    page = new_page()
+    failed = []
+
+    def fail_once(route):
+        if failed:
+            return route.continue_()
+        failed.append(route.request.url)
+        route.abort()
+    page.route("**/banner/m/settings.*", fail_once)
+    with page.expect_event("requestfailed"):  # fetched as the first layer shows: fails
+        open_fixture(page, banner_site, "gating.html")
+    page.click("[data-cmp-action=customize]")  # asked again: loaded this time
+    page.locator("[data-cmp-purpose-toggle=analytics]").wait_for()
+    assert len(failed) == 1

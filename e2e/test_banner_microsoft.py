@@ -99,3 +99,23 @@ def test_a_site_without_microsoft_vendors_loads_no_microsoft_module(banner_site,
     settled(page)
     assert not [m for m in modules if "/microsoft." in m]
     assert page.evaluate("typeof window.uetq + typeof window.clarity") == "undefinedundefined"
+
+
+def test_a_choice_made_before_the_signals_module_releases_nothing_until_it_ran(banner_site,
+                                                                              new_page):
+    banner_site.publish(vendors=BANNER_VENDORS + MICROSOFT)
+    page = new_page()
+    held = []
+    page.route("**/banner/m/microsoft.*", lambda route: held.append(route))  # answered later
+    open_fixture(page, banner_site, "gating.html")
+    page.locator("#cmp-banner").wait_for()  # a visitor asked first does not wait for it
+    add_microsoft_tags(page)
+    page.click("[data-cmp-action=accept-all]")
+    page.wait_for_function("window.cmp.getConsent().receipt_id")
+    settled(page)
+    assert ran(page) == []  # granted, and still held: the signals are not there yet
+    held[0].continue_()
+    page.wait_for_function("__ran.some(x => x.startsWith('clarity'))")
+    seen = {x.split(" saw ")[0]: json.loads(x.split(" saw ")[1]) for x in ran(page) if " saw " in x}
+    assert seen["clarity"][0] == clarity("denied", "denied")
+    assert seen["clarity"][-1] == clarity("granted", "granted")

@@ -49,7 +49,8 @@ def lang_argument(request: Request) -> str | None:
     if not request.query_string:
         return None
     lang = request.args.get("lang")
-    if lang is not None and (len(lang) > 35 or not LANGUAGE_TAG.match(lang)):
+    # a page's <html lang> goes here as it is: long tags with extensions are well-formed too
+    if lang is not None and (len(lang) > 100 or not LANGUAGE_TAG.match(lang)):
         error = UnprocessableEntity("The request's parameters are invalid.")
         error.errors = {"query": {"lang": ["must be a language tag such as sv or nb-NO"]}}
         raise error

@@ -36,6 +36,7 @@ COOKIE_DOMAIN = re.compile(r"^\.?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 HOSTING_LOCATION = re.compile(r"^(?:[A-Z]{2}|site)$")  # "site": self-hosted, where the site is
 MAX_RETENTION_MONTHS = 240
+MAX_GLOB_STARS = 2
 CONSENT_SIGNALS = ("google_consent_mode", "microsoft_uet", "microsoft_clarity")
 
 slug_field = fields.String(
@@ -207,6 +208,10 @@ class CookieSchema(StrictSchema):
     def consistent(self, data, **_kwargs):
         if data.get("match") == "exact" and "*" in data.get("name", ""):
             raise ValidationError('contains "*": set match = "glob"', "name")
+        if data.get("name", "").count("*") > MAX_GLOB_STARS:
+            # each "*" more multiplies what matching a long name can cost (in every
+            # visitor's browser and in the scanner): two cover every real cookie name
+            raise ValidationError(f'at most {MAX_GLOB_STARS} "*" in a name', "name")
         domain = data.get("domain", "")
         if domain != "first_party" and not COOKIE_DOMAIN.fullmatch(domain):
             raise ValidationError(

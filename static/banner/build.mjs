@@ -40,6 +40,34 @@ const STORED_KEYS = {
   _savedAt: 'n',
 };
 
+// The core's side of its interface with the modules (window.cmp._core and what they read
+// and register there): fixed names, so that a module and a core of different builds (a
+// cached cmp.js during a deploy, a page pinning cmp.<hash>.js) still meet. A module may
+// use no other of the core's properties (checked below).
+const CORE_KEYS = {
+  _core: 'Co',
+  _shared: 'Sh',
+  _choose: 'Ch',
+  _hide: 'Hi',
+  _addStyles: 'As',
+  _modules: 'Mo',
+  _grants: 'Gr',
+  _asking: 'Ak',
+  _loadsDenied: 'Ld',
+  _config: 'Cf',
+  _grantedPurposes: 'Gp',
+  _grantedVendors: 'Gv',
+  _cmpOrigin: 'Or',
+  _preview: 'Pv',
+  _gcmRemembered: 'Gm',
+};
+
+const pinned = [...Object.entries(STORED_KEYS), ...Object.entries(CORE_KEYS)];
+if (new Set(pinned.map(([k]) => k)).size < pinned.length || new Set(pinned.map(([, v]) => v)).size < pinned.length) {
+  console.error('STORED_KEYS and CORE_KEYS must not share a name or a short name');
+  process.exit(1);
+}
+
 const MODULES = ['settings', 'theme', 'embeds', 'google', 'microsoft', 'button']; // src/modules/<name>.js, with its styles in <name>.css
 
 const minifiedCss = async (path) =>
@@ -69,7 +97,7 @@ const sizesOf = (js) => ({
   brotli: brotliCompressSync(js, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
 });
 
-const core = await bundle('src/main.js', await minifiedCss('src/style.css'), { ...STORED_KEYS });
+const core = await bundle('src/main.js', await minifiedCss('src/style.css'), { ...STORED_KEYS, ...CORE_KEYS });
 const dist = here('dist/');
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(here('dist/m/'), { recursive: true });
@@ -78,6 +106,12 @@ writeFileSync(here(`dist/cmp.${core.hash}.js`), core.js);
 const modules = {};
 for (const name of MODULES) {
   const styles = `src/modules/${name}.css`;
+  const source = readFileSync(here(`src/modules/${name}.js`), 'utf8');
+  const outside = [...source.matchAll(/\.(_[a-z]\w*)/g)].map((m) => m[1]).filter((k) => !(k in CORE_KEYS) && !(k in STORED_KEYS));
+  if (outside.length) {
+    console.error(`src/modules/${name}.js uses the core's ${[...new Set(outside)].join(', ')}: add them to CORE_KEYS`);
+    process.exit(1);
+  }
   const module = await bundle(`src/modules/${name}.js`, existsSync(here(styles)) ? await minifiedCss(styles) : '', core.mangleCache);
   const file = `${name}.${module.hash}.js`;
   writeFileSync(here(`dist/m/${file}`), module.js);

@@ -44,6 +44,7 @@ def test_banner_config_in_the_requested_language(live_server, shop):
     ("", "fr-FR, de;q=0.8", "fr"),  # a language the banner speaks
     ("", "sw-KE, tlh;q=0.5", "en"),  # none of them: the site's default
     ("?lang=nl", "de", "nl"),
+    ("?lang=de-DE-u-co-phonebk-ca-gregory-nu-latn", "en", "de"),  # a page's long <html lang>
 ])
 def test_banner_language_negotiation(live_server, shop, query, accept, expected):
     site, _ = shop

@@ -12,6 +12,7 @@ import { loadedModules, loadModule } from './modules.js';
 const waitingForBanner = []; // API calls waiting for the configuration and the banner
 let bannerReady = false;
 let sending = Promise.resolve();
+let modulesLoaded = sending; // the modules the configuration asked for (onConfig)
 
 const whenReady = (f) => (bannerReady ? f() : waitingForBanner.push(f));
 
@@ -49,7 +50,7 @@ function applyGrants(purposeIds, vendorIds) {
   state._grantedPurposes = purposes;
   state._grantedVendors = vendors;
   for (const m of Object.values(loadedModules)) if (m._grants) m._grants(purposes, vendors); // consent signals
-  releaseGranted();
+  modulesLoaded.then(releaseGranted); // never before the consent signals' modules
   if (c) deleteVendorStorage(c.vendors.filter((v) => !vendors[v.id]));
 }
 
@@ -135,7 +136,7 @@ function onConfig(c) {
     choice && choice._receiptId && ((c.stale || []).includes(choice._receiptId.slice(0, 8)) || (choice._issuedAt || 0) < c.stale_before);
   // the modules the site needs (its consent signals, its look) come first; a visitor asked
   // first waits for the look only (nothing is granted until the choice)
-  const loaded = Promise.all(c.load.map(loadModule));
+  const loaded = (modulesLoaded = Promise.all(c.load.map(loadModule)));
   const asked = !choice && c.mode == 'opt-in';
   if (!stale) return (asked ? loadModule(c.load.find((name) => name == 'theme')) : loaded).then(() => begin(c, loaded));
   loaded
@@ -215,7 +216,7 @@ Object.assign(api, {
   withdraw: () => whenReady(() => (choose('withdraw', 'api'), hide())),
   hasConsent: (id) => !!(state._grantedPurposes[id] || state._grantedVendors[id]),
   getConsent: consentSummary,
-  _core: { _state: state, _choose: choose, _hide: hide, _addStyles: addStyles, _modules: loadedModules }, // for the modules
+  _core: { _shared: state, _choose: choose, _hide: hide, _addStyles: addStyles, _modules: loadedModules }, // for the modules
 });
 
 function init(tag) {
@@ -261,7 +262,6 @@ function init(tag) {
   for (const args of queued || []) api(...args);
 }
 
-// performance marks for `make bench` (script start to banner shown), cheap and harmless
-performance.mark('cmp:start');
+
 const tag = document.currentScript;
 if (tag && !(window.cmp && window.cmp.getConsent)) init(tag);

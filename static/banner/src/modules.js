@@ -15,7 +15,8 @@ export function loadModule(name) {
       const s = document.createElement('script');
       s.src = state._cmpOrigin + path;
       s.nonce = state._nonce;
-      s.onload = s.onerror = done;
+      s.onload = done;
+      s.onerror = () => done(delete loading[name]); // asked for again, tried again
       document.head.append(s);
     });
   return loading[name] || Promise.resolve();

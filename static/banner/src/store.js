@@ -60,9 +60,9 @@ export function deleteVendorStorage(vendors) {
   for (const vendor of vendors)
     for (const c of vendor.cookies || []) {
       if (c.domain != 'first_party' && !('.' + host).endsWith(c.domain)) continue; // a third party's own cookie
-      const pattern = c.pattern && new RegExp(c.pattern); // a glob, as the server writes it
-      const isIt = (n) => !n.startsWith('cmp_') && (pattern ? pattern.test(n) : n == c.name); // never the banner's own
       try {
+        const pattern = c.pattern && new RegExp(c.pattern); // a glob, as the server writes it
+        const isIt = (n) => !n.startsWith('cmp_') && (pattern ? pattern.test(n) : n == c.name); // never the banner's own
         if (c.storage == 'cookie') {
           for (const n of cookieNames().filter(isIt))
             for (const d of domains) document.cookie = `${n}=; Max-Age=0; Path=/${d}`;
@@ -71,7 +71,7 @@ export function deleteVendorStorage(vendors) {
           for (const k of Object.keys(storage)) if (isIt(k)) storage.removeItem(k);
         }
       } catch (e) {
-        // storage not accessible: nothing of it to delete
+        // storage not accessible, or a pattern this browser cannot compile: nothing to delete
       }
     }
 }

@@ -48,7 +48,6 @@ export function show(layer, modal, notice) {
   dialog.hidden = false;
   backdrop.hidden = !isModal;
   if (isModal) dialog.focus();
-  performance.mark('cmp:shown');
   loadModule('settings'); // there before the visitor asks for it
 }
 

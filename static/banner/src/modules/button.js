@@ -9,7 +9,7 @@ const button = document.createElement('button');
 button.type = 'button';
 button.className = 'fab';
 button.setAttribute('data-cmp-action', 'open');
-button.textContent = core._state._config.strings.settings;
+button.textContent = core._shared._config.strings.settings;
 shadow.append(button);
 const follow = () => (button.hidden = !dialog.hidden);
 follow();

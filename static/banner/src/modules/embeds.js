@@ -9,7 +9,7 @@
 import { escapeHtml, safeUrl } from '../html.js';
 
 const core = window.cmp._core;
-const state = core._state;
+const state = core._shared;
 const text = state._config.strings;
 const fill = (template, name) => escapeHtml(template).replace('{v}', () => `<b>${escapeHtml(name)}</b>`);
 const held = new Map(); // frame -> its placeholder

@@ -4,7 +4,7 @@
 import { gtag } from '../consent-mode.js';
 
 const core = window.cmp._core;
-const state = core._state;
+const state = core._shared;
 const config = state._config;
 const site = config.google_consent_mode;
 

@@ -8,7 +8,7 @@
 //   analytics granted with the Clarity vendor, ads with it and the marketing purpose
 //   (Clarity shares data with Microsoft Advertising only then).
 const core = window.cmp._core;
-const signals = core._state._config.consent_signals;
+const signals = core._shared._config.consent_signals;
 const uet = signals.microsoft_uet || [];
 const clarity = signals.microsoft_clarity || [];
 const value = (granted) => (granted ? 'granted' : 'denied');

@@ -6,7 +6,7 @@ import { escapeHtml, button, policyLink } from '../html.js';
 import { readToken, tokenClaims } from '../store.js';
 
 const core = window.cmp._core;
-const state = core._state;
+const state = core._shared;
 const text = state._config.strings;
 
 const toggleSwitch = (kind, id, on, locked, label) =>
