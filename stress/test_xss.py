@@ -61,6 +61,7 @@ class Field:
     kind: str = "text"           # text, url, email
     max_length: int = 200
     banner: str | None = None    # shown by the banner: "1" first layer, "2" settings, "mine"
+    max_stars: int = 1000        # "*" a field takes (a cookie glob: two)
 
 
 def marketer_fields() -> list[Field]:
@@ -79,7 +80,7 @@ def marketer_fields() -> list[Field]:
             fields.append(Field(f"texts.{language}.{key}", max_length=1000, banner=shown))
     fields += [Field("vendor.name", banner="2"), Field("vendor.company.name", banner="2"),
                Field("vendor.company.address", max_length=500),
-               Field("vendor.cookies.0.name", banner="2"),
+               Field("vendor.cookies.0.name", banner="2", max_stars=2),  # a glob: two at most
                Field("vendor.cookies.0.description", max_length=500, banner="2"),
                Field("vendor.retention.note", max_length=1000),
                Field("vendor.retention.tiers.0.name", max_length=100),
@@ -102,7 +103,8 @@ def value_for(index: int, field: Field, round_: int) -> str:
     skipped for it)."""
     pool = {"text": PAYLOADS, "url": URL_PAYLOADS, "email": EMAIL_PAYLOADS}[field.kind]
     n = str(index + 1)
-    fitting = [p.replace("{n}", n) for p in pool if len(p.replace("{n}", n)) <= field.max_length]
+    fitting = [p.replace("{n}", n) for p in pool if len(p.replace("{n}", n)) <= field.max_length
+               and p.count("*") <= field.max_stars]
     return fitting[(index + round_) % len(fitting)]
 
 
