@@ -187,5 +187,6 @@ def test_calls_queued_on_the_stub_are_replayed(banner_site, new_page):
     assert not page.locator("#cmp-banner").is_visible()
     # the optional persistent button reopens the settings
     page.locator(".fab").click()
+    page.locator("#cmp-banner.l2").wait_for()  # the settings module, once loaded
     assert page.locator("#cmp-t").inner_text() == "Privacy settings"
     assert page.locator("[data-cmp-vendor-toggle=mixpanel]").is_checked()

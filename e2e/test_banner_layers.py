@@ -88,6 +88,7 @@ def test_settings_layer_lists_purposes_then_their_vendors(banner_site, new_page)
     page = open_fixture(new_page(), banner_site, "gating.html")
     page.click("[data-cmp-action=customize]")
     dialog = page.locator("#cmp-banner")
+    page.locator("#cmp-banner.l2").wait_for()  # the settings module, once loaded
     assert page.locator("#cmp-t").inner_text() == "Privacy settings"
     assert dialog.get_attribute("aria-modal") == "true"
     purposes = dialog.locator("[data-cmp-purpose-toggle]")
@@ -156,6 +157,7 @@ def test_keyboard_only(banner_site, new_page):
         .activeElement, s = getComputedStyle(a); return [s.outlineStyle, s.outlineWidth]; }""")
     assert ring[0] == "solid" and float(ring[1][:-2]) >= 2  # a visible focus ring
     page.keyboard.press("Enter")
+    page.locator("#cmp-banner.l2").wait_for()  # the settings module, once loaded
     assert page.locator("#cmp-t").inner_text() == "Privacy settings"
     while active(page) != "analytics":
         page.keyboard.press("Tab")
@@ -174,6 +176,7 @@ def test_keyboard_only(banner_site, new_page):
     # reopen from the page's own link, by keyboard
     page.focus("#settings")
     page.keyboard.press("Enter")
+    page.locator("#cmp-banner.l2").wait_for()  # the settings module, once loaded
     assert page.locator("#cmp-t").inner_text() == "Privacy settings"
     page.keyboard.press("Escape")  # a choice exists: Escape closes
     page.locator("#cmp-banner").wait_for(state="hidden")
@@ -316,6 +319,7 @@ def test_a_german_visitor_sees_one_language_whatever_the_site_rewrote(banner_sit
     text = page.locator("#cmp-banner").inner_text()
     assert "Cookies at the shop" not in text and "We ask first" not in text
     page.click("[data-cmp-action=customize]")
+    page.locator("section h3").first.wait_for()
     assert page.locator("section h3").all_inner_texts()[:3] == [
         "Unbedingt erforderlich (Immer aktiv)", "Präferenzen", "Statistik"]
     text = page.locator("#cmp-banner").inner_text()

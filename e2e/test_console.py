@@ -41,6 +41,7 @@ def test_log_in_add_a_vendor_translate_preview_publish_and_see_it_on_the_demo(ma
         visitor = page.context.browser.new_context().new_page()
         visitor.goto(f"{make_run.url}/demo/")
         visitor.click("#cmp-banner [data-cmp-action=customize]")
+        visitor.locator("#cmp-banner.l2").wait_for()
         found = visitor.locator("#cmp-banner >> text=Hotjar").count()
         visitor.context.close()
         if found or time.monotonic() > deadline:

@@ -113,6 +113,7 @@ def test_the_banner_works_on_a_strict_csp_page(banner_site, browser, figures):
             assert page.locator("[data-cmp-action=reject-all]").is_visible()
             assert page.evaluate("window.__ran") == [], name  # nothing before the choice
             page.click("[data-cmp-action=customize]")
+            page.locator("#cmp-banner.l2").wait_for()  # the settings module, once loaded
             assert page.locator("#cmp-t").inner_text() == "Privacy settings", name
             assert page.locator("[data-cmp-purpose-toggle=analytics]").evaluate(
                 "e => getComputedStyle(e).appearance") == "none", name  # a styled switch
