@@ -207,6 +207,7 @@ def test_small_screens_and_no_layout_shift(banner_site, new_page, artifacts):
                 page.click("[data-cmp-action=customize]")
         # the settings layer's buttons stay reachable at the bottom of a small screen
         save = page.locator("[data-cmp-action=save]")
+        save.wait_for()  # the settings module, once loaded
         assert save.is_visible() and save.bounding_box()["y"] + 44 <= page.viewport_size["height"]
 
 

@@ -27,6 +27,7 @@ def test_log_in_add_a_vendor_translate_preview_publish_and_see_it_on_the_demo(ma
     preview = page.frame_locator("#cmp-preview")
     assert preview.locator("#cmp-banner h2").inner_text() == "Dina integritetsval"
     preview.locator("[data-cmp-action=customize]").dispatch_event("click")
+    preview.locator("#cmp-banner.l2").wait_for()
     assert preview.locator("#cmp-banner >> text=Hotjar").count() >= 1
     page.click("text=Review and publish")
     assert "Hotjar" in page.inner_text("#publish-changes")
