@@ -29,7 +29,7 @@ from cmp_server.platform.languages import localise
 
 VENDOR_FIELDS = ("id", "name", "purposes", "legal_basis", "policy_url", "hosts",
                  "retention_months", "hosting")
-COOKIE_FIELDS = ("name", "match", "storage", "domain", "lifetime")  # match: for older tags
+COOKIE_FIELDS = ("name", "storage", "domain", "lifetime")
 # the tag's modules a site's configuration may need before the banner shows
 SIGNAL_MODULES = {"google_consent_mode": "google", "microsoft_uet": "microsoft",
                   "microsoft_clarity": "microsoft"}
@@ -130,7 +130,8 @@ def consent_signals(content: dict[str, Any]) -> dict[str, list[str]]:
 def cookie_shown(cookie: dict[str, Any], language: str) -> dict[str, Any]:
     """A cookie as the banner shows and deletes it: a glob as the regular expression the
     tag tests names with; the catalogue's (English) description in English only."""
-    shown = {field: cookie.get(field, "exact") for field in COOKIE_FIELDS}
+    shown = {field: cookie[field] for field in COOKIE_FIELDS}
+    shown["match"] = cookie.get("match", "exact")  # what tags before `pattern` read
     if cookie.get("match") == "glob":
         shown["pattern"] = glob_regex(cookie["name"]).pattern
     if language == "en":
