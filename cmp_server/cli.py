@@ -21,7 +21,7 @@ from cmp_server.accounts import members, users, workspaces
 from cmp_server.consent import proof, retention, sealing, subjects, sync
 from cmp_server.scanner import jobs
 from cmp_server.sites import catalogue, registry, vendors
-from cmp_server.demo import default_origins, demo_url, ensure_demo
+from cmp_server.demo import PLACEHOLDER_CMP_ID, default_origins, demo_url, ensure_demo, ensure_tcf_demo
 from cmp_server.platform.errors import ServiceError
 from cmp_server.platform.extensions import db
 from cmp_server.models import Membership
@@ -215,10 +215,19 @@ def set_role(user, role: str, workspace_name: str | None) -> None:
                           "prints the demo site's key on the last line.")
 @click.option("--port", type=int, default=5000, show_default=True,
               help="Port the demo is served on (its origins are allowed).")
+@click.option("--tcf", is_flag=True,
+              help="The IAB TCF demo publisher instead: a small GVL written locally (when none "
+                   "is stored), a few of its partners.")
 @reports_service_errors
-def demo_command(port):
-    demo = ensure_demo(default_origins(port), current_app.instance_path)
-    click.echo(f"demo page:  {demo_url(f'http://127.0.0.1:{port}')}")
+def demo_command(port, tcf):
+    if tcf:
+        demo = ensure_tcf_demo(default_origins(port), current_app.instance_path)
+        if not current_app.config.get("CMP_TCF_CMP_ID"):
+            click.echo(f"CMP id:     {PLACEHOLDER_CMP_ID}, a placeholder: register your CMP with "
+                       "IAB Europe and set CMP_TCF_CMP_ID")
+    else:
+        demo = ensure_demo(default_origins(port), current_app.instance_path)
+    click.echo(f"demo page:  {demo_url(f'http://127.0.0.1:{port}', tcf)}")
     click.echo(f"console:    http://127.0.0.1:{port}/console/")
     click.echo(f"API docs:   http://127.0.0.1:{port}/api/docs")
     click.echo(f"version:    {demo.version_number} published")

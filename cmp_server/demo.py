@@ -9,16 +9,18 @@ with Mixpanel's own snippet, held back like the rest.
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, make_response, render_template, request, send_file
+from flask import (Blueprint, Response, abort, current_app, make_response, render_template, request,
+                   send_file)
 from markupsafe import escape
 
 from cmp_server.accounts import users, workspaces
-from cmp_server.sites import versions
+from cmp_server.sites import gvl, versions
 from cmp_server.banner.assets import BANNER_DIR
 from cmp_server.banner.strings import BANNER_LANGUAGES
 from cmp_server.platform.languages import negotiate
@@ -63,9 +65,9 @@ class Demo:
     admin_password: str | None  # None when the admin existed before and was not ours
 
 
-def find_demo_site() -> Site | None:
+def find_demo_site(name: str = DEMO_SITE_NAME) -> Site | None:
     return db.session.execute(
-        db.select(Site).filter_by(name=DEMO_SITE_NAME).order_by(Site.id).limit(1)
+        db.select(Site).filter_by(name=name).order_by(Site.id).limit(1)
     ).scalar_one_or_none()
 
 
@@ -87,6 +89,54 @@ def ensure_demo_admin(instance_path: str) -> tuple[str, str | None]:
     return DEMO_ADMIN_EMAIL, password
 
 
+TCF_DEMO_SITE_NAME = "TCF demo publisher"
+TCF_DEMO_CONTROLLER = {**DEMO_CONTROLLER, "name": "Demo Publisher GmbH",
+                       "address": "Hauptstraße 1, 10115 Berlin", "country": "DE"}
+# The TC string's largest CMP id, far beyond IAB Europe's registrations: what the demo
+# signals while CMP_TCF_CMP_ID is unset (vendors ignore strings of unregistered CMPs).
+PLACEHOLDER_CMP_ID = 4095
+DEMO_GVL = Path(__file__).parent / "sites" / "demo_gvl.json"
+TCF_DEMO_VENDOR_COUNT = 4
+TCF_DEMO_ATPS = [{"id": 89, "name": "Demo ad technology provider (Google ATP list)",
+                  "policy_url": "https://atp.demo.example/privacy"}]
+
+
+def ensure_tcf_demo(origins: list[str], instance_path: str) -> Demo:
+    """Create or reuse the TCF demo site: the latest stored GVL's first partners (the demo's
+    own small GVL, written locally, when none is stored), Google ATPs, published under the
+    operator's CMP id or PLACEHOLDER_CMP_ID."""
+    if gvl.latest_gvl() is None:
+        gvl.store_gvl(json.loads(DEMO_GVL.read_text("utf-8")), {})
+    latest = gvl.latest_gvl().document
+    partners = sorted(int(key) for key, vendor in latest["vendors"].items()
+                      if not vendor.get("deletedDate"))[:TCF_DEMO_VENDOR_COUNT]
+    site = demo_site(TCF_DEMO_SITE_NAME, TCF_DEMO_CONTROLLER, origins)
+    setting = {"enabled": True, "vendors": partners, "google_atps": TCF_DEMO_ATPS}
+    if site.draft.tcf != setting:
+        versions.update_draft(site, {"tcf": setting}, "demo")
+    cmp_id = current_app.config.get("CMP_TCF_CMP_ID") or PLACEHOLDER_CMP_ID
+    version, _changes = versions.publish(site, "demo", cmp_id=cmp_id)
+    email, password = ensure_demo_admin(instance_path)
+    return Demo(site, version.number, email, password)
+
+
+def demo_site(name: str, controller: dict, origins: list[str]) -> Site:
+    """The demo site of that name, created or made embeddable from ``origins``."""
+    site = find_demo_site(name)
+    if site is None:
+        return create_site({
+            "name": name,
+            "origins": origins,
+            "controller": controller,
+            "privacy_policy_url": "https://demo.example/privacy",
+        }, "demo", workspaces.default_workspace().id)
+    for origin in map(normalise_origin, origins):
+        if origin not in site.origin_list:
+            site.origins.append(SiteOrigin(origin=origin))
+    db.session.commit()
+    return site
+
+
 def ensure_demo(origins: list[str], instance_path: str) -> Demo:
     """Create or reuse the demo site, make sure it can be embedded from ``origins``, put the
     demo vendors on its draft and publish (a no-op when nothing changed)."""
@@ -96,19 +146,7 @@ def ensure_demo(origins: list[str], instance_path: str) -> Demo:
             {"vendors": [f"not in the catalogue: {', '.join(missing)}"]},
             "Import the catalogue first (flask --app cmp_server cmp import-vendors).",
         )
-    site = find_demo_site()
-    if site is None:
-        site = create_site({
-            "name": DEMO_SITE_NAME,
-            "origins": origins,
-            "controller": DEMO_CONTROLLER,
-            "privacy_policy_url": "https://demo.example/privacy",
-        }, "demo", workspaces.default_workspace().id)
-    else:
-        for origin in map(normalise_origin, origins):
-            if origin not in site.origin_list:
-                site.origins.append(SiteOrigin(origin=origin))
-        db.session.commit()
+    site = demo_site(DEMO_SITE_NAME, DEMO_CONTROLLER, origins)
     if [(v.vendor_id, v.retention_tier) for v in site.draft.vendors] != DEMO_VENDORS:
         versions.set_draft_vendors(site, DEMO_VENDORS, "demo")
     version, _changes = versions.publish(site, "demo")
@@ -132,6 +170,17 @@ def page():
         language=language))
     response.vary.add("Accept-Language")
     return response
+
+
+@bp.get("/tcf/")
+def tcf_page():
+    site = find_demo_site(TCF_DEMO_SITE_NAME)
+    version = versions.latest_version(site) if site else None
+    if version is None or "tcf" not in version.content:
+        abort(404, description="No TCF demo site yet: run `flask --app cmp_server cmp demo --tcf`.")
+    tcf = version.content["tcf"]
+    return render_template("demo_tcf.html", site=site, tcf=tcf, language="en",
+                           placeholder=tcf["cmp_id"] == PLACEHOLDER_CMP_ID)
 
 
 def demo_vendor_name(vendor_id: str) -> str:
@@ -178,8 +227,8 @@ def stand_in_embed(vendor_id: str):
     )
 
 
-def demo_url(base_url: str) -> str:
-    return base_url.rstrip("/") + "/demo/"
+def demo_url(base_url: str, tcf: bool = False) -> str:
+    return base_url.rstrip("/") + ("/demo/tcf/" if tcf else "/demo/")
 
 
 def default_origins(port: int) -> list[str]:

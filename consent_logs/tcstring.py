@@ -310,6 +310,24 @@ _RECEIPT_KEYS = frozenset(key for key, _ in _RECEIPT_TC_FIELDS) | {
     "tc_string", "ac_string", "ac_consent", "ac_disclosed"}
 
 
+def receipt_fields(tc_string: str, ac_string: str | None) -> dict:
+    """The ``tcf`` object a receipt stores for these strings: the strings and what they
+    decode to (check_receipt_tcf compares the two). Raises TCStringError when the TC
+    string does not decode, lacks DisclosedVendors (mandatory since TCF v2.3) or the AC
+    string does not parse."""
+    tc = decode(tc_string)
+    if tc.disclosed_vendors is None:
+        raise TCStringError("tc_string: no DisclosedVendors segment (mandatory since TCF v2.3)")
+    ac = parse_ac_string(ac_string) if ac_string is not None else None
+    fields = {key: getattr(tc, attribute) for key, attribute in _RECEIPT_TC_FIELDS}
+    return {
+        "tc_string": tc_string, "ac_string": ac_string,
+        **{key: list(value) if isinstance(value, tuple) else value for key, value in fields.items()},
+        "ac_consent": list(ac.consented) if ac else [],
+        "ac_disclosed": list(ac.disclosed) if ac else [],
+    }
+
+
 def _id_list(ids: Sequence[int]) -> str:
     """Ids for a one-line message: at most eight, then the count."""
     shown = ",".join(map(str, ids[:8]))

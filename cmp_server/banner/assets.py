@@ -4,6 +4,7 @@ configuration: cmp_server.banner.document).
 - /banner/cmp.js: the stable URL sites embed; revalidated by ETag after a short max-age,
   so a new build reaches every site within minutes.
 - /banner/cmp.<hash>.js: the same bytes under their content hash, cacheable for ever.
+- /banner/tcf-stub.js: IAB TCF's __tcfapi stub, for TCF sites to load before their ad scripts.
 - /banner/m/<name>.<hash>.js: a module of the tag (static/banner/src/modules/), which the
   tag loads only where a page needs it, from the URL its configuration names
   (module_paths); cacheable for ever.
@@ -13,6 +14,7 @@ in git; when it is missing every URL here answers 500 saying how to build it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -85,6 +87,18 @@ def asset(body: bytes, mimetype: str, etag: str, cache_control: str) -> Response
 def stable():
     build = current_build()
     return asset(build.script, "text/javascript", build.manifest["hash"],
+                 f"public, max-age={STABLE_MAX_AGE}")
+
+
+@bp.get("/tcf-stub.js")
+def tcf_stub():
+    """IAB's __tcfapi stub and locator frame, for a TCF site to load before its ad scripts
+    (synchronously, first in <head>): they can queue calls before the banner is there."""
+    path = dist_dir() / "tcf-stub.js"
+    if not path.is_file():
+        abort(404, description=MISSING.format(path=path))
+    body = path.read_bytes()
+    return asset(body, "text/javascript", hashlib.sha256(body).hexdigest()[:16],
                  f"public, max-age={STABLE_MAX_AGE}")
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from cmp_server.banner.strings import BANNER_LANGUAGES, RIGHT_TO_LEFT, STRINGS
+from cmp_server.banner.strings import BANNER_LANGUAGES, RIGHT_TO_LEFT, STRINGS, TCF_STRINGS
 from cmp_server.sites import google_consent_mode
 from cmp_server.sites.catalogue import CONSENT_SIGNALS, glob_regex
 from cmp_server.sites.theme import DEFAULT_LAYOUT, DEFAULT_SCHEME
@@ -34,6 +34,11 @@ COOKIE_FIELDS = ("name", "storage", "domain", "lifetime")
 SIGNAL_MODULES = {"google_consent_mode": "google", "microsoft_uet": "microsoft",
                   "microsoft_clarity": "microsoft"}
 assert set(SIGNAL_MODULES) == set(CONSENT_SIGNALS)
+# what the first layer shows waits for these modules; the others (the consent signals)
+# only hold back what the banner releases
+FIRST_LAYER_MODULES = ("theme", "tcf")
+# the GVL's texts a translation replaces (IAB's purposes-<lang>.json)
+GVL_TEXTS = ("purposes", "specialPurposes", "features", "specialFeatures", "stacks", "dataCategories")
 
 
 @dataclass(frozen=True)
@@ -84,18 +89,49 @@ def banner_document(content: dict[str, Any], number: int, digest: str, language:
         "consent_scope": sorted(consent_scope(content)),
         "modules": dict(modules),
         "load": modules_needed(content),
+        "show": [name for name in modules_needed(content) if name in FIRST_LAYER_MODULES],
+        **({"tcf": tcf_shown(content, language, mode)} if content.get("tcf") else {}),
     }
+
+
+def tcf_shown(content: dict[str, Any], language: str, mode: str) -> dict[str, Any]:
+    """What the TCF module needs: the operator's CMP id, the site's part of the GVL in the
+    banner's language, Google's ad technology providers, the layers' strings. TCF applies
+    where the visitor is asked first."""
+    tcf = content["tcf"]
+    translation = tcf["translations"].get(language, {})
+    gvl = {**tcf["gvl"], **{key: translated(tcf["gvl"][key], translation.get(key, {}))
+                            for key in GVL_TEXTS}}
+    return {
+        "cmp_id": tcf["cmp_id"],
+        "cmp_version": tcf["cmp_version"],
+        "applies": mode == "opt-in",
+        "language": language.split("-")[0],
+        "publisher_cc": ((content["controller"] or {}).get("country") or "AA").upper(),
+        "gvl": gvl,
+        "google_atps": tcf["google_atps"],
+        "strings": TCF_STRINGS[language],
+    }
+
+
+def translated(items: dict[str, dict], translation: dict[str, dict]) -> dict[str, dict]:
+    """The GVL's items (purposes, stacks...) with their texts in the translation's
+    language; ids and the rest stay as IAB's English list gives them."""
+    return {key: {**item, **translation.get(key, {})} for key, item in items.items()}
 
 
 def complete_languages(content: dict[str, Any]) -> tuple[str, ...]:
     """The banner's languages in which this version can show every text: the banner's own
     strings (each language has all of them, and the site's rewrites in a language replace
-    them there), and each purpose's name and description, the site's own purposes too.
+    them there), and each purpose's name and description, the site's own purposes too;
+    for a TCF site, the TCF layers' strings and IAB's translation of the GVL's texts.
     A rewrite in one language is never shown in another: elsewhere the banner's own
     wording stands."""
+    tcf = content.get("tcf")
     return tuple(
         language for language in BANNER_LANGUAGES
-        if all(language in p["name"] and language in p["description"] for p in content["purposes"]))
+        if all(language in p["name"] and language in p["description"] for p in content["purposes"])
+        and (not tcf or language in TCF_STRINGS and (language == "en" or language in tcf["translations"])))
 
 
 def fallback_language(content: dict[str, Any]) -> str:
@@ -107,11 +143,13 @@ def fallback_language(content: dict[str, Any]) -> str:
 
 
 def modules_needed(content: dict[str, Any]) -> list[str]:
-    """The tag's modules this version needs before its banner shows: its look beyond the
-    default light box, the consent signals its vendors' tags read."""
+    """The tag's modules this version needs before its banner acts: its look beyond the
+    default light box, the consent signals its vendors' tags read, IAB's TCF."""
     theme = content["theme"]
     needed = {SIGNAL_MODULES[signal] for v in content["vendors"]
               for signal in v.get("consent_signals", [])}
+    if content.get("tcf"):
+        needed.add("tcf")
     if theme.get("layout", DEFAULT_LAYOUT) != DEFAULT_LAYOUT or \
             theme.get("scheme", DEFAULT_SCHEME) != DEFAULT_SCHEME:
         needed.add("theme")

@@ -4,6 +4,7 @@ file)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from cmp_server.banner.assets import BANNER_DIR
 
@@ -12,3 +13,10 @@ STRINGS: dict[str, dict[str, str]] = json.loads(STRINGS_FILE.read_text(encoding=
 BANNER_LANGUAGES = tuple(STRINGS)
 TEXT_KEYS = tuple(STRINGS["en"])
 RIGHT_TO_LEFT = frozenset({"ar", "he", "fa"})  # the banner is mirrored in these
+
+# The TCF layers' own strings (static/banner/src/modules/tcf.js): a TCF site's banner
+# speaks only the languages that have them (and the GVL's texts in that language).
+TCF_STRINGS: dict[str, dict[str, str]] = json.loads(
+    (Path(__file__).parent / "tcf_strings.json").read_text(encoding="utf-8"))
+assert all(set(texts) == set(TCF_STRINGS["en"]) and language in STRINGS
+           for language, texts in TCF_STRINGS.items()), "every TCF language needs every TCF string"

@@ -164,6 +164,8 @@ def _iso27560(receipt: dict[str, Any], notice: dict[str, Any]) -> dict[str, Any]
             for vendor in notice["vendors"]
         ],
         "recordFormat": receipt.get("record_format"),
+        # what was signalled to IAB TCF's vendors: the TC (and Google AC) string, decoded
+        **({"iabTcf": receipt["tcf"]} if receipt.get("tcf") else {}),
     }
 
 

@@ -26,11 +26,12 @@ from sqlalchemy.exc import IntegrityError
 from consent_logs.group_commit import GroupCommit
 from consent_logs.timeutil import add_months, parse_utc, utc_iso
 from cmp_server.consent import kantara, sync
+from cmp_server.consent.tcf_choice import TcfSchema, grants_anything, tcf_record
 from cmp_server.accounts.tokens import collection_token_problem
 from cmp_server.sites.versions import VersionRef, consent_scope, published_content, published_ref
 from cmp_server.platform.errors import Conflict, ServiceError
 from cmp_server.platform.extensions import db
-from cmp_server.platform.geo import Region
+from cmp_server.platform.geo import Region, mode_for
 from cmp_server.platform.languages import LANGUAGE_TAG
 from cmp_server.models import Site, ledger
 from cmp_server.sites.registry import origin_allowed
@@ -70,6 +71,7 @@ class ConsentSchema(StrictSchema):
     gpc = StrictBoolean(load_default=False)
     collection_method = fields.String(validate=validate.OneOf(COLLECTION_METHODS))
     token = fields.String(validate=validate.Regexp(TOKEN, error="malformed: not a receipt token"))
+    tcf = fields.Nested(TcfSchema)  # a TCF site's strings (cmp_server.consent.tcf_choice)
 
 
 class OriginRefused(ServiceError):
@@ -149,6 +151,9 @@ def token_for(receipt: dict[str, Any], scope: list[str] | None = None) -> str:
         "p": sorted(p for p, granted in receipt["purposes"].items() if granted),
         "g": sorted(v for v, granted in receipt["vendors"].items() if granted),
         "q": scope or [],
+        # a TCF site's strings, which the banner's TCF module answers __tcfapi with
+        **({"tc": receipt["tcf"]["tc_string"], "ac": receipt["tcf"]["ac_string"]}
+           if receipt.get("tcf") else {}),
     })
 
 
@@ -371,7 +376,11 @@ def record_validated(data: dict[str, Any], region: Region | None, origin: str | 
     if data["action"] == "gpc" and not data["gpc"]:
         raise ServiceError({"gpc": ["must be true for action 'gpc'"]})
     purposes, vendors = granted_maps(data["action"], data, content)
+    tcf = tcf_record(data.get("tcf"), data["action"], content,
+                     mode_for(region, content.get("region_rules") or {}), caller is Caller.BROWSER)
     state = state_for(data["action"], purposes, content)
+    if state == "refused" and grants_anything(tcf):
+        state = "given"
     if state == "withdrawn":
         purposes = {pid: p["required"] for pid, p in ((p["id"], p) for p in content["purposes"])}
         vendors = {v["id"]: v["legal_basis"] != "consent" for v in content["vendors"]}
@@ -402,6 +411,7 @@ def record_validated(data: dict[str, Any], region: Region | None, origin: str | 
         "gpc": data["gpc"],
         "previous_receipt_id": chain.previous_id,
         "collection_method": method,
+        **({"tcf": tcf} if tcf else {}),
     }
     stored = append_to_chain(receipt)
     if caller is not Caller.BROWSER and receipt["previous_receipt_id"]:

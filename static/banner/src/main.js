@@ -35,7 +35,7 @@ function consentSummary() {
 // Make a set of grants effective: consent mode, gated tags, revoked vendors' storage. A
 // vendor needs every purpose it declares (a token recorded before the server enforced
 // this may grant one on a single purpose).
-function applyGrants(purposeIds, vendorIds) {
+function applyGrants(purposeIds, vendorIds, body) {
   const c = state._config;
   const purposes = {};
   const vendors = {};
@@ -49,7 +49,7 @@ function applyGrants(purposeIds, vendorIds) {
   }
   state._grantedPurposes = purposes;
   state._grantedVendors = vendors;
-  for (const m of Object.values(loadedModules)) if (m._grants) m._grants(purposes, vendors); // consent signals
+  for (const m of Object.values(loadedModules)) if (m._grants) m._grants(purposes, vendors, body); // consent signals; the TCF's strings join the BODY recorded
   modulesLoaded.then(releaseGranted); // never before the consent signals' modules
   if (c) deleteVendorStorage(c.vendors.filter((v) => !vendors[v.id]));
 }
@@ -118,7 +118,7 @@ function choose(action, method, selected) {
   }
   const months = outcome == 'given' ? c.consent_lifetime_months : c.refusal_lifetime_months;
   state._choice = { _purposes: purposes, _vendors: vendors, _scope: c.consent_scope, _expires: nowSeconds() + Math.round(months * 30.44 * 86400), _state: outcome };
-  applyGrants(purposes, vendors);
+  applyGrants(purposes, vendors, body);
   if (state._preview) return announce(); // the console's preview: nothing is recorded
   pendingChoice({ _siteKey: state._siteKey, _body: body, _choice: state._choice, _savedAt: Date.now() });
   sendPending().then(announce);
@@ -134,11 +134,11 @@ function onConfig(c) {
   const choice = state._choice;
   const stale =
     choice && choice._receiptId && ((c.stale || []).includes(choice._receiptId.slice(0, 8)) || (choice._issuedAt || 0) < c.stale_before);
-  // the modules the site needs (its consent signals, its look) come first; a visitor asked
-  // first waits for the look only (nothing is granted until the choice)
+  // the modules the site needs (its consent signals, its look, TCF) come first; a visitor
+  // asked first waits only for those the first layer shows (nothing is granted until the choice)
   const loaded = (modulesLoaded = Promise.all(c.load.map(loadModule)));
   const asked = !choice && c.mode == 'opt-in';
-  if (!stale) return (asked ? loadModule(c.load.find((name) => name == 'theme')) : loaded).then(() => begin(c, loaded));
+  if (!stale) return (asked ? Promise.all(c.show.map(loadModule)) : loaded).then(() => begin(c, loaded));
   loaded
     .then(() => fetchCurrentChoice(readToken()))
     .then(

@@ -87,5 +87,6 @@ function keepSwitchesAlike(e) {
 core._addStyles(__CMP_MODULE_CSS__);
 core._modules.settings = (dialog, withBack) => {
   dialog.innerHTML = settingsLayer(withBack);
+  for (const m of Object.values(core._modules)) if (m._settingsPart) m._settingsPart(dialog); // the TCF's part
   dialog.onchange = keepSwitchesAlike;
 };

@@ -1,0 +1,236 @@
+// IAB TCF v2.3 for a site that enables it (cmp_server/sites/tcf.py): the first layer names
+// the purposes, special features and number of partners; the settings layer lists every
+// purpose (consent, and legitimate interest with the right to object), special purpose,
+// feature and special feature, and each partner with what it does, how long it keeps
+// data and which data; each choice becomes a TC string, with the disclosed-vendors
+// segment, encoded by IAB's own library, sent with the choice (the receipt keeps it) and
+// answered by __tcfapi (IAB's CMP API) to the page and, through the locator frame, to
+// its iframes. Google's Additional Consent string covers the site's Google ad technology
+// providers outside the GVL. TCF applies where the visitor is asked first (opt-in);
+// elsewhere __tcfapi answers gdprApplies false.
+/* global __CMP_MODULE_CSS__ */
+import { GVL, Segment, TCModel, TCString } from '@iabtcf/core';
+import { CmpApi } from '@iabtcf/cmpapi';
+import { escapeHtml, safeUrl } from '../html.js';
+import { readToken, tokenClaims } from '../store.js';
+import { installTcfStub } from '../tcf-stub.js';
+
+const core = window.cmp._core;
+const state = core._shared;
+const config = state._config;
+const tcf = config.tcf;
+const text = tcf.strings;
+const STORED = 'cmp_tcf'; // {site: {tc, ac}}: the strings of a choice not yet acknowledged
+
+installTcfStub();
+const gvl = new GVL(tcf.gvl);
+gvl.lang_ = tcf.language.toUpperCase(); // the consent language the string records
+const vendors = Object.values(gvl.vendors);
+const atps = tcf.google_atps;
+// the purposes and special features the site's partners declare: what the layers list
+const used = (field) => [...new Set(vendors.flatMap((v) => v[field]))].sort((a, b) => a - b);
+const purposeIds = [...new Set([...used('purposes'), ...used('legIntPurposes'), ...used('flexiblePurposes')])].sort((a, b) => a - b);
+const liPurposeIds = used('legIntPurposes').filter((id) => id != 1); // never for purpose 1
+const specialFeatureIds = used('specialFeatures');
+
+const cmpApi = new CmpApi(tcf.cmp_id, tcf.cmp_version, true, {
+  // Google's Additional Consent string, beside the TC string (Google's CMP API extension)
+  getTCData: (next, tcData, success) => {
+    if (tcData && typeof tcData == 'object') {
+      tcData.addtlConsent = current.ac;
+      tcData.enableAdvertiserConsentMode = false;
+    }
+    next(tcData, success);
+  },
+});
+let current = { tc: '', ac: '' }; // the strings __tcfapi answers
+let settingsDialog = null; // the banner's dialog, once the settings layer has shown
+// the TCF part of the settings layer, while it shows
+const settingsShown = () => settingsDialog && settingsDialog.querySelector('[data-cmp-tcf]');
+
+function encode(action) {
+  const model = new TCModel(gvl);
+  model.cmpId = tcf.cmp_id;
+  model.cmpVersion = tcf.cmp_version;
+  model.isServiceSpecific = true;
+  model.publisherCountryCode = tcf.publisher_cc;
+  model.consentScreen = settingsShown() ? 2 : 1;
+  const chosen = (kind, key) => {
+    if (action == 'accept_all') return kind == 'li' ? liIds(key) : consentIds(key);
+    if (action != 'custom' || !settingsShown()) return [];
+    return [...settingsShown().querySelectorAll(`[data-cmp-tcf-${kind}^="${key}:"]:checked`)].map((el) => +el.getAttribute(`data-cmp-tcf-${kind}`).split(':')[1]);
+  };
+  model.purposeConsents.set(chosen('consent', 'p'));
+  model.purposeLegitimateInterests.set(chosen('li', 'p'));
+  model.specialFeatureOptins.set(chosen('consent', 'sf'));
+  model.vendorConsents.set(chosen('consent', 'v'));
+  model.vendorLegitimateInterests.set(chosen('li', 'v'));
+  const consented = chosen('consent', 'a');
+  return {
+    tc: TCString.encode(model, { segments: [Segment.CORE, Segment.VENDORS_DISCLOSED] }),
+    // version 2: consented ids, then after "dv." those disclosed without consent
+    ac: atps.length ? `2~${consented.join('.')}~dv.${atps.map((a) => a.id).filter((id) => !consented.includes(id)).join('.')}` : null,
+  };
+}
+
+// what Accept all grants: every switch the settings layer would show
+const consentIds = (key) =>
+  ({ p: purposeIds, sf: specialFeatureIds, v: vendors.filter((v) => v.purposes.length || v.flexiblePurposes.length).map((v) => v.id), a: atps.map((a) => a.id) })[key];
+const liIds = (key) =>
+  ({ p: liPurposeIds, v: vendors.filter((v) => v.legIntPurposes.length || (!v.purposes.length && v.specialPurposes.length)).map((v) => v.id) })[key];
+
+const remembered = (value) => {
+  let all = {};
+  try {
+    all = JSON.parse(localStorage.getItem(STORED)) || {};
+  } catch (e) {}
+  if (value === undefined) return all[state._siteKey];
+  all[state._siteKey] = value;
+  try {
+    localStorage.setItem(STORED, JSON.stringify(all));
+  } catch (e) {}
+};
+
+// The strings of the choice in force: the receipt token's (the ledger's) once the server
+// acknowledged the choice, else those kept when it was made.
+function storedStrings() {
+  const choice = state._choice;
+  const claims = readToken() && tokenClaims(readToken());
+  if (choice && choice._receiptId && claims && claims._receiptId == choice._receiptId) return claims.tc ? { tc: claims.tc, ac: claims.ac || null } : null;
+  return choice && !choice._receiptId ? remembered() : null;
+}
+
+const signal = (strings, uiVisible) => {
+  current = strings;
+  cmpApi.update(strings.tc, uiVisible);
+};
+
+// The core calls this whenever a choice applies; BODY is the choice being recorded.
+function grants(purposes, granted, body) {
+  if (!tcf.applies) return;
+  if (body) {
+    const strings = body.action == 'gpc' ? { tc: '', ac: null } : encode(body.action);
+    if (strings.tc) body.tcf = { tc_string: strings.tc, ac_string: strings.ac };
+    remembered(strings);
+    return signal(strings, false);
+  }
+  const stored = storedStrings();
+  if (stored) signal(stored, false);
+}
+
+// ---- the layers ----
+
+const name = (collection, id) => escapeHtml((gvl[collection][id] || {}).name);
+const list = (collection, ids) => ids.map((id) => name(collection, id)).join(', ');
+const days = (seconds) => Math.round(seconds / 86400);
+const tcfSwitch = (kind, key, id, on, label) =>
+  `<input type="checkbox" role="switch" data-cmp-tcf-${kind}="${key}:${id}" aria-label="${escapeHtml(label)}"${on ? ' checked' : ''}>`;
+
+// The first layer: who (how many partners), what (stacks where they fit, else purposes;
+// special features), and that legitimate interest can be objected to in the settings.
+function firstLayerText() {
+  const purposes = new Set(purposeIds);
+  const features = new Set(specialFeatureIds);
+  const lines = [];
+  for (const stack of Object.values(gvl.stacks).sort((a, b) => b.purposes.length + b.specialFeatures.length - a.purposes.length - a.specialFeatures.length)) {
+    if (!stack.purposes.length || !stack.purposes.every((id) => purposes.has(id)) || !stack.specialFeatures.every((id) => features.has(id))) continue;
+    lines.push(stack.name);
+    stack.purposes.forEach((id) => purposes.delete(id));
+    stack.specialFeatures.forEach((id) => features.delete(id));
+  }
+  for (const id of purposes) lines.push(gvl.purposes[id].name);
+  for (const id of features) lines.push(gvl.specialFeatures[id].name);
+  return `${text.intro.replace('{n}', vendors.length + atps.length)}\n• ${lines.join('\n• ')}\n${text.object}`;
+}
+
+const describe = (item) =>
+  `<p>${escapeHtml(item.description)}</p>` +
+  (item.illustrations && item.illustrations.length ? `<ul>${item.illustrations.map((x) => `<li>${escapeHtml(x)}</li>`).join('')}</ul>` : '');
+
+const infoRow = (collection, id) => `<div class="row v"><details><summary>${name(collection, id)}</summary>${describe(gvl[collection][id])}</details></div>`;
+
+const on = (kind, key, id) => {
+  const strings = storedStrings() || current;
+  if (!strings.tc) return kind == 'li'; // not chosen yet: consent off, legitimate interest on
+  const model = TCString.decode(strings.tc);
+  const vector = { consent: { p: model.purposeConsents, sf: model.specialFeatureOptins, v: model.vendorConsents }, li: { p: model.purposeLegitimateInterests, v: model.vendorLegitimateInterests } }[kind][key];
+  return key == 'a' ? ((strings.ac || '').split('~')[1] || '').split('.').includes(String(id)) : vector.has(id);
+};
+
+function vendorRow(v) {
+  const retention = v.dataRetention || {};
+  const policy = (v.urls || []).find((u) => u.langId == tcf.language) || (v.urls || [])[0] || {};
+  const facts = [
+    [text.consent_purposes, list('purposes', v.purposes)],
+    [text.li_purposes, list('purposes', v.legIntPurposes)],
+    [text.special_purposes, list('specialPurposes', v.specialPurposes)],
+    [text.features, list('features', v.features)],
+    [text.special_features, list('specialFeatures', v.specialFeatures)],
+    [text.retention, retention.stdRetention != null ? `${retention.stdRetention} ${escapeHtml(config.strings.days)}` : ''],
+    [text.data, list('dataCategories', v.dataDeclaration || [])],
+    [text.storage, v.usesCookies ? `${days(v.cookieMaxAgeSeconds || 0)} ${escapeHtml(config.strings.days)}${v.usesNonCookieAccess ? '; ' + escapeHtml(text.other_storage) : ''}` : escapeHtml(text.no_cookies)],
+  ].filter(([, value]) => value);
+  return (
+    `<div class="row v"><details><summary>${escapeHtml(v.name)}</summary><dl>` +
+    facts.map(([label, value]) => `<dt>${escapeHtml(label)}</dt><dd>${value}</dd>`).join('') +
+    `</dl><a href="${safeUrl(policy.privacy)}" target="_blank" rel="noopener">${escapeHtml(config.strings.policy)}</a>` +
+    (policy.legIntClaim ? ` · <a href="${safeUrl(policy.legIntClaim)}" target="_blank" rel="noopener">${escapeHtml(text.li)}</a>` : '') +
+    '</details><div class="sw">' +
+    (consentIds('v').includes(v.id) ? `<label>${escapeHtml(text.consent)} ${tcfSwitch('consent', 'v', v.id, on('consent', 'v', v.id), `${v.name}: ${text.consent}`)}</label>` : '') +
+    (liIds('v').includes(v.id) ? `<label>${escapeHtml(text.li)} ${tcfSwitch('li', 'v', v.id, on('li', 'v', v.id), `${v.name}: ${text.li}`)}</label>` : '') +
+    '</div></div>'
+  );
+}
+
+function settingsPart() {
+  const heading = (label, n) => `<h4>${escapeHtml(label)}${n == null ? '' : ` (${n})`}</h4>`;
+  return (
+    `<section class="tcf" data-cmp-tcf><h3>${escapeHtml(text.heading)}</h3><p>${escapeHtml(text.explain)}</p>` +
+    heading(text.purposes) +
+    purposeIds
+      .map(
+        (id) =>
+          `<div class="row v"><details><summary>${name('purposes', id)}</summary>${describe(gvl.purposes[id])}</details><div class="sw">` +
+          `<label>${escapeHtml(text.consent)} ${tcfSwitch('consent', 'p', id, on('consent', 'p', id), `${gvl.purposes[id].name}: ${text.consent}`)}</label>` +
+          (liPurposeIds.includes(id) ? `<label>${escapeHtml(text.li)} ${tcfSwitch('li', 'p', id, on('li', 'p', id), `${gvl.purposes[id].name}: ${text.li}`)}</label>` : '') +
+          '</div></div>',
+      )
+      .join('') +
+    (specialFeatureIds.length
+      ? heading(text.special_features) +
+        specialFeatureIds
+          .map((id) => `<div class="row v"><details><summary>${name('specialFeatures', id)}</summary>${describe(gvl.specialFeatures[id])}</details>${tcfSwitch('consent', 'sf', id, on('consent', 'sf', id), gvl.specialFeatures[id].name)}</div>`)
+          .join('')
+      : '') +
+    (used('specialPurposes').length ? heading(text.special_purposes) + `<p>${escapeHtml(text.no_choice)}</p>` + used('specialPurposes').map((id) => infoRow('specialPurposes', id)).join('') : '') +
+    (used('features').length ? heading(text.features) + used('features').map((id) => infoRow('features', id)).join('') : '') +
+    heading(text.vendors, vendors.length) +
+    vendors.map(vendorRow).join('') +
+    (atps.length
+      ? heading(text.google, atps.length) +
+        atps
+          .map(
+            (a) =>
+              `<div class="row v"><span>${escapeHtml(a.name)} · <a href="${safeUrl(a.policy_url)}" target="_blank" rel="noopener">${escapeHtml(config.strings.policy)}</a></span>` +
+              tcfSwitch('consent', 'a', a.id, on('consent', 'a', a.id), a.name) + '</div>',
+          )
+          .join('')
+      : '') +
+    '</section>'
+  );
+}
+
+if (tcf.applies) config.strings.intro = firstLayerText();
+else signal({ tc: null, ac: null }, false); // GDPR does not apply: __tcfapi says so
+core._addStyles(__CMP_MODULE_CSS__);
+core._modules.tcf = {
+  _grants: grants,
+  // the settings module puts this part before its buttons, and forgets it when it closes
+  _settingsPart: (dialog) => {
+    if (!tcf.applies) return;
+    settingsDialog = dialog;
+    dialog.querySelector('.list').insertAdjacentHTML('beforeend', settingsPart());
+  },
+};
+// a choice in force that the core applied before this module ran; else the banner asks
+if (tcf.applies) state._choice ? grants() : signal({ tc: '', ac: null }, true);

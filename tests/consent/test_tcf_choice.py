@@ -1,0 +1,130 @@
+"""A TCF site's choices over real HTTP, on both engines: the TC string (encoded by IAB's own
+library) is checked against the version the visitor was shown, refused with the field and
+the reason when it disagrees, and kept in the receipt, its token and its Kantara rendering
+with what it decodes to."""
+from __future__ import annotations
+
+import pytest
+
+from cmp_server.models import ledger
+from cmp_server.platform.extensions import db
+from tests.consent.test_receipts import ORIGIN, post
+from tests.support.gvl import gvl_document
+from tests.support.iab import encode_tc
+
+CMP_ID = 300
+VENDORS = [1, 2, 8]
+ATPS = [{"id": 89, "name": "Example ATP", "policy_url": "https://atp.example/privacy"}]
+
+
+@pytest.fixture
+def tcf_shop(app, shop):
+    from cmp_server.sites import gvl, versions
+
+    site, _ = shop
+    document = gvl_document(version=5, vendors=[1, 2, 8, 10])
+    gvl.store_gvl(document, {})
+    app.config["CMP_TCF_CMP_ID"] = CMP_ID
+    versions.update_draft(site, {"tcf": {"enabled": True, "vendors": VENDORS, "google_atps": ATPS}})
+    version, _ = versions.publish(site)
+    return site, version, version.content["tcf"]["gvl"]
+
+
+def tc(gvl, **fields) -> str:
+    return encode_tc(gvl, cmp_id=CMP_ID, cmp_version=1, **fields)
+
+
+def test_a_choice_keeps_its_tc_string_and_what_it_means(live_server, tcf_shop):
+    site, version, gvl = tcf_shop
+    string = tc(gvl, purposes_consent=[1, 2], vendors_consent=[1], vendors_li=[2, 8],
+                purposes_li=[7, 10], special_features=[1])
+    answer = post(live_server, site, config_version=version.number, action="custom",
+                  purposes={"marketing": False}, tcf={"tc_string": string, "ac_string": "2~~dv.89"})
+    assert answer.status == 201, answer.json
+    receipt = answer.json["receipt"]
+    assert receipt["tcf"] == {
+        "tc_string": string, "ac_string": "2~~dv.89", "cmp_id": CMP_ID, "cmp_version": 1,
+        "vendor_list_version": 5, "policy_version": 5,
+        "purposes_consent": [1, 2], "purposes_li": [7, 10], "special_features": [1],
+        "vendors_consent": [1], "vendors_li": [2, 8], "vendors_disclosed": VENDORS,
+        "ac_consent": [], "ac_disclosed": [89],
+    }
+    assert receipt["state"] == "given"  # the TC string consents, though no site purpose does
+    stored = ledger.get(db.session.connection(), receipt["receipt_id"])
+    assert stored["tcf"] == receipt["tcf"]
+    from cmp_server.consent.receipts import token_claims
+
+    claims = token_claims(answer.json["token"])
+    assert (claims["tc"], claims["ac"]) == (string, "2~~dv.89")
+    kantara = post_kantara(live_server, answer.json["token"])
+    assert kantara["iso27560"]["iabTcf"]["tc_string"] == string
+
+
+def post_kantara(live_server, token: str) -> dict:
+    from tests.support.http import call
+
+    return call("POST", f"{live_server}/api/v1/receipts/verify", {"token": token}).json["kantara"]
+
+
+@pytest.mark.parametrize("fields, fault", [
+    ({"cmp_id": 301}, "tcf.cmp_id"),
+    ({"vendors": [1, 2]}, "tcf.vendors_disclosed"),
+    ({"disclosed": False}, "tcf"),  # no DisclosedVendors segment: not TCF v2.3
+    ({"vendors_consent": [10]}, "tcf.vendors_disclosed"),  # a vendor the version never showed
+])
+def test_a_string_that_disagrees_with_the_version_is_refused(live_server, tcf_shop, fields, fault):
+    site, version, gvl = tcf_shop
+    if "vendors" in fields or "vendors_consent" in fields:
+        gvl = {**gvl, "vendors": {**gvl["vendors"], **({"10": gvl_document(5, [10])["vendors"]["10"]}
+                                                      if "vendors_consent" in fields else {})}}
+        if "vendors" in fields:
+            gvl["vendors"] = {k: v for k, v in gvl["vendors"].items() if int(k) in fields["vendors"]}
+    options = {k: v for k, v in fields.items() if k not in ("vendors",)}
+    string = encode_tc(gvl, **{"cmp_id": CMP_ID, "cmp_version": 1, **options})
+    before = ledger_size()
+    answer = post(live_server, site, config_version=version.number, action="accept_all",
+                  tcf={"tc_string": string, "ac_string": "2~89~dv."})
+    assert answer.status == 422, answer.json
+    assert fault in answer.json["errors"]["json"]
+    assert ledger_size() == before
+
+
+def test_reject_all_must_signal_nothing(live_server, tcf_shop):
+    site, version, gvl = tcf_shop
+    sneaky = tc(gvl, vendors_li=[1, 2, 8], purposes_li=[7])
+    answer = post(live_server, site, config_version=version.number, action="reject_all",
+                  tcf={"tc_string": sneaky, "ac_string": "2~~dv.89"})
+    assert answer.status == 422
+    errors = answer.json["errors"]["json"]
+    assert "a refusal signals nothing" in errors["tcf.vendors_li"][0]
+    honest = post(live_server, site, config_version=version.number, action="reject_all",
+                  tcf={"tc_string": tc(gvl), "ac_string": "2~~dv.89"})
+    assert honest.status == 201
+    assert honest.json["receipt"]["state"] == "refused"
+
+
+def test_a_browser_on_a_tcf_site_must_send_the_string(live_server, tcf_shop):
+    site, version, gvl = tcf_shop
+    answer = post(live_server, site, config_version=version.number, action="accept_all")
+    assert answer.status == 422
+    assert "tcf" in answer.json["errors"]["json"]
+    malformed = post(live_server, site, config_version=version.number, action="accept_all",
+                     tcf={"tc_string": "not a TC string!"})
+    assert malformed.status == 422
+    assert "tcf" in str(malformed.json["errors"]["json"])
+
+
+def test_a_site_without_tcf_refuses_a_tc_string(live_server, shop):
+    site, version = shop
+    answer = post(live_server, site, config_version=version.number, action="accept_all",
+                  tcf={"tc_string": "CQAAAAAQAAAAAAAAAAENA0EAAAAAAAAAAAAAAAAAAAAA"})
+    assert answer.status == 422
+    assert "does not use IAB TCF" in answer.json["errors"]["json"]["tcf"][0]
+
+
+def ledger_size() -> int:
+    from sqlalchemy import func, select
+
+    from cmp_server.models import LEDGER_TABLES
+
+    return db.session.execute(select(func.count()).select_from(LEDGER_TABLES.records)).scalar_one()
