@@ -20,7 +20,7 @@ from flask_migrate import upgrade
 from cmp_server.accounts import members, users, workspaces
 from cmp_server.consent import proof, retention, sealing, subjects, sync
 from cmp_server.scanner import jobs
-from cmp_server.sites import catalogue, registry, vendors
+from cmp_server.sites import catalogue, gvl, registry, tcf, vendors
 from cmp_server.demo import PLACEHOLDER_CMP_ID, default_origins, demo_url, ensure_demo, ensure_tcf_demo
 from cmp_server.platform.errors import ServiceError
 from cmp_server.platform.extensions import db
@@ -209,6 +209,32 @@ def set_role(user, role: str, workspace_name: str | None) -> None:
     else:
         members.change_member(member, {"role": role}, "cli")
     db.session.refresh(user)
+
+
+@cmp.command("gvl-fetch", help="Fetch IAB Europe's Global Vendor List (TCF) and its "
+                               "translations, and store it if it is a new version; for a "
+                               "daily scheduler. Prints the stored version on the last line.")
+@click.option("--url", help="vendor-list.json's address (default: CMP_TCF_GVL_URL); the "
+                            "translations are read from purposes-<lang>.json beside it.")
+@click.option("--dir", "directory", type=click.Path(exists=True, file_okay=False),
+              help="Read vendor-list.json and purposes-<lang>.json from this folder instead.")
+@reports_service_errors
+def gvl_fetch_command(url, directory):
+    if url and directory:
+        raise click.UsageError("give --url or --dir, not both")
+    if directory:
+        document, translations = gvl.load_gvl_dir(directory, click.echo)
+    else:
+        document, translations = gvl.fetch_gvl(url or current_app.config["CMP_TCF_GVL_URL"],
+                                               click.echo)
+    row, new = gvl.store_gvl(document, translations)
+    if new:
+        for site, version in tcf.sites_on_older_gvl(row.version):
+            click.echo(f"site {site.name!r} ({site.key}) is published with GVL version "
+                       f"{version}; it takes version {row.version} when next published")
+    languages = ", ".join(sorted(row.translations)) or "none"
+    click.echo(f"translations: {languages}")
+    click.echo(f"GVL version {row.version} {'stored' if new else 'already stored'}")
 
 
 @cmp.command("demo", help="Create or reuse the demo site and publish its configuration; "

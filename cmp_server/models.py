@@ -195,6 +195,8 @@ class DraftConfig(db.Model):
     region_rules: Mapped[dict] = mapped_column(JSONDocument, default=dict)  # {region: mode}
     # {mode, ads_data_redaction, url_passthrough}: cmp_server.sites.google_consent_mode
     google_consent_mode: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    # {enabled, vendors, google_atps}: cmp_server.sites.tcf ({} is off)
+    tcf: Mapped[dict] = mapped_column(JSONDocument, default=dict)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     site: Mapped[Site] = relationship(back_populates="draft")
@@ -238,6 +240,23 @@ class ConfigVersion(db.Model):
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 
     site: Mapped[Site] = relationship(back_populates="versions")
+
+
+class GlobalVendorList(db.Model):
+    """A version of IAB Europe's Global Vendor List (TCF), as fetched, with the
+    translations of its purposes. Every version is kept: a published configuration names
+    the one it froze. Rows are never updated."""
+
+    __tablename__ = "global_vendor_lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)  # vendorListVersion
+    policy_version: Mapped[int] = mapped_column(Integer)  # tcfPolicyVersion
+    last_updated: Mapped[str] = mapped_column(String(40))  # the GVL's lastUpdated, as written
+    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    document: Mapped[dict] = mapped_column(JSONDocument)  # vendor-list.json
+    # {language: purposes-<iab code>.json}, for the banner's languages IAB translates
+    translations: Mapped[dict] = mapped_column(JSONDocument, default=dict)
 
 
 class User(db.Model):

@@ -90,6 +90,10 @@ class DraftUpdate(StrictSchema):
         "description": "mode (basic: Google's tags wait for consent; advanced: they load at "
                        "once with every signal denied), ads_data_redaction and "
                        "url_passthrough (true or false)."})
+    tcf = fields.Dict(metadata={
+        "description": "IAB TCF: enabled (true or false), vendors (Global Vendor List ids, "
+                       "at most 1000, each in the newest stored GVL) and google_atps "
+                       "([{id, name, policy_url}], at most 500); {} is off."})
 
 
 class Draft(StrictSchema):
@@ -99,6 +103,7 @@ class Draft(StrictSchema):
     theme = fields.Dict()
     region_rules = fields.Dict()
     google_consent_mode = fields.Dict()
+    tcf = fields.Dict()
     pending = fields.Dict(metadata={"description": "What publishing now would change."})
 
 

@@ -22,6 +22,9 @@ wrong value fails at start-up with the variable's name, not later with a stack t
 | CMP_SESSION_IDLE_MINUTES | 30 (a console session ends after this long unused; 8 hours at most) |
 | CMP_SCAN_MAX_RUNNING     | 2 (console scans running at once on the server, all workers and hosts together) |
 | CMP_SCAN_ALLOW_NETWORKS  | none (console scans never reach loopback, private or reserved addresses; e.g. 127.0.0.0/8,::1/128 for local test sites) |
+| CMP_TCF_CMP_ID           | unset (the CMP id IAB Europe gave the operator; TCF sites cannot publish without it) |
+| CMP_TCF_CMP_VERSION      | 1 (the CMP version the TC strings carry) |
+| CMP_TCF_GVL_URL          | https://vendor-list.consensu.org/v3/vendor-list.json (purposes-<lang>.json beside it) |
 """
 from __future__ import annotations
 
@@ -29,8 +32,13 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from consent_logs.keys import create_secret_file
+
+
+# IAB Europe's Global Vendor List, version 3; its translations are purposes-<lang>.json beside it
+DEFAULT_GVL_URL = "https://vendor-list.consensu.org/v3/vendor-list.json"
 
 
 class ConfigError(ValueError):
@@ -46,6 +54,22 @@ def parse_int(name: str, raw: str | None, default: int, minimum: int = 0) -> int
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def parse_optional_int(name: str, raw: str | None, minimum: int = 0) -> int | None:
+    """An integer, or None when unset."""
+    if raw is None or raw.strip() == "":
+        return None
+    return parse_int(name, raw, 0, minimum)
+
+
+def parse_http_url(name: str, raw: str | None, default: str) -> str:
+    """An http(s) address with a host."""
+    value = (raw or "").strip() or default
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must be an http:// or https:// address, got {raw!r}")
     return value
 
 
@@ -156,6 +180,13 @@ def from_environment(instance_path: str, environ: dict[str, str] | None = None) 
             "CMP_SCAN_MAX_RUNNING", env.get("CMP_SCAN_MAX_RUNNING"), 2, minimum=1),
         "CMP_SESSION_IDLE_MINUTES": parse_int(
             "CMP_SESSION_IDLE_MINUTES", env.get("CMP_SESSION_IDLE_MINUTES"), 30, minimum=1),
+        # never a default: the platform does not pretend to be a registered CMP
+        "CMP_TCF_CMP_ID": parse_optional_int(
+            "CMP_TCF_CMP_ID", env.get("CMP_TCF_CMP_ID"), minimum=2),
+        "CMP_TCF_CMP_VERSION": parse_int(
+            "CMP_TCF_CMP_VERSION", env.get("CMP_TCF_CMP_VERSION"), 1, minimum=1),
+        "CMP_TCF_GVL_URL": parse_http_url(
+            "CMP_TCF_GVL_URL", env.get("CMP_TCF_GVL_URL"), DEFAULT_GVL_URL),
     }
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable, Iterator
 
+from flask import current_app
+
 from sqlalchemy import bindparam, select
 
 from consent_logs import content_hash
@@ -18,7 +20,7 @@ from cmp_server.accounts import audit
 from cmp_server.platform.cache import app_cache
 from cmp_server.banner.strings import BANNER_LANGUAGES, TEXT_KEYS
 from cmp_server.sites.catalogue import retention_months
-from cmp_server.sites import google_consent_mode
+from cmp_server.sites import google_consent_mode, tcf
 from cmp_server.sites.theme import check_theme
 from cmp_server.platform.errors import ServiceError
 from cmp_server.platform.extensions import db
@@ -95,12 +97,14 @@ def check_texts(texts: Any) -> dict[str, list[str]]:
 
 
 SETTING_CHECKS = {"texts": check_texts, "theme": check_theme,
-                  "google_consent_mode": google_consent_mode.check}  # field -> its errors
+                  "google_consent_mode": google_consent_mode.check,
+                  "tcf": tcf.check}  # field -> its errors
 
 
 def update_draft(site: Site, changes: dict[str, Any], actor: User | str | None = None) -> None:
     """Change any of the draft's vendors ([{id, retention_tier}]), extra purposes, texts,
-    theme and region rules, all validated before anything changes."""
+    theme, region rules, Google Consent Mode and IAB TCF settings, all validated before
+    anything changes."""
     errors: dict[str, list[str]] = {}
     for field, check in SETTING_CHECKS.items():
         if field in changes:
@@ -115,11 +119,13 @@ def update_draft(site: Site, changes: dict[str, Any], actor: User | str | None =
             errors["extra_purposes"] = [f"unknown purpose(s): {', '.join(unknown)}"]
     if errors:
         raise ServiceError(errors)
+    if "tcf" in changes:
+        changes = {**changes, "tcf": tcf.normalised(changes["tcf"])}
     if "vendors" in changes:  # validates, and changes nothing when it refuses
         set_draft_vendors(site, [(v["id"], v.get("retention_tier")) for v in changes["vendors"]], actor)
     draft = site.draft
     fields = [key for key in ("texts", "theme", "region_rules", "extra_purposes",
-                              "google_consent_mode") if key in changes]
+                              "google_consent_mode", "tcf") if key in changes]
     if fields:
         audit.record(actor, "draft.update", "site", site.key,
                      before={key: getattr(draft, key) for key in fields},
@@ -135,6 +141,7 @@ def draft_document(site: Site) -> dict[str, Any]:
         "vendors": [{"id": v.vendor_id, "retention_tier": v.retention_tier} for v in draft.vendors],
         "extra_purposes": draft.extra_purposes, "texts": draft.texts, "theme": draft.theme,
         "region_rules": draft.region_rules, "google_consent_mode": draft.google_consent_mode,
+        "tcf": draft.tcf,
         "pending": diff((latest_version(site) or ConfigVersion(content=None)).content, snapshot(site)),
     }
 
@@ -197,12 +204,14 @@ def published_history(site: Site) -> Iterator[dict[str, Any]]:
             db.select(ConfigVersion.content).filter_by(id=version_id)).scalar_one()
 
 
-def snapshot(site: Site) -> dict[str, Any]:
-    """Everything a published version freezes, as plain JSON."""
+def snapshot(site: Site, cmp_id: int | None = None, strict: bool = False) -> dict[str, Any]:
+    """Everything a published version freezes, as plain JSON. Strict (publishing) refuses
+    what cannot be published (tcf.frozen); otherwise it is the draft's preview."""
     draft = site.draft
     vendors = [vendor_entry(row.vendor.document, row.retention_tier) for row in draft.vendors]
     return frozen_content(site, vendors, draft.texts, draft.theme, draft.region_rules,
-                          draft.extra_purposes, draft.google_consent_mode)
+                          draft.extra_purposes, draft.google_consent_mode,
+                          tcf.frozen(draft.tcf, current_app.config, cmp_id, strict))
 
 
 def what_if(site: Site, changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -229,14 +238,15 @@ def what_if(site: Site, changes: dict[str, Any]) -> tuple[dict[str, Any], dict[s
     vendors = [vendor_entry(vendor.document, tier) for vendor, tier in chosen]
     return frozen_content(site, vendors, settings["texts"], settings["theme"],
                           draft.region_rules, draft.extra_purposes,
-                          settings["google_consent_mode"]), errors
+                          settings["google_consent_mode"],
+                          tcf.frozen(settings["tcf"], current_app.config, strict=False)), errors
 
 
 def frozen_content(site: Site, vendors: list[dict[str, Any]], texts: dict, theme: dict,
                    region_rules: dict, extra_purposes: list[str],
-                   consent_mode: dict) -> dict[str, Any]:
+                   consent_mode: dict, frozen_tcf: dict | None = None) -> dict[str, Any]:
     """A version's document: the site's settings with these vendors (terms numbered
-    against the published history), texts, theme and rules."""
+    against the published history), texts, theme and rules, and its TCF (tcf.frozen)."""
     number_terms(vendors, published_history(site))
     wanted = set(extra_purposes) | {p for v in vendors for p in v["purposes"]}
     purposes = db.session.execute(db.select(Purpose).order_by(Purpose.position)).scalars()
@@ -254,6 +264,7 @@ def frozen_content(site: Site, vendors: list[dict[str, Any]], texts: dict, theme
         "theme": theme,
         "region_rules": region_rules,
         **({"google_consent_mode": consent_mode} if consent_mode else {}),
+        **({"tcf": frozen_tcf} if frozen_tcf else {}),
     }
 
 
@@ -267,7 +278,7 @@ def consent_scope(content: dict[str, Any]) -> set[str]:
         else f"vendor:{v['id']}"
         for v in content["vendors"] if v["legal_basis"] == "consent" or v.get("terms_revision")
     }
-    return purposes | vendors
+    return purposes | vendors | tcf.scope(content)
 
 
 def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
@@ -287,7 +298,7 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
         "purposes_added": sorted(new_purposes - old_purposes),
         "purposes_removed": sorted(old_purposes - new_purposes),
         "settings_changed": sorted(
-            key for key in ("texts", "theme", "region_rules", "google_consent_mode",
+            key for key in ("texts", "theme", "region_rules", "google_consent_mode", "tcf",
                             "default_language",
                             "controller", "policy_url",
                             "consent_lifetime_months", "refusal_lifetime_months")
@@ -345,9 +356,11 @@ def latest_version(site: Site) -> ConfigVersion | None:
     ).scalar_one_or_none()
 
 
-def publish(site: Site, actor: User | str | None = None) -> tuple[ConfigVersion, dict[str, Any]]:
+def publish(site: Site, actor: User | str | None = None, cmp_id: int | None = None
+            ) -> tuple[ConfigVersion, dict[str, Any]]:
     """Freeze the draft as the next version. Publishing an unchanged draft returns the
-    current version and an empty diff instead of a duplicate."""
+    current version and an empty diff instead of a duplicate. ``cmp_id`` stands in for
+    CMP_TCF_CMP_ID (the demo publishes a TCF site with a placeholder id)."""
     missing = [
         field for field, value in (("controller", site.controller),
                                    ("privacy_policy_url", site.privacy_policy_url)) if not value
@@ -358,7 +371,7 @@ def publish(site: Site, actor: User | str | None = None) -> tuple[ConfigVersion,
                      "and link the privacy policy"] for field in missing},
             "The site is not ready to publish.",
         )
-    content = snapshot(site)
+    content = snapshot(site, cmp_id, strict=True)
     digest = content_hash(content)
     current = latest_version(site)
     if current is not None and current.content_hash == digest:
@@ -389,11 +402,12 @@ def version_content(site: Site, number: int) -> dict[str, Any]:
     return version.content
 
 
-def roll_back(site: Site, number: int, actor: User | str | None = None
-              ) -> tuple[ConfigVersion, dict[str, Any]]:
+def roll_back(site: Site, number: int, actor: User | str | None = None,
+              cmp_id: int | None = None) -> tuple[ConfigVersion, dict[str, Any]]:
     """Publish version ``number``'s content again, as a new version: its vendors (with
     their facts as the catalogue has them now), texts, look, region rules, lifetimes,
-    controller and policy become the draft and the site's settings, and are published.
+    controller and policy become the draft and the site's settings, and are published;
+    its TCF vendors and ATPs too, with the newest stored Global Vendor List.
     Visitors are asked again when that needs consent their choices did not cover."""
     content = version_content(site, number)
     replace_draft_vendors(site, [(v["id"], v.get("retention_tier")) for v in content["vendors"]],
@@ -405,9 +419,10 @@ def roll_back(site: Site, number: int, actor: User | str | None = None
     draft.texts, draft.theme = content["texts"], content["theme"]
     draft.region_rules = content["region_rules"]
     draft.google_consent_mode = content.get("google_consent_mode", {})
+    draft.tcf = tcf.draft_setting(content)
     site.default_language = content["default_language"]
     site.consent_lifetime_months = content["consent_lifetime_months"]
     site.refusal_lifetime_months = content["refusal_lifetime_months"]
     site.controller, site.privacy_policy_url = content["controller"], content["policy_url"]
     audit.record(actor, "config.rollback", "site", site.key, after={"to_content_of": number})
-    return publish(site, actor)
+    return publish(site, actor, cmp_id)
