@@ -7,6 +7,8 @@ the page and to a cross-origin ad frame through the locator, on every change; th
 keeps the same string. A site without TCF defines no __tcfapi and loads no TCF module."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from e2e.conftest import open_fixture, serious_violations, wait_recorded
@@ -42,10 +44,11 @@ def tcf_site(app, banner_site):
     return banner_site
 
 
-def open_tcf_page(new_page, site, width=1280):
+def open_tcf_page(new_page, site, width=1280, stub=True):
     page = new_page(width=width)
     frame = f"{site.cmp}/fixture/tcf-frame.html"
-    open_fixture(page, site, "tcf.html", FRAME=frame)
+    open_fixture(page, site, "tcf.html", FRAME_JSON=json.dumps(frame),
+                 STUB_SRC=f"{site.cmp}/banner/tcf-stub.js" if stub else "data:text/javascript,")
     page.locator("#cmp-banner").wait_for()
     return page
 
@@ -79,8 +82,13 @@ def test_first_layer_names_the_partners_and_purposes(tcf_site, new_page, artifac
         accept = page.locator("[data-cmp-action=accept-all]").bounding_box()
         assert (reject["width"], reject["height"]) == pytest.approx((accept["width"], accept["height"]), abs=2)
         page.screenshot(path=str(artifacts / f"banner-tcf-first-{width}.png"))
-        settings_tcf(page)
-        page.screenshot(path=str(artifacts / f"banner-tcf-settings-{width}.png"), full_page=True)
+        part = settings_tcf(page)
+        part.locator("h3").evaluate("h => h.scrollIntoView()")
+        page.screenshot(path=str(artifacts / f"banner-tcf-settings-{width}.png"))
+        vendor = part.locator("details", has_text="The Trade Desk")
+        vendor.locator("summary").click()
+        vendor.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / f"banner-tcf-partner-{width}.png"))
         assert serious_violations(page) == []
 
 
@@ -167,9 +175,13 @@ def test_accept_and_reject_all_signal_everything_and_nothing(tcf_site, new_page)
     assert page.consents[-1]["tcf"]["ac_string"] == "2~~dv.89.1301"
 
 
-def test_a_cross_origin_ad_frame_hears_every_change_through_the_locator(tcf_site, new_page):
-    page = open_tcf_page(new_page, tcf_site)
-    frame = page.frame(url=lambda url: "tcf-frame" in url)
+@pytest.mark.parametrize("stub", [True, False], ids=["page-stub", "module-stub"])
+def test_a_cross_origin_ad_frame_hears_every_change_through_the_locator(tcf_site, new_page, stub):
+    """With IAB's stub on the page, or without (the module installs it)."""
+    page = open_tcf_page(new_page, tcf_site, stub=stub)
+    page.wait_for_function("!!document.getElementById('ad') && !!frames[0]")
+    page.locator("#ad").element_handle().content_frame().wait_for_load_state()
+    frame = page.frame(url=lambda url: url.split("?")[0].endswith("/tcf-frame.html"))
     frame.wait_for_function("window.__found === true")
     page.click("[data-cmp-action=accept-all]")
     frame.wait_for_function("__frameEvents.some(e => e.status == 'useractioncomplete')")
@@ -180,14 +192,17 @@ def test_a_cross_origin_ad_frame_hears_every_change_through_the_locator(tcf_site
     completed = [e["tc"] for e in frame.evaluate("__frameEvents") if e["status"] == "useractioncomplete"]
     assert completed == [accepted, rejected] and accepted != rejected
     # the frame's own getTCData, over postMessage, answers the page's string
-    assert frame.evaluate(f"() => new Promise(cb => tcfapi('getTCData', 2, (d, ok) => cb(ok && d.tcString)))") == rejected
-    # the page's own listener heard the same
-    assert [e["tc"] for e in page.evaluate("__events") if e["status"] == "useractioncomplete"] == [accepted, rejected]
+    assert frame.evaluate("() => new Promise(cb => tcfapi('getTCData', 2, (d, ok) => cb(ok && d.tcString)))") == rejected
+    assert page.locator("iframe[name=__tcfapiLocator]").count() == 1
+    if stub:  # the page's own listener, registered with the stub, heard the same
+        assert [e["tc"] for e in page.evaluate("__events") if e["status"] == "useractioncomplete"] == [accepted, rejected]
     # removeEventListener: no more events for that listener
     listener = frame.evaluate("__frameEvents[0].listenerId")
     assert frame.evaluate(f"() => new Promise(cb => tcfapi('removeEventListener', 2, (ok) => cb(ok), {listener}))")
     page.evaluate("cmp.acceptAll()")
-    page.wait_for_function("__events.filter(e => e.status == 'useractioncomplete').length == 3")
+    wait_recorded(page)
+    assert tc_data(page)["tcString"] == accepted
+    frame.evaluate("() => new Promise(cb => tcfapi('ping', 2, cb))")  # its messages have arrived
     assert len([e for e in frame.evaluate("__frameEvents") if e["status"] == "useractioncomplete"]) == 2
 
 

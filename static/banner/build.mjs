@@ -84,6 +84,7 @@ const bundle = async (entry, css, mangleCache) => {
     format: 'iife',
     target: ['chrome90', 'firefox90', 'safari15'],
     mangleProps: /^_/, // internal names start with _
+    reserveProps: /^__/, // ...but not the page's APIs: __tcfapi, __tcfapiLocator, __gpp...
     mangleCache,
     legalComments: 'none',
     write: false,

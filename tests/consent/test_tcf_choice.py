@@ -8,7 +8,7 @@ import pytest
 
 from cmp_server.models import ledger
 from cmp_server.platform.extensions import db
-from tests.consent.test_receipts import ORIGIN, post
+from tests.consent.test_receipts import post
 from tests.support.gvl import gvl_document
 from tests.support.iab import encode_tc
 

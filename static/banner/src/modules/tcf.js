@@ -26,6 +26,7 @@ installTcfStub();
 const gvl = new GVL(tcf.gvl);
 gvl.lang_ = tcf.language.toUpperCase(); // the consent language the string records
 const vendors = Object.values(gvl.vendors);
+const lists = tcf.gvl; // the GVL's texts as IAB writes them (data categories too)
 const atps = tcf.google_atps;
 // the purposes and special features the site's partners declare: what the layers list
 const used = (field) => [...new Set(vendors.flatMap((v) => v[field]))].sort((a, b) => a - b);
@@ -120,7 +121,7 @@ function grants(purposes, granted, body) {
 
 // ---- the layers ----
 
-const name = (collection, id) => escapeHtml((gvl[collection][id] || {}).name);
+const name = (collection, id) => escapeHtml((lists[collection][id] || {}).name);
 const list = (collection, ids) => ids.map((id) => name(collection, id)).join(', ');
 const days = (seconds) => Math.round(seconds / 86400);
 const tcfSwitch = (kind, key, id, on, label) =>
@@ -132,14 +133,14 @@ function firstLayerText() {
   const purposes = new Set(purposeIds);
   const features = new Set(specialFeatureIds);
   const lines = [];
-  for (const stack of Object.values(gvl.stacks).sort((a, b) => b.purposes.length + b.specialFeatures.length - a.purposes.length - a.specialFeatures.length)) {
+  for (const stack of Object.values(lists.stacks).sort((a, b) => b.purposes.length + b.specialFeatures.length - a.purposes.length - a.specialFeatures.length)) {
     if (!stack.purposes.length || !stack.purposes.every((id) => purposes.has(id)) || !stack.specialFeatures.every((id) => features.has(id))) continue;
     lines.push(stack.name);
     stack.purposes.forEach((id) => purposes.delete(id));
     stack.specialFeatures.forEach((id) => features.delete(id));
   }
-  for (const id of purposes) lines.push(gvl.purposes[id].name);
-  for (const id of features) lines.push(gvl.specialFeatures[id].name);
+  for (const id of purposes) lines.push(lists.purposes[id].name);
+  for (const id of features) lines.push(lists.specialFeatures[id].name);
   return `${text.intro.replace('{n}', vendors.length + atps.length)}\n• ${lines.join('\n• ')}\n${text.object}`;
 }
 
@@ -147,7 +148,7 @@ const describe = (item) =>
   `<p>${escapeHtml(item.description)}</p>` +
   (item.illustrations && item.illustrations.length ? `<ul>${item.illustrations.map((x) => `<li>${escapeHtml(x)}</li>`).join('')}</ul>` : '');
 
-const infoRow = (collection, id) => `<div class="row v"><details><summary>${name(collection, id)}</summary>${describe(gvl[collection][id])}</details></div>`;
+const infoRow = (collection, id) => `<div class="row v"><details><summary>${name(collection, id)}</summary>${describe(lists[collection][id])}</details></div>`;
 
 const on = (kind, key, id) => {
   const strings = storedStrings() || current;
@@ -190,16 +191,16 @@ function settingsPart() {
     purposeIds
       .map(
         (id) =>
-          `<div class="row v"><details><summary>${name('purposes', id)}</summary>${describe(gvl.purposes[id])}</details><div class="sw">` +
-          `<label>${escapeHtml(text.consent)} ${tcfSwitch('consent', 'p', id, on('consent', 'p', id), `${gvl.purposes[id].name}: ${text.consent}`)}</label>` +
-          (liPurposeIds.includes(id) ? `<label>${escapeHtml(text.li)} ${tcfSwitch('li', 'p', id, on('li', 'p', id), `${gvl.purposes[id].name}: ${text.li}`)}</label>` : '') +
+          `<div class="row v"><details><summary>${name('purposes', id)}</summary>${describe(lists.purposes[id])}</details><div class="sw">` +
+          `<label>${escapeHtml(text.consent)} ${tcfSwitch('consent', 'p', id, on('consent', 'p', id), `${lists.purposes[id].name}: ${text.consent}`)}</label>` +
+          (liPurposeIds.includes(id) ? `<label>${escapeHtml(text.li)} ${tcfSwitch('li', 'p', id, on('li', 'p', id), `${lists.purposes[id].name}: ${text.li}`)}</label>` : '') +
           '</div></div>',
       )
       .join('') +
     (specialFeatureIds.length
       ? heading(text.special_features) +
         specialFeatureIds
-          .map((id) => `<div class="row v"><details><summary>${name('specialFeatures', id)}</summary>${describe(gvl.specialFeatures[id])}</details>${tcfSwitch('consent', 'sf', id, on('consent', 'sf', id), gvl.specialFeatures[id].name)}</div>`)
+          .map((id) => `<div class="row v"><details><summary>${name('specialFeatures', id)}</summary>${describe(lists.specialFeatures[id])}</details>${tcfSwitch('consent', 'sf', id, on('consent', 'sf', id), lists.specialFeatures[id].name)}</div>`)
           .join('')
       : '') +
     (used('specialPurposes').length ? heading(text.special_purposes) + `<p>${escapeHtml(text.no_choice)}</p>` + used('specialPurposes').map((id) => infoRow('specialPurposes', id)).join('') : '') +
