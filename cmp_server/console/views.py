@@ -634,7 +634,7 @@ def site_tcf(site_key: str):
     listed = [v for v in (latest or {"vendors": {}})["vendors"].values()
               if "deletedDate" not in v or v["id"] in values["vendors"]]
     listed.sort(key=lambda v: (v["id"] not in values["vendors"], v["name"].lower(), v["id"]))
-    purposes = (gvl.latest_gvl().document["purposes"] if latest else {})
+    purposes = latest["document"]["purposes"] if latest else {}
     return render_template(
         "console/tcf.html", site=site, latest=latest, vendors=listed, purposes=purposes,
         values=values, errors=errors, labels=forms.TCF_LABELS, saved=request.args.get("saved"),
