@@ -104,7 +104,7 @@ def setting_changes(old: dict, new: dict) -> list[Change]:
         if old["region_rules"].get(region) != new["region_rules"].get(region):
             found.append(Change(f"Visitors in {region}", old["region_rules"].get(region),
                                 new["region_rules"].get(region)))
-    return found + consent_mode_changes(old, new)
+    return found + consent_mode_changes(old, new) + tcf_changes(old, new)
 
 
 CONSENT_MODE = {"mode": "Google Consent Mode", "ads_data_redaction": "Google ads data redaction",
@@ -124,3 +124,29 @@ def described(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Change]:
     old = old or EMPTY
     return (vendor_changes(old, new) + purpose_changes(old, new) + text_changes(old, new)
             + setting_changes(old, new))
+
+
+def tcf_changes(old: dict, new: dict) -> list[Change]:
+    """IAB TCF on or off, its vendors, its Google ATPs and the Global Vendor List version."""
+    before, after = old.get("tcf") or {}, new.get("tcf") or {}
+    if before == after:
+        return []
+    found = []
+    if bool(before) != bool(after):
+        found.append(Change("IAB TCF", "on" if before else "off", "on" if after else "off"))
+    old_gvl, new_gvl = before.get("gvl", {}), after.get("gvl", {})
+    if before and after and old_gvl["vendorListVersion"] != new_gvl["vendorListVersion"]:
+        found.append(Change("Global Vendor List version", str(old_gvl["vendorListVersion"]),
+                            str(new_gvl["vendorListVersion"])))
+    old_vendors, new_vendors = old_gvl.get("vendors", {}), new_gvl.get("vendors", {})
+    for key in sorted(new_vendors.keys() - old_vendors.keys(), key=int):
+        found.append(Change("TCF vendor added", None, f"{new_vendors[key]['name']} ({key})"))
+    for key in sorted(old_vendors.keys() - new_vendors.keys(), key=int):
+        found.append(Change("TCF vendor removed", f"{old_vendors[key]['name']} ({key})", None))
+    old_atps = {a["id"]: a for a in before.get("google_atps", [])}
+    new_atps = {a["id"]: a for a in after.get("google_atps", [])}
+    for key in sorted(new_atps.keys() | old_atps.keys()):
+        if old_atps.get(key) != new_atps.get(key):
+            found.append(Change("Google ATP", old_atps[key]["name"] if key in old_atps else None,
+                                new_atps[key]["name"] if key in new_atps else None))
+    return found

@@ -27,7 +27,7 @@ from cmp_server.accounts import auth, members, sessions, tokens, users, workspac
 from cmp_server.consent import analytics, proof, subjects
 from cmp_server.scanner import jobs
 from cmp_server.console import changes, forms, labels, onboarding
-from cmp_server.sites import google_consent_mode, registry, sightings, vendors, versions
+from cmp_server.sites import gvl, google_consent_mode, registry, sightings, tcf, vendors, versions
 from cmp_server.banner.assets import module_paths
 from cmp_server.banner.document import banner_document
 from cmp_server.banner.strings import BANNER_LANGUAGES, STRINGS, TEXT_KEYS
@@ -53,9 +53,13 @@ ADMIN, MARKETER, COMPLIANCE = Role.ADMIN.value, Role.MARKETER.value, Role.COMPLI
 READERS = (MARKETER, COMPLIANCE)  # who may see a site
 
 
+TCF_FORM_LIMIT = 512 * 1024  # up to 1000 ticked vendors and 500 Google ATP lines
+
+
 @bp.before_request
 def limit_form():
-    request.max_content_length = FORM_BODY_LIMIT
+    request.max_content_length = (TCF_FORM_LIMIT if request.endpoint == "console.site_tcf"
+                                  else FORM_BODY_LIMIT)
 
 
 @bp.context_processor
@@ -606,6 +610,36 @@ def edit_draft(site_key: str):
         missing=missing_translations(site.draft.texts),
         saved=request.args.get("saved"), pending=versions.draft_document(site)["pending"],
         snippet=embed_snippet(site.key)), status
+
+
+@bp.route("/sites/<site_key>/tcf", methods=["GET", "POST"])
+@auth.page_for(MARKETER)
+def site_tcf(site_key: str):
+    """IAB TCF for the site: on or off, its vendors from the newest stored Global Vendor
+    List, its Google ATPs. Saved into the draft; publishing makes it live."""
+    site = own_site(site_key)
+    errors, status, typed = {}, 200, None
+    if request.method == "POST":
+        setting, lines, errors = forms.tcf_setting(request.form)
+        try:
+            if errors:  # lines that are not an ATP at all: said as they are
+                raise ServiceError(errors)
+            versions.update_draft(site, {"tcf": setting}, auth.current_user())
+            return redirect(url_for("console.site_tcf", site_key=site_key, saved=1))
+        except ServiceError as failure:
+            db.session.rollback()
+            errors, status, typed = forms.tcf_errors(failure, lines), 422, request.form
+    latest = gvl.latest_summary()
+    values = forms.tcf_values(site.draft.tcf, typed)
+    listed = [v for v in (latest or {"vendors": {}})["vendors"].values()
+              if "deletedDate" not in v or v["id"] in values["vendors"]]
+    listed.sort(key=lambda v: (v["id"] not in values["vendors"], v["name"].lower(), v["id"]))
+    purposes = latest["document"]["purposes"] if latest else {}
+    return render_template(
+        "console/tcf.html", site=site, latest=latest, vendors=listed, purposes=purposes,
+        values=values, errors=errors, labels=forms.TCF_LABELS, saved=request.args.get("saved"),
+        cmp_id=current_app.config.get("CMP_TCF_CMP_ID"), max_vendors=tcf.MAX_VENDORS,
+        max_atps=tcf.MAX_ATPS, pending=versions.draft_document(site)["pending"]), status
 
 
 def embed_snippet(site_key: str) -> str:

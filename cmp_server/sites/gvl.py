@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from cmp_server.banner.strings import BANNER_LANGUAGES
 from cmp_server.models import GlobalVendorList
-from cmp_server.platform.cache import app_cache
 from cmp_server.platform.errors import ServiceError
 from cmp_server.platform.extensions import db
 
@@ -344,17 +344,24 @@ def latest_gvl() -> GlobalVendorList | None:
 
 
 def latest_summary() -> dict[str, Any] | None:
-    """The newest stored version's number, when it was fetched and its vendors, without
-    loading its document more than once per process (rows never change): {version,
-    fetched_at, last_updated, vendors: {id: vendor}, row_id}."""
+    """The newest stored version, or None: {row_id, version, fetched_at, last_updated,
+    document, translations, vendors: {int id: vendor}}. Each process keeps the newest one
+    it has read (rows never change; a few MB, read by every draft page of a TCF site), so
+    callers must treat it as read-only."""
     row = db.session.execute(
         db.select(GlobalVendorList.id, GlobalVendorList.version, GlobalVendorList.fetched_at,
                   GlobalVendorList.last_updated)
         .order_by(GlobalVendorList.version.desc()).limit(1)).first()
     if row is None:
         return None
-    vendors = app_cache("gvl_vendors", float("inf")).get(row.id, lambda: {
-        int(key): vendor for key, vendor in db.session.execute(
-            db.select(GlobalVendorList.document).filter_by(id=row.id)).scalar_one()["vendors"].items()})
-    return {"row_id": row.id, "version": row.version, "fetched_at": row.fetched_at,
-            "last_updated": row.last_updated, "vendors": vendors}
+    held = current_app.extensions.get("cmp_gvl")
+    if held is None or held["row_id"] != row.id:
+        document, translations = db.session.execute(
+            db.select(GlobalVendorList.document, GlobalVendorList.translations)
+            .filter_by(id=row.id)).one()
+        held = {"row_id": row.id, "version": row.version, "fetched_at": row.fetched_at,
+                "last_updated": row.last_updated, "document": document,
+                "translations": translations,
+                "vendors": {int(key): vendor for key, vendor in document["vendors"].items()}}
+        current_app.extensions["cmp_gvl"] = held  # one assignment: safe between threads
+    return held

@@ -8,10 +8,11 @@ and version (frozen below): the banner's TCF module and the consent validation r
 nothing else. A new GVL version reaches a site when it is next published."""
 from __future__ import annotations
 
+import copy
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from cmp_server.models import ConfigVersion, GlobalVendorList, Site
+from cmp_server.models import ConfigVersion, Site
 from cmp_server.platform.errors import ServiceError
 from cmp_server.platform.extensions import db
 from cmp_server.sites import gvl
@@ -126,31 +127,33 @@ def frozen(settings: dict[str, Any], app_config: Mapping[str, Any], cmp_id: int 
     if not settings.get("enabled"):
         return None
     cmp_id = cmp_id if cmp_id is not None else app_config.get("CMP_TCF_CMP_ID")
-    row = gvl.latest_gvl()
+    latest = gvl.latest_summary()
     if strict:
         errors = {}
         if cmp_id is None:
             errors["tcf.cmp_id"] = [f"IAB TCF is on but the platform has no CMP id: {REGISTER}"]
-        if row is None:
+        if latest is None:
             errors["tcf.enabled"] = [FETCH_FIRST]
         else:
-            errors.update(check_vendors(settings.get("vendors", []), gvl.latest_summary()))
+            errors.update(check_vendors(settings.get("vendors", []), latest))
         if errors:
             raise ServiceError(errors, "The site's IAB TCF setting cannot be published.")
-    if row is None:
+    if latest is None:
         return None
-    return frozen_from(row, settings, cmp_id, app_config.get("CMP_TCF_CMP_VERSION", 1))
+    return frozen_from(latest["document"], latest["translations"], settings, cmp_id,
+                       app_config.get("CMP_TCF_CMP_VERSION", 1))
 
 
-def frozen_from(row: GlobalVendorList, settings: dict[str, Any], cmp_id: int | None,
-                cmp_version: int) -> dict[str, Any]:
-    document = row.document
+def frozen_from(document: dict[str, Any], translations: dict[str, Any], settings: dict[str, Any],
+                cmp_id: int | None, cmp_version: int) -> dict[str, Any]:
+    """The frozen TCF from a GVL document and its translations (a copy: the stored GVL a
+    process keeps is never handed out)."""
     vendors = {}
     for vendor_id in sorted(settings.get("vendors", [])):
         vendor = document["vendors"].get(str(vendor_id))
         if vendor is not None and "deletedDate" not in vendor:
             vendors[str(vendor_id)] = vendor
-    return {
+    return copy.deepcopy({
         "cmp_id": cmp_id,
         "cmp_version": cmp_version,
         "gvl": {
@@ -161,9 +164,9 @@ def frozen_from(row: GlobalVendorList, settings: dict[str, Any], cmp_id: int | N
         },
         "translations": {language: {section: translated.get(section, {})
                                     for section in gvl.TRANSLATED}
-                         for language, translated in sorted(row.translations.items())},
+                         for language, translated in sorted(translations.items())},
         "google_atps": list(settings.get("google_atps", [])),
-    }
+    })
 
 
 def scope(content: dict[str, Any]) -> set[str]:

@@ -38,20 +38,21 @@ document.addEventListener('input', (event) => {
 for (const wide of document.querySelectorAll('main table, .charts figure'))
   if (wide.scrollWidth > wide.clientWidth + 1 && !wide.closest('[tabindex]')) wide.tabIndex = 0;
 
-// the draft's vendor list: find a vendor as you type (without script, the whole list shows)
-const vendorSearch = document.getElementById('vendor-search');
-if (vendorSearch) {
+// a vendor list (the draft's, the TCF page's): find a vendor as you type; the box names
+// its table in data-filters (without script, the whole list shows)
+for (const vendorSearch of document.querySelectorAll('input[data-filters]')) {
   vendorSearch.closest('.vendor-search').hidden = false;
-  const rows = [...document.querySelectorAll('#draft-vendors tbody tr')];
-  const status = document.getElementById('vendor-search-status');
+  const rows = [...document.querySelectorAll(`#${vendorSearch.dataset.filters} tbody tr`)];
+  const texts = rows.map((row) => row.textContent.toLowerCase());
+  const status = document.getElementById(`${vendorSearch.id}-status`);
   vendorSearch.addEventListener('input', () => {
     const words = vendorSearch.value.toLowerCase().split(/\s+/).filter(Boolean);
     let shown = 0;
-    for (const row of rows) {
-      const match = words.every((w) => row.textContent.toLowerCase().includes(w));
+    rows.forEach((row, index) => {
+      const match = words.every((w) => texts[index].includes(w));
       row.hidden = !match;
       shown += match;
-    }
+    });
     status.textContent = words.length ? `${shown} of ${rows.length} vendors match.` : '';
   });
 }
