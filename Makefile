@@ -55,6 +55,7 @@ serve:
 	$(FLASK) cmp init
 	$(FLASK) cmp import-vendors
 	$(FLASK) cmp demo --port $(PORT)
+	@echo "an IAB TCF publisher too: $(FLASK) cmp demo --tcf --port $(PORT), then /demo/tcf/"
 	@echo "serving on http://127.0.0.1:$(PORT)/  (Ctrl-C stops)"
 	$(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) wsgi:app
 

@@ -41,3 +41,38 @@ def test_a_stand_in_tag_reports_its_vendor(client, demo):
     assert response.mimetype == "text/javascript"
     assert '"Mixpanel" + " tag ran"' in response.get_data(as_text=True)
     assert client.get("/demo/tags/hotjar.js").status_code == 404
+
+
+def test_the_tcf_demo_publishes_a_tcf_site_without_network(app, catalogue, runner, client):
+    """`cmp demo --tcf`: the demo's own small GVL (no GVL stored yet), four of its partners,
+    a placeholder CMP id while CMP_TCF_CMP_ID is unset; the same site on a second run."""
+    from cmp_server.models import GlobalVendorList, Site
+    from cmp_server.platform.extensions import db
+    from cmp_server.sites import versions
+
+    first = runner.invoke(args=["cmp", "demo", "--tcf", "--port", "5001"])
+    assert first.exit_code == 0, first.output
+    lines = first.output.strip().splitlines()
+    assert "a placeholder: register your CMP with IAB Europe and set CMP_TCF_CMP_ID" in first.output
+    assert "http://127.0.0.1:5001/demo/tcf/" in first.output
+    site = db.session.execute(db.select(Site).filter_by(key=lines[-1])).scalar_one()
+    content = versions.latest_version(site).content
+    assert content["tcf"]["cmp_id"] == 4095
+    assert sorted(map(int, content["tcf"]["gvl"]["vendors"])) == [8, 21, 52, 77]
+    assert db.session.execute(db.select(db.func.count()).select_from(GlobalVendorList)).scalar_one() == 1
+    page = client.get("/demo/tcf/").get_data(as_text=True)
+    assert 'src="http://localhost/banner/tcf-stub.js"' in page
+    assert f'data-site="{site.key}"' in page
+
+    app.config["CMP_TCF_CMP_ID"] = 321  # registered since: the next run publishes under it
+    second = runner.invoke(args=["cmp", "demo", "--tcf", "--port", "5001"])
+    assert second.exit_code == 0, second.output
+    assert second.output.strip().splitlines()[-1] == site.key
+    assert "placeholder" not in second.output
+    assert versions.latest_version(site).content["tcf"]["cmp_id"] == 321
+
+
+def test_the_tcf_demo_page_says_what_to_run_before(client):
+    response = client.get("/demo/tcf/")
+    assert response.status_code == 404
+    assert "cmp demo --tcf" in response.json["message"]

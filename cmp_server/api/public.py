@@ -128,9 +128,18 @@ class BannerSchema(StrictSchema):
                        "embeds, the click-to-load placeholders; button, data-button's "
                        "button; and those in load)."})
     load = fields.List(fields.String(), required=True, metadata={
-        "description": "The modules this site's banner needs before it shows: theme (dark "
+        "description": "The modules this site's banner needs before it acts: theme (dark "
                        "mode, layouts beyond the default box), google, microsoft (the "
-                       "consent signals of its vendors)."})
+                       "consent signals of its vendors), tcf (IAB TCF)."})
+    show = fields.List(fields.String(), required=True, metadata={
+        "description": "Those of load the first layer shows (theme, tcf): a visitor asked "
+                       "first waits for these only."})
+    tcf = fields.Dict(metadata={
+        "description": "Only for a site with IAB TCF on: cmp_id, cmp_version, applies (TCF "
+                       "applies where the visitor is asked first), language, publisher_cc, "
+                       "gvl (IAB's Global Vendor List limited to the site's vendors, its texts "
+                       "in this language), google_atps (Google's ad technology providers "
+                       "outside the GVL) and strings (the TCF layers' texts)."})
     consent_scope = fields.List(fields.String(), required=True)
     stale = fields.List(fields.String(), required=True, metadata={
         "description": "First 8 characters of the newest receipt ids (1,000 at most) whose "

@@ -108,7 +108,7 @@ const signal = (strings, uiVisible) => {
 
 // The core calls this whenever a choice applies; BODY is the choice being recorded.
 function grants(purposes, granted, body) {
-  if (!tcf.applies) return;
+  if (!tcf.applies || state._preview) return; // the console's preview signals nothing
   if (body) {
     const strings = body.action == 'gpc' ? { tc: '', ac: null } : encode(body.action);
     if (strings.tc) body.tcf = { tc_string: strings.tc, ac_string: strings.ac };
