@@ -4,7 +4,8 @@ configuration: cmp_server.banner.document).
 - /banner/cmp.js: the stable URL sites embed; revalidated by ETag after a short max-age,
   so a new build reaches every site within minutes.
 - /banner/cmp.<hash>.js: the same bytes under their content hash, cacheable for ever.
-- /banner/tcf-stub.js: IAB TCF's __tcfapi stub, for TCF sites to load before their ad scripts.
+- /banner/tcf-stub.js, /banner/gpp-stub.js: IAB's __tcfapi and __gpp stubs, for TCF and GPP
+  sites to load before their ad scripts.
 - /banner/m/<name>.<hash>.js: a module of the tag (static/banner/src/modules/), which the
   tag loads only where a page needs it, from the URL its configuration names
   (module_paths); cacheable for ever.
@@ -90,11 +91,12 @@ def stable():
                  f"public, max-age={STABLE_MAX_AGE}")
 
 
-@bp.get("/tcf-stub.js")
-def tcf_stub():
-    """IAB's __tcfapi stub and locator frame, for a TCF site to load before its ad scripts
-    (synchronously, first in <head>): they can queue calls before the banner is there."""
-    path = dist_dir() / "tcf-stub.js"
+@bp.get("/<any(tcf, gpp):api>-stub.js")
+def stub(api: str):
+    """IAB's __tcfapi or __gpp stub and its locator frame, for a TCF or GPP site to load
+    before its ad scripts (synchronously, first in <head>): they can queue calls before
+    the banner is there."""
+    path = dist_dir() / f"{api}-stub.js"
     if not path.is_file():
         abort(404, description=MISSING.format(path=path))
     body = path.read_bytes()

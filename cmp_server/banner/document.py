@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from flask import current_app
+
 from cmp_server.banner.strings import BANNER_LANGUAGES, RIGHT_TO_LEFT, STRINGS, TCF_STRINGS
 from cmp_server.sites import google_consent_mode
 from cmp_server.sites.catalogue import CONSENT_SIGNALS, glob_regex
@@ -36,7 +38,10 @@ SIGNAL_MODULES = {"google_consent_mode": "google", "microsoft_uet": "microsoft",
 assert set(SIGNAL_MODULES) == set(CONSENT_SIGNALS)
 # what the first layer shows waits for these modules; the others (the consent signals)
 # only hold back what the banner releases
-FIRST_LAYER_MODULES = ("theme", "tcf")
+FIRST_LAYER_MODULES = ("theme", "tcf", "gpp")
+# the US states whose laws have a GPP section of their own; elsewhere in the US, usnat
+GPP_STATE_SECTIONS = {"US-CA": "usca", "US-VA": "usva", "US-CO": "usco", "US-UT": "usut",
+                      "US-CT": "usct"}
 # the GVL's texts a translation replaces (IAB's purposes-<lang>.json)
 GVL_TEXTS = ("purposes", "specialPurposes", "features", "specialFeatures", "stacks", "dataCategories")
 
@@ -91,7 +96,25 @@ def banner_document(content: dict[str, Any], number: int, digest: str, language:
         "load": modules_needed(content),
         "show": [name for name in modules_needed(content) if name in FIRST_LAYER_MODULES],
         **({"tcf": tcf_shown(content, language, mode)} if content.get("tcf") else {}),
+        **({"gpp": gpp_shown(content, region)} if uses_gpp(content) else {}),
     }
+
+
+def uses_gpp(content: dict[str, Any]) -> bool:
+    """IAB's GPP is for a site whose region rules name US regions."""
+    return any(key == "US" or key.startswith("US-") for key in content.get("region_rules") or {})
+
+
+def gpp_shown(content: dict[str, Any], region: str | None) -> dict[str, Any]:
+    """What the GPP module needs: the visitor's US section (their state's, else usnat; none
+    outside the US), whether the site signals TCF too, the CMP's id."""
+    section = None
+    if region and region.split("-")[0] == "US":
+        section = GPP_STATE_SECTIONS.get(region, "usnat")
+    tcf = content.get("tcf") or {}
+    return {"cmp_id": tcf.get("cmp_id") or current_app.config.get("CMP_TCF_CMP_ID") or 0,
+            "cmp_version": tcf.get("cmp_version") or current_app.config.get("CMP_TCF_CMP_VERSION", 1),
+            "section": section, "tcf": bool(tcf)}
 
 
 def tcf_shown(content: dict[str, Any], language: str, mode: str) -> dict[str, Any]:
@@ -144,12 +167,14 @@ def fallback_language(content: dict[str, Any]) -> str:
 
 def modules_needed(content: dict[str, Any]) -> list[str]:
     """The tag's modules this version needs before its banner acts: its look beyond the
-    default light box, the consent signals its vendors' tags read, IAB's TCF."""
+    default light box, the consent signals its vendors' tags read, IAB's TCF and GPP."""
     theme = content["theme"]
     needed = {SIGNAL_MODULES[signal] for v in content["vendors"]
               for signal in v.get("consent_signals", [])}
     if content.get("tcf"):
         needed.add("tcf")
+    if uses_gpp(content):
+        needed.add("gpp")
     if theme.get("layout", DEFAULT_LAYOUT) != DEFAULT_LAYOUT or \
             theme.get("scheme", DEFAULT_SCHEME) != DEFAULT_SCHEME:
         needed.add("theme")

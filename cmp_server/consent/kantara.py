@@ -164,8 +164,9 @@ def _iso27560(receipt: dict[str, Any], notice: dict[str, Any]) -> dict[str, Any]
             for vendor in notice["vendors"]
         ],
         "recordFormat": receipt.get("record_format"),
-        # what was signalled to IAB TCF's vendors: the TC (and Google AC) string, decoded
+        # what was signalled to ad tech: IAB TCF's TC (and Google AC) string, decoded; IAB GPP's string
         **({"iabTcf": receipt["tcf"]} if receipt.get("tcf") else {}),
+        **({"iabGpp": receipt["gpp"]} if receipt.get("gpp") else {}),
     }
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from consent_logs.group_commit import GroupCommit
 from consent_logs.timeutil import add_months, parse_utc, utc_iso
 from cmp_server.consent import kantara, sync
+from cmp_server.consent.gpp_choice import GppSchema, gpp_record
 from cmp_server.consent.tcf_choice import TcfSchema, grants_anything, tcf_record
 from cmp_server.accounts.tokens import collection_token_problem
 from cmp_server.sites.versions import VersionRef, consent_scope, published_content, published_ref
@@ -72,6 +73,7 @@ class ConsentSchema(StrictSchema):
     collection_method = fields.String(validate=validate.OneOf(COLLECTION_METHODS))
     token = fields.String(validate=validate.Regexp(TOKEN, error="malformed: not a receipt token"))
     tcf = fields.Nested(TcfSchema)  # a TCF site's strings (cmp_server.consent.tcf_choice)
+    gpp = fields.Nested(GppSchema)  # a US visitor's GPP string (cmp_server.consent.gpp_choice)
 
 
 class OriginRefused(ServiceError):
@@ -154,6 +156,7 @@ def token_for(receipt: dict[str, Any], scope: list[str] | None = None) -> str:
         # a TCF site's strings, which the banner's TCF module answers __tcfapi with
         **({"tc": receipt["tcf"]["tc_string"], "ac": receipt["tcf"]["ac_string"]}
            if receipt.get("tcf") else {}),
+        **({"gp": receipt["gpp"]["gpp_string"]} if receipt.get("gpp") else {}),
     })
 
 
@@ -378,6 +381,7 @@ def record_validated(data: dict[str, Any], region: Region | None, origin: str | 
     purposes, vendors = granted_maps(data["action"], data, content)
     tcf = tcf_record(data.get("tcf"), data["action"], content,
                      mode_for(region, content.get("region_rules") or {}), caller is Caller.BROWSER)
+    gpp = gpp_record(data.get("gpp"), data["action"], content, region, caller is Caller.BROWSER)
     state = state_for(data["action"], purposes, content)
     if state == "refused" and grants_anything(tcf):
         state = "given"
@@ -412,6 +416,7 @@ def record_validated(data: dict[str, Any], region: Region | None, origin: str | 
         "previous_receipt_id": chain.previous_id,
         "collection_method": method,
         **({"tcf": tcf} if tcf else {}),
+        **({"gpp": gpp} if gpp else {}),
     }
     stored = append_to_chain(receipt)
     if caller is not Caller.BROWSER and receipt["previous_receipt_id"]:

@@ -21,6 +21,8 @@ TEXTS = {
     "back": "Button back to the first layer", "close": "Button that closes the settings",
     "embed": "What loading it means ({v}: the vendor)", "once": "Button that loads it once",
     "allow": "Button that always allows the vendor ({v}: the vendor)",
+    "dns": "US visitors' opt-out link and button (Do not sell or share)",
+    "dns_notice": "Notice to US visitors about the sale or sharing of their data",
 }
 THEME = {
     "bg": "Background", "fg": "Text", "accent": "Buttons and switches", "link": "Links",

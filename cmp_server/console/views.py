@@ -551,8 +551,9 @@ TEXT_GROUPS = [  # the draft's text fields, grouped as the banner shows them
                         "cid", "mine")),
     ("Global Privacy Control notice", ("gpc", "ok")),
     ("Held-back embeds (videos, maps)", ("embed", "once", "allow")),
+    ("US visitors (sites with US region rules)", ("dns", "dns_notice")),
 ]
-LONG_TEXTS = {"intro", "gpc", "embed"}
+LONG_TEXTS = {"intro", "gpc", "embed", "dns_notice"}
 DRAFT_LABELS = {
     **{f"text-{key}": label for key, label in labels.TEXTS.items()},
     **{f"theme-{key}": label for key, label in labels.THEME.items()},

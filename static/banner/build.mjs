@@ -61,6 +61,7 @@ const CORE_KEYS = {
   _preview: 'Pv',
   _gcmRemembered: 'Gm',
   _settingsPart: 'Sp',
+  _gpc: 'Gc',
 };
 
 const pinned = [...Object.entries(STORED_KEYS), ...Object.entries(CORE_KEYS)];
@@ -69,7 +70,7 @@ if (new Set(pinned.map(([k]) => k)).size < pinned.length || new Set(pinned.map((
   process.exit(1);
 }
 
-const MODULES = ['settings', 'theme', 'embeds', 'google', 'microsoft', 'button', 'tcf']; // src/modules/<name>.js, with its styles in <name>.css
+const MODULES = ['settings', 'theme', 'embeds', 'google', 'microsoft', 'button', 'tcf', 'gpp']; // src/modules/<name>.js, with its styles in <name>.css
 
 const minifiedCss = async (path) =>
   (await transform(readFileSync(here(path), 'utf8'), { loader: 'css', minify: true })).code.trim();
@@ -120,12 +121,14 @@ for (const name of MODULES) {
   modules[name] = { file, sizes: sizesOf(module.js) };
 }
 
-// The TCF stub a page may paste before its ad scripts (the TCF module installs it too).
-const stub = await build({
-  stdin: { contents: "import { installTcfStub } from './tcf-stub.js'; installTcfStub();", resolveDir: here('src/').pathname },
-  bundle: true, minify: true, format: 'iife', target: ['chrome90', 'firefox90', 'safari15'], write: false,
-});
-writeFileSync(here('dist/tcf-stub.js'), stub.outputFiles[0].contents);
+// The stubs a page may paste before its ad scripts (the TCF and GPP modules install them too).
+for (const [file, install] of [['tcf-stub.js', 'installTcfStub'], ['gpp-stub.js', 'installGppStub']]) {
+  const stub = await build({
+    stdin: { contents: `import { ${install} } from './stubs.js'; ${install}();`, resolveDir: here('src/').pathname },
+    bundle: true, minify: true, format: 'iife', target: ['chrome90', 'firefox90', 'safari15'], write: false,
+  });
+  writeFileSync(here(`dist/${file}`), stub.outputFiles[0].contents);
+}
 
 const sizes = sizesOf(core.js);
 writeFileSync(

@@ -13,7 +13,7 @@ import { GVL, Segment, TCModel, TCString } from '@iabtcf/core';
 import { CmpApi } from '@iabtcf/cmpapi';
 import { escapeHtml, safeUrl } from '../html.js';
 import { readToken, tokenClaims } from '../store.js';
-import { installTcfStub } from '../tcf-stub.js';
+import { installTcfStub } from '../stubs.js';
 
 const core = window.cmp._core;
 const state = core._shared;
