@@ -1,5 +1,6 @@
-"""IAB's own JavaScript library (@iabtcf/core, from the banner's npm packages) as the
-tests' ground truth for TC strings: tests/support/tcstring.mjs, run with Node."""
+"""IAB's own JavaScript libraries (@iabtcf/core, @iabgpp/cmpapi, from the banner's npm
+packages) as the tests' ground truth for TC and GPP strings: tests/support/tcstring.mjs,
+run with Node."""
 from __future__ import annotations
 
 import json
@@ -27,3 +28,13 @@ def encode_tc(gvl: dict[str, Any], **fields: Any) -> str:
 def decode_tc(tc_string: str) -> dict[str, Any]:
     """What IAB's library reads in a TC string (the receipt's tcf field names)."""
     return _run({"decode": tc_string})
+
+
+def decode_gpp(gpp_string: str) -> dict[str, Any]:
+    """Each section of a GPP string and its fields, as IAB's library reads them."""
+    return _run({"gpp_decode": gpp_string})
+
+
+def encode_gpp(sections: dict[str, dict[str, Any]]) -> str:
+    """A GPP string of SECTIONS ({"usca": {"SaleOptOut": 1}}), as IAB's library encodes it."""
+    return _run({"gpp_encode": sections})["gpp_string"]

@@ -5,11 +5,14 @@
 //               purposes_li, special_features, vendors_consent, vendors_li, disclosed}}
 //     -> {"tc_string": "..."}  (disclosed: whether to add the DisclosedVendors segment)
 //   {"decode": "TC string"} -> the fields the receipt's tcf object names
+//   {"gpp_decode": "GPP string"} -> {section name: {field: value}} (@iabgpp/cmpapi's GppModel)
+//   {"gpp_encode": {section name: {field: value}}} -> {"gpp_string": "..."}
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 
 const require = createRequire(new URL('../../static/banner/package.json', import.meta.url));
 const { GVL, Segment, TCModel, TCString } = require('@iabtcf/core');
+const { GppModel } = require('@iabgpp/cmpapi');
 
 const request = JSON.parse(readFileSync(0, 'utf8'));
 const ids = (vector) => {
@@ -18,7 +21,14 @@ const ids = (vector) => {
   return out;
 };
 
-if (request.encode) {
+if (request.gpp_encode) {
+  const model = new GppModel();
+  for (const [section, fields] of Object.entries(request.gpp_encode))
+    for (const [field, value] of Object.entries(fields)) model.setFieldValue(section, field, value);
+  console.log(JSON.stringify({ gpp_string: model.encode() }));
+} else if (request.gpp_decode) {
+  console.log(JSON.stringify(new GppModel(request.gpp_decode).toObject()));
+} else if (request.encode) {
   const e = request.encode;
   const gvl = new GVL(e.gvl);
   gvl.lang_ = (e.language || 'en').toUpperCase();
