@@ -47,7 +47,12 @@ def test_the_bundle_is_within_budget_and_has_no_dependencies(manifest):
     assert len(gzip.compress(script, 9)) <= 6 * 1024
     assert manifest["sizes"]["gzip"] <= manifest["budget_gzip"] == 6 * 1024
     package = json.loads((BANNER_DIR / "package.json").read_text())
-    assert "dependencies" not in package  # build tools and the demo's SDK only
+    # IAB's own libraries, in the TCF and GPP modules only: never in the core tag
+    assert set(package["dependencies"]) == {"@iabtcf/core", "@iabtcf/cmpapi", "@iabgpp/cmpapi"}
+    assert b"__tcfapi" not in script and b"__gpp" not in script
+    for name in ("tcf", "gpp"):
+        module = (DIST / "m" / manifest["modules"][name]["file"]).read_bytes()
+        assert f"__{'tcfapi' if name == 'tcf' else 'gpp'}Locator".encode() in module
     # build tools, the demo's SDK, the accessibility checker of the tests, and CookieConsent v3
     # (bench.banner measures it beside ours)
     assert set(package["devDependencies"]) == {"esbuild", "mixpanel-browser", "axe-core",

@@ -15,6 +15,7 @@ from e2e.conftest import (
     BANNER_VENDORS, cookie_names, decided, open_fixture, ran, released, wait_recorded,
 )
 from tests.support.http import call
+from tests.support.iab import decode_gpp
 
 pytestmark = pytest.mark.browser
 
@@ -276,8 +277,10 @@ def test_gpc_in_an_opt_out_region_is_applied_and_recorded_without_asking(
     dialog = page.locator("#cmp-banner")
     dialog.wait_for()
     wait_recorded(page)
+    gpp = page.consents[0].pop("gpp")  # the site's rules name a US region: IAB GPP
     assert page.consents == [{"site": banner_site.key, "config_version": 2, "action": "gpc",
                               "language": "en", "gpc": True, "collection_method": "gpc_signal"}]
+    assert decode_gpp(gpp["gpp_string"])["usca"]["SaleOptOut"] == 1  # GPC is an opt-out
     receipt = verify(banner_site, consent_cookie(page)["value"])["receipt"]
     assert (receipt["action"], receipt["gpc"], receipt["region"]) == ("gpc", True, "US-CA")
     assert receipt["collection_method"] == "gpc_signal"
