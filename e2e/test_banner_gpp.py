@@ -67,6 +67,8 @@ def test_a_californian_opts_out_with_the_link(us_site, new_page, artifacts):
         assert sections[section]["SharingOptOut"] == 1
     assert sections["usnat"]["TargetedAdvertisingOptOut"] == 1
     assert gpp_sections(page)["usca"]["SaleOptOut"] == 1  # what __gpp answers now
+    section = page.evaluate("() => new Promise(cb => __gpp('getSection', (s, ok) => cb(ok && s), 'usca'))")
+    assert (section["SaleOptOut"], section["SharingOptOut"]) == (1, 1)
     # the receipt keeps the string, and sale-tagged tags no longer run
     receipt = page.evaluate("() => fetch(document.querySelector('script[data-site]').src.replace('/banner/cmp.js', '/api/v1/receipts/verify'), "
                             "{method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({token: document.cookie.match(/cmp_consent=([^;]+)/)[1]})}).then(r => r.json())")

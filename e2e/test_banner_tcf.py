@@ -13,7 +13,7 @@ import pytest
 
 from e2e.conftest import open_fixture, serious_violations, wait_recorded
 from tests.support.gvl import gvl_document
-from tests.support.iab import decode_tc
+from tests.support.iab import decode_gpp, decode_tc
 
 pytestmark = pytest.mark.browser
 
@@ -138,6 +138,11 @@ def test_a_custom_choice_decodes_to_exactly_what_was_chosen(tcf_site, new_page):
     assert answered["tcString"] == sent["tc_string"]
     assert answered["addtlConsent"] == sent["ac_string"]
     assert answered["eventStatus"] == "useractioncomplete" and answered["gdprApplies"] is True
+
+    # GPP carries the same TC string in its TCF EU section
+    page.wait_for_function("() => new Promise(cb => __gpp('ping', d => cb(d.applicableSections[0] == 2)))")
+    ping = page.evaluate("() => new Promise(cb => __gpp('ping', cb))")
+    assert decode_gpp(ping["gppString"])["tcfeuv2"]["VendorConsents"] == [1]
 
     # the receipt keeps the very strings, and what they mean
     receipt = stored_receipt(page)

@@ -101,8 +101,10 @@ def banner_document(content: dict[str, Any], number: int, digest: str, language:
 
 
 def uses_gpp(content: dict[str, Any]) -> bool:
-    """IAB's GPP is for a site whose region rules name US regions."""
-    return any(key == "US" or key.startswith("US-") for key in content.get("region_rules") or {})
+    """IAB's GPP is for a site whose region rules name US regions (its US sections), or
+    that signals IAB TCF (its TCF EU section)."""
+    return bool(content.get("tcf")) or any(
+        key == "US" or key.startswith("US-") for key in content.get("region_rules") or {})
 
 
 def gpp_shown(content: dict[str, Any], region: str | None) -> dict[str, Any]:

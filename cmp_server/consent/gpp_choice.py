@@ -1,5 +1,5 @@
 """The GPP string (IAB's Global Privacy Platform) a US visitor's banner sends with a choice,
-for a site whose region rules name US regions: kept in the receipt as signalled, with the
+for a site whose region rules name US regions or that signals IAB TCF: kept in the receipt as signalled, with the
 sections it carries, so the proof shows what ad tech was told. An opt-out (Reject all, the
 "Do not sell or share" link, GPC) must carry one. The string is checked for its form
 here; its TCF EU section, where there is one, is the TC string the receipt's tcf keeps."""
@@ -40,7 +40,7 @@ def gpp_record(sent: dict[str, Any] | None, action: str, content: dict[str, Any]
         return None
     if not uses_gpp(content):
         raise ServiceError({"gpp": ["this version of the site does not use IAB GPP "
-                                    "(its region rules name no US region)"]})
+                                    "(no US region rules, no IAB TCF)"]})
     if not in_us:
         raise ServiceError({"gpp": ["a GPP US string is for visitors in the US"]})
     return {"gpp_string": sent["gpp_string"], "sections": sorted(set(sent["sections"]))}

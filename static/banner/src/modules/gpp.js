@@ -1,4 +1,5 @@
-// IAB's Global Privacy Platform (GPP 1.1) for a site whose region rules name US regions:
+// IAB's Global Privacy Platform (GPP 1.1) for a site whose region rules name US regions,
+// or that signals IAB TCF:
 // __gpp (IAB's @iabgpp/cmpapi) answers the page and, through the __gppLocator frame, its
 // iframes. A visitor in the US gets the national section (usnat) and, in a state with its
 // own law and section (California, Virginia, Colorado, Utah, Connecticut), that state's;
@@ -10,7 +11,7 @@
 // they are asked first, only with marketing consent). For a TCF site, a visitor where TCF
 // applies gets the TCF EU section, the TC string the TCF module signals.
 import { CmpApi } from '@iabgpp/cmpapi';
-import { installGppStub } from '../stubs.js';
+import { installGppStub, installTcfStub } from '../stubs.js';
 import { readToken, tokenClaims } from '../store.js';
 
 const core = window.cmp._core;
@@ -59,7 +60,7 @@ function signal(sections) {
 
 // The TCF EU section follows the TC string the TCF module signals, once it is known.
 function followTcf() {
-  if (!window.__tcfapi) return;
+  installTcfStub(); // queues the call until the TCF module's API takes over
   window.__tcfapi('addEventListener', 2, (tcData, success) => {
     if (!success || !tcData.gdprApplies || !tcData.tcString) return;
     cmpApi.setSectionString('tcfeuv2', tcData.tcString);
