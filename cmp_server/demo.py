@@ -21,6 +21,7 @@ from markupsafe import escape
 
 from cmp_server.accounts import users, workspaces
 from cmp_server.sites import gvl, versions
+from cmp_server.sites.tcf import PLACEHOLDER_CMP_ID
 from cmp_server.banner.assets import BANNER_DIR
 from cmp_server.banner.strings import BANNER_LANGUAGES
 from cmp_server.platform.languages import negotiate
@@ -92,9 +93,8 @@ def ensure_demo_admin(instance_path: str) -> tuple[str, str | None]:
 TCF_DEMO_SITE_NAME = "TCF demo publisher"
 TCF_DEMO_CONTROLLER = {**DEMO_CONTROLLER, "name": "Demo Publisher GmbH",
                        "address": "Hauptstraße 1, 10115 Berlin", "country": "DE"}
-# The TC string's largest CMP id, far beyond IAB Europe's registrations: what the demo
-# signals while CMP_TCF_CMP_ID is unset (vendors ignore strings of unregistered CMPs).
-PLACEHOLDER_CMP_ID = 4095
+# The demo's own GVL: invented partners under ids far beyond IAB's registrations (65001..),
+# so no site published with it can signal anything to a real vendor.
 DEMO_GVL = Path(__file__).parent / "sites" / "demo_gvl.json"
 TCF_DEMO_VENDOR_COUNT = 4
 TCF_DEMO_ATPS = [{"id": 89, "name": "Demo ad technology provider (Google ATP list)",

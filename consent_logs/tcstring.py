@@ -92,8 +92,9 @@ class ACString:
 class BitReader:
     """Reads one segment's fields in order, failing with the field's name when bits run out."""
 
-    def __init__(self, segment: str, where: str):
+    def __init__(self, segment: str, where: str, budget: list[int]):
         self.where = where  # "core segment", "segment 2 (DisclosedVendors)": starts messages
+        self.budget = budget  # [vendor ids the string may still name]
         self.position = 0
         for index, char in enumerate(segment):
             if char not in _SEXTETS:
@@ -103,6 +104,12 @@ class BitReader:
 
     def fail(self, why: str) -> TCStringError:
         return TCStringError(f"{self.where}: {why}")
+
+    def count_ids(self, count: int, section: str) -> None:
+        """Counts vendor ids against the string's MAX_IDS (shared by its segments' readers)."""
+        self.budget[0] -= count
+        if self.budget[0] < 0:
+            raise self.fail(f"{section} takes the string past {MAX_IDS} vendor ids")
 
     def take(self, width: int, field: str) -> str:
         left = len(self.bits) - self.position
@@ -120,6 +127,7 @@ class BitReader:
 
     def ids(self, width: int, field: str) -> Ids:
         """A bitfield: bit i (from 0) set means id i + 1."""
+        self.count_ids(width, field)
         return tuple(index + 1 for index, bit in enumerate(self.take(width, field)) if bit == "1")
 
     def letters(self, width: int, field: str) -> str:
@@ -156,9 +164,15 @@ _CORE_FIELDS: tuple[tuple[str, str, int, _Read], ...] = (
 )
 
 
+# A TC string names at most this many vendor ids in all (a real one names a few thousand):
+# ranges are merged before they are counted out, so a string of overlapping ranges over
+# every id costs no more than one that names each id once.
+MAX_IDS = 200_000
+
+
 def _range_entries(reader: BitReader, section: str, max_id: int | None = None) -> Ids:
     """NumEntries(12), then per entry IsARange(1) StartOrOnlyVendorId(16) [EndVendorId(16)]."""
-    ids: set[int] = set()
+    ranges: list[tuple[int, int]] = []
     for entry in range(reader.number(12, f"{section}.NumEntries")):
         field = f"{section} range entry {entry + 1}"
         is_range = reader.flag(1, f"{field}.IsARange")
@@ -171,8 +185,15 @@ def _range_entries(reader: BitReader, section: str, max_id: int | None = None) -
         if max_id is not None and end > max_id:
             raise reader.fail(
                 f"{field} reaches vendor id {end}, beyond {section}.MaxVendorId {max_id}")
-        ids.update(range(start, end + 1))
-    return tuple(sorted(ids))
+        ranges.append((start, end))
+    merged: list[list[int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    reader.count_ids(sum(end - start + 1 for start, end in merged), section)
+    return tuple(id_ for start, end in merged for id_ in range(start, end + 1))
 
 
 def _vendor_section(reader: BitReader, section: str) -> Ids:
@@ -197,8 +218,8 @@ def _publisher_restrictions(reader: BitReader) -> tuple[PublisherRestriction, ..
     return tuple(sorted(restrictions, key=lambda entry: (entry.purpose_id, entry.restriction_type)))
 
 
-def _core(segment: str) -> dict[str, object]:
-    reader = BitReader(segment, "core segment")
+def _core(segment: str, budget: list[int]) -> dict[str, object]:
+    reader = BitReader(segment, "core segment", budget)
     version = reader.number(6, "Version")
     if version != _TC_VERSION:
         raise reader.fail(f"Version is {version}, only TCF v2 strings (Version 2) are decoded")
@@ -229,9 +250,9 @@ _SEGMENTS: dict[int, tuple[str, str, Callable[[BitReader], object]]] = {
 }
 
 
-def _other_segment(segment: str, number: int) -> tuple[str, str, object]:
+def _other_segment(segment: str, number: int, budget: list[int]) -> tuple[str, str, object]:
     """The segment's IAB name, the TCString attribute it fills and the value decoded."""
-    reader = BitReader(segment, f"segment {number}")
+    reader = BitReader(segment, f"segment {number}", budget)
     segment_type = reader.number(3, "SegmentType")
     if segment_type not in _SEGMENTS:
         raise reader.fail(f"unknown SegmentType {segment_type} "
@@ -248,13 +269,14 @@ def decode(tc_string: str) -> TCString:
     core, *others = tc_string.split(".")
     if not core:
         raise TCStringError("core segment is empty")
-    fields = _core(core)  # bits after a segment's last field are padding, ignored as IAB does
+    budget = [MAX_IDS]
+    fields = _core(core, budget)  # bits after a segment's last field are padding, ignored as IAB does
     fields.update({attribute: None for _, attribute, _ in _SEGMENTS.values()})
     seen: set[str] = set()
     for number, segment in enumerate(others, start=2):
         if not segment:
             raise TCStringError(f"segment {number} is empty")
-        name, attribute, value = _other_segment(segment, number)
+        name, attribute, value = _other_segment(segment, number, budget)
         if name in seen:
             raise TCStringError(f"segment {number}: duplicate {name} segment")
         seen.add(name)
@@ -262,7 +284,7 @@ def decode(tc_string: str) -> TCString:
     return TCString(**fields)  # type: ignore[arg-type]
 
 
-_AC_ID = re.compile(r"[1-9][0-9]*")
+_AC_ID = re.compile(r"[1-9][0-9]{0,8}")  # Google's ids are small; a longer number is no id
 
 
 def _ac_ids(text: str, part: str) -> Ids:

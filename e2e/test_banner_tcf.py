@@ -164,7 +164,7 @@ def test_accept_and_reject_all_signal_everything_and_nothing(tcf_site, new_page)
     page.click("[data-cmp-action=accept-all]")
     wait_recorded(page)
     everything = decode_tc(page.consents[-1]["tcf"]["tc_string"])
-    assert everything["purposes_consent"] == [1, 2, 3, 4, 7, 8, 10]
+    assert everything["purposes_consent"] == [1, 2, 3, 4, 7]  # those with consent (or flexible)
     assert everything["vendors_consent"] == [1, 2, 8, 10]
     assert everything["vendors_li"] == VENDORS
     assert everything["special_features"] == [1]
@@ -238,3 +238,50 @@ def test_a_site_without_tcf_has_no_tcfapi(banner_site, new_page):
     assert page.evaluate("!window.frames.__tcfapiLocator")
     assert not [url for url in modules if "/m/tcf." in url]
     assert page.locator("#cmp-banner [data-cmp-tcf]").count() == 0
+
+
+def test_a_choice_without_its_strings_signals_nothing(tcf_site, new_page):
+    """A choice this browser has no strings for (made on the visitor's own page, or the
+    browser's storage cleared) grants TCF's vendors nothing."""
+    page = open_tcf_page(new_page, tcf_site)
+    page.click("[data-cmp-action=accept-all]")
+    wait_recorded(page)
+    page.evaluate("localStorage.removeItem('cmp_tcf')")
+    page.reload()
+    page.wait_for_function("() => window.__events.some(e => e.status == 'tcloaded')")
+    decoded = decode_tc(tc_data(page)["tcString"])
+    assert decoded["purposes_consent"] == [] and decoded["vendors_consent"] == []
+    assert decoded["vendors_disclosed"] == VENDORS
+
+
+def test_without_the_tcf_module_a_refusal_is_still_remembered(tcf_site, new_page):
+    """A blocker that stops the TCF module must not make Reject all impossible."""
+    page = new_page()
+    page.route("**/banner/m/tcf.*", lambda route: route.abort())
+    open_fixture(page, tcf_site, "tcf.html", FRAME_JSON=json.dumps("about:blank"),
+                 STUB_SRC="data:text/javascript,")
+    page.locator("#cmp-banner").wait_for()
+    page.click("[data-cmp-action=reject-all]")
+    wait_recorded(page)
+    assert "tcf" not in page.consents[-1]
+
+
+def test_hundreds_of_partners_fit_in_the_cookie(app, banner_site, new_page):
+    """The consent cookie must stay under what browsers keep (4 KB) however many partners
+    a publisher lists: the choice is remembered on the next page."""
+    from cmp_server.sites import gvl
+
+    many = list(range(1, 1001))
+    gvl.store_gvl(gvl_document(version=9, vendors=many), {})
+    app.config["CMP_TCF_CMP_ID"] = CMP_ID
+    atps = [{"id": i, "name": f"ATP {i}", "policy_url": f"https://atp{i}.example/privacy"}
+            for i in range(1, 501)]
+    banner_site.publish(tcf={"enabled": True, "vendors": many, "google_atps": atps})
+    page = open_tcf_page(new_page, banner_site)
+    page.click("[data-cmp-action=accept-all]")
+    wait_recorded(page)
+    assert len(next(c for c in page.context.cookies() if c["name"] == "cmp_consent")["value"]) < 3000
+    page.reload()
+    page.wait_for_function("() => window.__events.some(e => e.status == 'tcloaded')")
+    assert decode_tc(tc_data(page)["tcString"])["vendors_consent"] == many
+    assert page.locator("#cmp-banner").is_hidden()

@@ -58,7 +58,7 @@ def test_the_tcf_demo_publishes_a_tcf_site_without_network(app, catalogue, runne
     site = db.session.execute(db.select(Site).filter_by(key=lines[-1])).scalar_one()
     content = versions.latest_version(site).content
     assert content["tcf"]["cmp_id"] == 4095
-    assert sorted(map(int, content["tcf"]["gvl"]["vendors"])) == [8, 21, 52, 77]
+    assert sorted(map(int, content["tcf"]["gvl"]["vendors"])) == [65001, 65002, 65003, 65004]
     assert db.session.execute(db.select(db.func.count()).select_from(GlobalVendorList)).scalar_one() == 1
     page = client.get("/demo/tcf/").get_data(as_text=True)
     assert 'src="http://localhost/banner/tcf-stub.js"' in page

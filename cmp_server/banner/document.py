@@ -23,6 +23,7 @@ from flask import current_app
 from cmp_server.banner.strings import BANNER_LANGUAGES, RIGHT_TO_LEFT, STRINGS, TCF_STRINGS
 from cmp_server.sites import google_consent_mode
 from cmp_server.sites.catalogue import CONSENT_SIGNALS, glob_regex
+from cmp_server.sites.tcf import PLACEHOLDER_CMP_ID
 from cmp_server.sites.theme import DEFAULT_LAYOUT, DEFAULT_SCHEME
 from cmp_server.sites.versions import VersionRef, consent_scope, published_content
 from cmp_server.platform.geo import Region, mode_for
@@ -125,10 +126,10 @@ def tcf_shown(content: dict[str, Any], language: str, mode: str) -> dict[str, An
     where the visitor is asked first."""
     tcf = content["tcf"]
     translation = tcf["translations"].get(language, {})
-    gvl = {**tcf["gvl"], **{key: translated(tcf["gvl"][key], translation.get(key, {}))
+    gvl = {**tcf["gvl"], **{key: translated(tcf["gvl"].get(key, {}), translation.get(key, {}))
                             for key in GVL_TEXTS}}
     return {
-        "cmp_id": tcf["cmp_id"],
+        "cmp_id": tcf["cmp_id"] or PLACEHOLDER_CMP_ID,  # None only in a draft's preview
         "cmp_version": tcf["cmp_version"],
         "applies": mode == "opt-in",
         "language": language.split("-")[0],
@@ -139,10 +140,15 @@ def tcf_shown(content: dict[str, Any], language: str, mode: str) -> dict[str, An
     }
 
 
+TRANSLATED_FIELDS = ("name", "description", "illustrations")
+
+
 def translated(items: dict[str, dict], translation: dict[str, dict]) -> dict[str, dict]:
     """The GVL's items (purposes, stacks...) with their texts in the translation's
     language; ids and the rest stay as IAB's English list gives them."""
-    return {key: {**item, **translation.get(key, {})} for key, item in items.items()}
+    return {key: {**item, **{field: value for field, value in translation.get(key, {}).items()
+                             if field in TRANSLATED_FIELDS}}
+            for key, item in items.items()}
 
 
 def complete_languages(content: dict[str, Any]) -> tuple[str, ...]:

@@ -14,9 +14,10 @@ BANNER_LANGUAGES = tuple(STRINGS)
 TEXT_KEYS = tuple(STRINGS["en"])
 RIGHT_TO_LEFT = frozenset({"ar", "he", "fa"})  # the banner is mirrored in these
 
-# The TCF layers' own strings (static/banner/src/modules/tcf.js): a TCF site's banner
-# speaks only the languages that have them (and the GVL's texts in that language).
+# The TCF layers' own strings (static/banner/src/modules/tcf.js), in every banner language;
+# a TCF site's banner speaks those the GVL's texts are translated into.
 TCF_STRINGS: dict[str, dict[str, str]] = json.loads(
     (Path(__file__).parent / "tcf_strings.json").read_text(encoding="utf-8"))
-assert all(set(texts) == set(TCF_STRINGS["en"]) and language in STRINGS
-           for language, texts in TCF_STRINGS.items()), "every TCF language needs every TCF string"
+assert set(TCF_STRINGS) == set(STRINGS) and all(
+    set(texts) == set(TCF_STRINGS["en"]) for texts in TCF_STRINGS.values()), \
+    "every banner language needs every TCF string"

@@ -1,7 +1,7 @@
 """The GPP string (IAB's Global Privacy Platform) a US visitor's banner sends with a choice,
 for a site whose region rules name US regions or that signals IAB TCF: kept in the receipt as signalled, with the
 sections it carries, so the proof shows what ad tech was told. An opt-out (Reject all, the
-"Do not sell or share" link, GPC) must carry one. The string is checked for its form
+"Do not sell or share" link, GPC) carries one. The string is checked for its form
 here; its TCF EU section, where there is one, is the TC string the receipt's tcf keeps."""
 from __future__ import annotations
 
@@ -28,16 +28,13 @@ class GppSchema(StrictSchema):
                            validate=validate.Length(min=1, max=len(US_SECTIONS)))
 
 
-def gpp_record(sent: dict[str, Any] | None, action: str, content: dict[str, Any],
-               region: Region | None, from_browser: bool) -> dict[str, Any] | None:
-    """The receipt's ``gpp`` field, or None. A US visitor's browser on a GPP site must send
-    the string it signalled."""
-    in_us = bool(region and region.country == "US")
+def gpp_record(sent: dict[str, Any] | None, content: dict[str, Any],
+               region: Region | None) -> dict[str, Any] | None:
+    """The receipt's ``gpp`` field, or None when nothing was signalled (no US section, or
+    the GPP module could not load: the choice is recorded all the same)."""
     if sent is None:
-        if uses_gpp(content) and in_us and from_browser and action != "withdraw":
-            raise ServiceError({"gpp": ["required: this site signals IAB GPP to US visitors, and "
-                                        "the choice must carry the GPP string the banner signalled"]})
         return None
+    in_us = bool(region and region.country == "US")
     if not uses_gpp(content):
         raise ServiceError({"gpp": ["this version of the site does not use IAB GPP "
                                     "(no US region rules, no IAB TCF)"]})

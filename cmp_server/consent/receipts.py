@@ -28,11 +28,12 @@ from consent_logs.timeutil import add_months, parse_utc, utc_iso
 from cmp_server.consent import kantara, sync
 from cmp_server.consent.gpp_choice import GppSchema, gpp_record
 from cmp_server.consent.tcf_choice import TcfSchema, grants_anything, tcf_record
+from cmp_server.consent.tcf_choice import retention_months as tcf_retention_months
 from cmp_server.accounts.tokens import collection_token_problem
 from cmp_server.sites.versions import VersionRef, consent_scope, published_content, published_ref
 from cmp_server.platform.errors import Conflict, ServiceError
 from cmp_server.platform.extensions import db
-from cmp_server.platform.geo import Region, mode_for
+from cmp_server.platform.geo import Region
 from cmp_server.platform.languages import LANGUAGE_TAG
 from cmp_server.models import Site, ledger
 from cmp_server.sites.registry import origin_allowed
@@ -153,10 +154,6 @@ def token_for(receipt: dict[str, Any], scope: list[str] | None = None) -> str:
         "p": sorted(p for p, granted in receipt["purposes"].items() if granted),
         "g": sorted(v for v, granted in receipt["vendors"].items() if granted),
         "q": scope or [],
-        # a TCF site's strings, which the banner's TCF module answers __tcfapi with
-        **({"tc": receipt["tcf"]["tc_string"], "ac": receipt["tcf"]["ac_string"]}
-           if receipt.get("tcf") else {}),
-        **({"gp": receipt["gpp"]["gpp_string"]} if receipt.get("gpp") else {}),
     })
 
 
@@ -379,9 +376,8 @@ def record_validated(data: dict[str, Any], region: Region | None, origin: str | 
     if data["action"] == "gpc" and not data["gpc"]:
         raise ServiceError({"gpc": ["must be true for action 'gpc'"]})
     purposes, vendors = granted_maps(data["action"], data, content)
-    tcf = tcf_record(data.get("tcf"), data["action"], content,
-                     mode_for(region, content.get("region_rules") or {}), caller is Caller.BROWSER)
-    gpp = gpp_record(data.get("gpp"), data["action"], content, region, caller is Caller.BROWSER)
+    tcf = tcf_record(data.get("tcf"), data["action"], content, data["language"])
+    gpp = gpp_record(data.get("gpp"), content, region)
     state = state_for(data["action"], purposes, content)
     if state == "refused" and grants_anything(tcf):
         state = "given"
@@ -406,8 +402,9 @@ def record_validated(data: dict[str, Any], region: Region | None, origin: str | 
         "purposes": purposes,
         "vendors": vendors,
         "vendor_retention_months": {
-            v["id"]: v["retention_months"] for v in content["vendors"]
-            if vendors[v["id"]] and v["legal_basis"] == "consent"
+            **{v["id"]: v["retention_months"] for v in content["vendors"]
+               if vendors[v["id"]] and v["legal_basis"] == "consent"},
+            **tcf_retention_months(tcf, content.get("tcf")),
         },
         "legal_basis": LEGAL_BASIS_CONSENT,
         "language": data["language"].lower(),

@@ -12,6 +12,7 @@ import copy
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from consent_logs import content_hash
 from cmp_server.models import ConfigVersion, Site
 from cmp_server.platform.errors import ServiceError
 from cmp_server.platform.extensions import db
@@ -169,13 +170,28 @@ def frozen_from(document: dict[str, Any], translations: dict[str, Any], settings
     })
 
 
+# The TC string's largest CMP id, far beyond IAB Europe's registrations: what the demo and
+# the console's previews signal while CMP_TCF_CMP_ID is unset (vendors ignore strings of
+# unregistered CMPs).
+PLACEHOLDER_CMP_ID = 4095
+
+# what a vendor declares that a visitor's choice is about
+DECLARED = ("purposes", "legIntPurposes", "flexiblePurposes", "specialPurposes", "features",
+            "specialFeatures")
+
+
 def scope(content: dict[str, Any]) -> set[str]:
-    """What a consent under this content covers for TCF: its purposes and each of its
-    vendors (a new vendor asks again; a new GVL version alone does not)."""
+    """What a consent under this content covers for TCF, as one entry: a digest of its
+    vendors with what each declares, and its Google ATPs. A vendor or ATP added or gone, or
+    a GVL update that changes what a vendor does, asks again; a new GVL version alone does
+    not. One entry, not one per vendor: the scope travels in the visitor's cookie."""
     frozen_tcf = content.get("tcf")
     if not frozen_tcf:
         return set()
-    return {"tcf:purposes"} | {f"tcf:vendor:{vendor_id}" for vendor_id in frozen_tcf["gvl"]["vendors"]}
+    declared = [[int(vendor_id), *(vendor.get(field, []) for field in DECLARED)]
+                for vendor_id, vendor in sorted(frozen_tcf["gvl"]["vendors"].items(), key=lambda x: int(x[0]))]
+    atps = sorted(atp["id"] for atp in frozen_tcf.get("google_atps", []))
+    return {"tcf:" + content_hash({"vendors": declared, "atps": atps})[:16]}
 
 
 def draft_setting(content: dict[str, Any]) -> dict[str, Any]:

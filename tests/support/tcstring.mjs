@@ -31,7 +31,9 @@ if (request.gpp_encode) {
 } else if (request.encode) {
   const e = request.encode;
   const gvl = new GVL(e.gvl);
-  gvl.lang_ = (e.language || 'en').toUpperCase();
+  const language = (e.language || 'en').toUpperCase();
+  GVL.LANGUAGE_CACHE.set(language, { purposes: e.gvl.purposes, specialPurposes: e.gvl.specialPurposes, features: e.gvl.features, specialFeatures: e.gvl.specialFeatures, stacks: e.gvl.stacks });
+  gvl.lang_ = language; // as the banner does: the texts are there, nothing is fetched
   const model = new TCModel(gvl);
   model.cmpId = e.cmp_id;
   model.cmpVersion = e.cmp_version;

@@ -17,8 +17,9 @@ function addLocator(name) {
 }
 
 // Calls from other frames: CALL is {command, parameter, version, callId}; ASK(call, reply)
-// calls the page's API with a callback that REPLY posts back.
-function answerFrames(name, ask) {
+// calls the page's API with a callback that REPLY posts back. Only the API's own commands,
+// and no parameter longer than any real call needs: a frame of any origin may send these.
+function answerFrames(name, commands, ask) {
   addEventListener('message', (event) => {
     let data = event.data;
     const asText = typeof data == 'string';
@@ -28,7 +29,8 @@ function answerFrames(name, ask) {
       return;
     }
     const call = data && data[name + 'Call'];
-    if (!call || typeof call.command != 'string') return;
+    if (!call || !commands.includes(call.command)) return;
+    if (Array.isArray(call.parameter) && call.parameter.length > 10000) return;
     ask(call, (returnValue, success) => {
       const answer = { [name + 'Return']: { returnValue, success, callId: call.callId } };
       if (event.source) event.source.postMessage(asText ? JSON.stringify(answer) : answer, '*');
@@ -45,7 +47,7 @@ export function installTcfStub() {
     if (args[0] == 'ping') args[2]({ gdprApplies: undefined, cmpLoaded: false, cmpStatus: 'stub', apiVersion: '2.2' }, true);
     else queue.push(args);
   };
-  answerFrames('__tcfapi', (call, reply) => window.__tcfapi(call.command, call.version, reply, call.parameter));
+  answerFrames('__tcfapi', ['ping', 'getTCData', 'addEventListener', 'removeEventListener', 'getInAppTCData', 'getVendorList'], (call, reply) => window.__tcfapi(call.command, call.version, reply, call.parameter));
 }
 
 export function installGppStub() {
@@ -59,5 +61,5 @@ export function installGppStub() {
       callback({ gppVersion: '1.1', cmpStatus: 'stub', cmpDisplayStatus: 'hidden', signalStatus: 'not ready', supportedAPIs: [], cmpId: 0, sectionList: [], applicableSections: [-1], gppString: '', parsedSections: {} }, true);
     else queue.push(args);
   };
-  answerFrames('__gpp', (call, reply) => window.__gpp(call.command, reply, call.parameter, call.version));
+  answerFrames('__gpp', ['ping', 'addEventListener', 'removeEventListener', 'hasSection', 'getSection', 'getField'], (call, reply) => window.__gpp(call.command, reply, call.parameter, call.version));
 }

@@ -12,7 +12,6 @@
 // applies gets the TCF EU section, the TC string the TCF module signals.
 import { CmpApi } from '@iabgpp/cmpapi';
 import { installGppStub, installTcfStub } from '../stubs.js';
-import { readToken, tokenClaims } from '../store.js';
 
 const core = window.cmp._core;
 const state = core._shared;
@@ -96,11 +95,6 @@ function markLinks(out) {
 if (usSections.length) {
   text.reject = text.dns; // the first layer's refusal is the opt-out
   text.intro += ' ' + text.dns_notice;
-  const claims = readToken() && tokenClaims(readToken());
-  if (claims && claims.gp) {
-    cmpApi.setGppString(claims.gp);
-    signal([gpp.section]);
-  }
   // the page's links work before any choice: until one, the visitor has not opted out
   document.readyState == 'loading' ? addEventListener('DOMContentLoaded', () => markLinks(false)) : markLinks(false);
 } else if (gpp.tcf) followTcf();

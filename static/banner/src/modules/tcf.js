@@ -12,7 +12,6 @@
 import { GVL, Segment, TCModel, TCString } from '@iabtcf/core';
 import { CmpApi } from '@iabtcf/cmpapi';
 import { escapeHtml, safeUrl } from '../html.js';
-import { readToken, tokenClaims } from '../store.js';
 import { installTcfStub } from '../stubs.js';
 
 const core = window.cmp._core;
@@ -20,19 +19,31 @@ const state = core._shared;
 const config = state._config;
 const tcf = config.tcf;
 const text = tcf.strings;
-const STORED = 'cmp_tcf'; // {site: {tc, ac}}: the strings of a choice not yet acknowledged
+// localStorage: {site: {tc, ac, r}}, the strings of this browser's last choice and, once
+// the server has acknowledged it, its receipt id (the token stays small: a TC string of
+// hundreds of partners would push the cookie past what browsers keep)
+const STORED = 'cmp_tcf';
 
 installTcfStub();
 const gvl = new GVL(tcf.gvl);
-gvl.lang_ = tcf.language.toUpperCase(); // the consent language the string records
+// The consent language the string records. IAB's library copies the GVL for each string
+// and fetches the language's texts for the copy unless they are in its cache: they are
+// (the server sent them), so nothing is fetched.
+const language = tcf.language.toUpperCase();
+GVL.LANGUAGE_CACHE.set(language, { purposes: tcf.gvl.purposes, specialPurposes: tcf.gvl.specialPurposes, features: tcf.gvl.features, specialFeatures: tcf.gvl.specialFeatures, stacks: tcf.gvl.stacks });
+gvl.lang_ = language;
 const vendors = Object.values(gvl.vendors);
 const lists = tcf.gvl; // the GVL's texts as IAB writes them (data categories too)
 const atps = tcf.google_atps;
-// the purposes and special features the site's partners declare: what the layers list
-const used = (field) => [...new Set(vendors.flatMap((v) => v[field]))].sort((a, b) => a - b);
-const purposeIds = [...new Set([...used('purposes'), ...used('legIntPurposes'), ...used('flexiblePurposes')])].sort((a, b) => a - b);
-const liPurposeIds = used('legIntPurposes').filter((id) => id != 1); // never for purpose 1
+// what the site's partners declare, and so what the layers offer (the server checks each
+// string against the same: cmp_server/consent/tcf_choice.py, offered)
+const used = (...fields) => [...new Set(vendors.flatMap((v) => fields.flatMap((f) => v[f] || [])))].sort((a, b) => a - b);
+const consentPurposeIds = used('purposes', 'flexiblePurposes');
+const liPurposeIds = used('legIntPurposes', 'flexiblePurposes').filter((id) => ![1, 3, 4, 5, 6].includes(id)); // TCF policy
+const purposeIds = used('purposes', 'flexiblePurposes', 'legIntPurposes');
 const specialFeatureIds = used('specialFeatures');
+// partners with special purposes only: their legitimate interest cannot be objected to
+const unobjectable = vendors.filter((v) => !v.purposes.length && !v.legIntPurposes.length && v.specialPurposes.length).map((v) => v.id);
 
 const cmpApi = new CmpApi(tcf.cmp_id, tcf.cmp_version, true, {
   // Google's Additional Consent string, beside the TC string (Google's CMP API extension)
@@ -65,7 +76,7 @@ function encode(action) {
   model.purposeLegitimateInterests.set(chosen('li', 'p'));
   model.specialFeatureOptins.set(chosen('consent', 'sf'));
   model.vendorConsents.set(chosen('consent', 'v'));
-  model.vendorLegitimateInterests.set(chosen('li', 'v'));
+  model.vendorLegitimateInterests.set([...chosen('li', 'v'), ...unobjectable]);
   const consented = chosen('consent', 'a');
   return {
     tc: TCString.encode(model, { segments: [Segment.CORE, Segment.VENDORS_DISCLOSED] }),
@@ -76,9 +87,8 @@ function encode(action) {
 
 // what Accept all grants: every switch the settings layer would show
 const consentIds = (key) =>
-  ({ p: purposeIds, sf: specialFeatureIds, v: vendors.filter((v) => v.purposes.length || v.flexiblePurposes.length).map((v) => v.id), a: atps.map((a) => a.id) })[key];
-const liIds = (key) =>
-  ({ p: liPurposeIds, v: vendors.filter((v) => v.legIntPurposes.length || (!v.purposes.length && v.specialPurposes.length)).map((v) => v.id) })[key];
+  ({ p: consentPurposeIds, sf: specialFeatureIds, v: vendors.filter((v) => v.purposes.length || v.flexiblePurposes.length).map((v) => v.id), a: atps.map((a) => a.id) })[key];
+const liIds = (key) => ({ p: liPurposeIds, v: vendors.filter((v) => v.legIntPurposes.length).map((v) => v.id) })[key];
 
 const remembered = (value) => {
   let all = {};
@@ -92,14 +102,22 @@ const remembered = (value) => {
   } catch (e) {}
 };
 
-// The strings of the choice in force: the receipt token's (the ledger's) once the server
-// acknowledged the choice, else those kept when it was made.
+// The strings of the choice in force: those this browser kept when it made that choice;
+// for a choice made elsewhere (the visitor's own page, the API), which signals nothing to
+// TCF's vendors, a string that grants nothing.
 function storedStrings() {
   const choice = state._choice;
-  const claims = readToken() && tokenClaims(readToken());
-  if (choice && choice._receiptId && claims && claims._receiptId == choice._receiptId) return claims.tc ? { tc: claims.tc, ac: claims.ac || null } : null;
-  return choice && !choice._receiptId ? remembered() : null;
+  const kept = remembered();
+  if (!choice) return null;
+  if (kept && (!choice._receiptId || kept.r == choice._receiptId)) return kept;
+  return encode('reject_all');
 }
+
+// once the server has acknowledged this browser's choice, its strings belong to that receipt
+document.addEventListener('cmp:consent', (e) => {
+  const kept = remembered();
+  if (kept && !kept.r && e.detail.receipt_id) remembered({ ...kept, r: e.detail.receipt_id });
+});
 
 const signal = (strings, uiVisible) => {
   current = strings;
@@ -112,7 +130,7 @@ function grants(purposes, granted, body) {
   if (body) {
     const strings = body.action == 'gpc' ? { tc: '', ac: null } : encode(body.action);
     if (strings.tc) body.tcf = { tc_string: strings.tc, ac_string: strings.ac };
-    remembered(strings);
+    remembered({ ...strings, r: null });
     return signal(strings, false);
   }
   const stored = storedStrings();
@@ -123,7 +141,7 @@ function grants(purposes, granted, body) {
 
 const name = (collection, id) => escapeHtml((lists[collection][id] || {}).name);
 const list = (collection, ids) => ids.map((id) => name(collection, id)).join(', ');
-const days = (seconds) => Math.round(seconds / 86400);
+const days = (seconds) => (seconds < 86400 ? (seconds / 86400).toFixed(1) : Math.round(seconds / 86400));
 const tcfSwitch = (kind, key, id, on, label) =>
   `<input type="checkbox" role="switch" data-cmp-tcf-${kind}="${key}:${id}" aria-label="${escapeHtml(label)}"${on ? ' checked' : ''}>`;
 
@@ -133,7 +151,9 @@ function firstLayerText() {
   const purposes = new Set(purposeIds);
   const features = new Set(specialFeatureIds);
   const lines = [];
-  for (const stack of Object.values(lists.stacks).sort((a, b) => b.purposes.length + b.specialFeatures.length - a.purposes.length - a.specialFeatures.length)) {
+  const size = (stack) => stack.purposes.length + stack.specialFeatures.length;
+  const stacks = Object.values(lists.stacks || {}).filter((x) => Array.isArray(x.purposes) && Array.isArray(x.specialFeatures));
+  for (const stack of stacks.sort((a, b) => size(b) - size(a))) {
     if (!stack.purposes.length || !stack.purposes.every((id) => purposes.has(id)) || !stack.specialFeatures.every((id) => features.has(id))) continue;
     lines.push(stack.name);
     stack.purposes.forEach((id) => purposes.delete(id));
@@ -146,7 +166,7 @@ function firstLayerText() {
 
 const describe = (item) =>
   `<p>${escapeHtml(item.description)}</p>` +
-  (item.illustrations && item.illustrations.length ? `<ul>${item.illustrations.map((x) => `<li>${escapeHtml(x)}</li>`).join('')}</ul>` : '');
+  (Array.isArray(item.illustrations) && item.illustrations.length ? `<ul>${item.illustrations.map((x) => `<li>${escapeHtml(x)}</li>`).join('')}</ul>` : '');
 
 const infoRow = (collection, id) => `<div class="row v"><details><summary>${name(collection, id)}</summary>${describe(lists[collection][id])}</details></div>`;
 
@@ -158,6 +178,18 @@ const on = (kind, key, id) => {
   return key == 'a' ? ((strings.ac || '').split('~')[1] || '').split('.').includes(String(id)) : vector.has(id);
 };
 
+// a partner's standard retention, and each purpose's or special purpose's that differs
+function retentionText(retention) {
+  const inDays = (n) => `${escapeHtml(n)} ${escapeHtml(config.strings.days)}`;
+  const overrides = (collection, by) => Object.entries(by || {}).map(([id, n]) => `${name(collection, id)}: ${inDays(n)}`);
+  const parts = [
+    ...(retention.stdRetention != null ? [inDays(retention.stdRetention)] : []),
+    ...overrides('purposes', retention.purposes),
+    ...overrides('specialPurposes', retention.specialPurposes),
+  ];
+  return parts.join('; ');
+}
+
 function vendorRow(v) {
   const retention = v.dataRetention || {};
   const policy = (v.urls || []).find((u) => u.langId == tcf.language) || (v.urls || [])[0] || {};
@@ -167,7 +199,7 @@ function vendorRow(v) {
     [text.special_purposes, list('specialPurposes', v.specialPurposes)],
     [text.features, list('features', v.features)],
     [text.special_features, list('specialFeatures', v.specialFeatures)],
-    [text.retention, retention.stdRetention != null ? `${retention.stdRetention} ${escapeHtml(config.strings.days)}` : ''],
+    [text.retention, retentionText(retention)],
     [text.data, list('dataCategories', v.dataDeclaration || [])],
     [text.storage, v.usesCookies ? `${days(v.cookieMaxAgeSeconds || 0)} ${escapeHtml(config.strings.days)}${v.usesNonCookieAccess ? '; ' + escapeHtml(text.other_storage) : ''}` : escapeHtml(text.no_cookies)],
   ].filter(([, value]) => value);
@@ -175,7 +207,7 @@ function vendorRow(v) {
     `<div class="row v"><details><summary>${escapeHtml(v.name)}</summary><dl>` +
     facts.map(([label, value]) => `<dt>${escapeHtml(label)}</dt><dd>${value}</dd>`).join('') +
     `</dl><a href="${safeUrl(policy.privacy)}" target="_blank" rel="noopener">${escapeHtml(config.strings.policy)}</a>` +
-    (policy.legIntClaim ? ` · <a href="${safeUrl(policy.legIntClaim)}" target="_blank" rel="noopener">${escapeHtml(text.li)}</a>` : '') +
+    (policy.legIntClaim && v.legIntPurposes.length ? ` · <a href="${safeUrl(policy.legIntClaim)}" target="_blank" rel="noopener">${escapeHtml(text.li)}</a>` : '') +
     '</details><div class="sw">' +
     (consentIds('v').includes(v.id) ? `<label>${escapeHtml(text.consent)} ${tcfSwitch('consent', 'v', v.id, on('consent', 'v', v.id), `${v.name}: ${text.consent}`)}</label>` : '') +
     (liIds('v').includes(v.id) ? `<label>${escapeHtml(text.li)} ${tcfSwitch('li', 'v', v.id, on('li', 'v', v.id), `${v.name}: ${text.li}`)}</label>` : '') +
@@ -192,7 +224,7 @@ function settingsPart() {
       .map(
         (id) =>
           `<div class="row v"><details><summary>${name('purposes', id)}</summary>${describe(lists.purposes[id])}</details><div class="sw">` +
-          `<label>${escapeHtml(text.consent)} ${tcfSwitch('consent', 'p', id, on('consent', 'p', id), `${lists.purposes[id].name}: ${text.consent}`)}</label>` +
+          (consentPurposeIds.includes(id) ? `<label>${escapeHtml(text.consent)} ${tcfSwitch('consent', 'p', id, on('consent', 'p', id), `${lists.purposes[id].name}: ${text.consent}`)}</label>` : '') +
           (liPurposeIds.includes(id) ? `<label>${escapeHtml(text.li)} ${tcfSwitch('li', 'p', id, on('li', 'p', id), `${lists.purposes[id].name}: ${text.li}`)}</label>` : '') +
           '</div></div>',
       )
