@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -39,6 +40,9 @@ VENDOR_LISTS = {  # a vendor's list fields and the GVL section their ids refer t
     "specialPurposes": "specialPurposes", "features": "features",
     "specialFeatures": "specialFeatures",
 }
+STACK_LISTS = ("purposes", "specialFeatures")  # a stack's lists of ids, named as the sections
+ENTRY_TEXTS = ("name", "description", "illustrations")  # what a translation translates
+STACK_TEXTS = ("name", "description")
 
 Progress = Callable[[str], None]
 
@@ -60,16 +64,22 @@ def is_url(value: Any) -> bool:
     return parts is not None and parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+def collector() -> tuple[dict[str, list[str]], Callable[[str, str], None]]:
+    """An empty {field: [reasons]} and the function that adds to it (up to MAX_ERRORS fields)."""
+    errors: dict[str, list[str]] = {}
+
+    def error(field: str, reason: str) -> None:
+        if field in errors or len(errors) < MAX_ERRORS:
+            errors.setdefault(field, []).append(reason)
+
+    return errors, error
+
+
 def check_gvl(document: Any) -> dict[str, list[str]]:
     """Errors by field (``vendors.12.purposes``) of a GVL v3 document; {} when it is one."""
     if not isinstance(document, dict):
         return {"(document)": ["must be a JSON object: IAB's vendor-list.json"]}
-    errors: dict[str, list[str]] = {}
-
-    def error(field: str, reason: str) -> None:
-        if len(errors) < MAX_ERRORS:
-            errors.setdefault(field, []).append(reason)
-
+    errors, error = collector()
     if document.get("gvlSpecificationVersion") != SPECIFICATION_VERSION:
         error("gvlSpecificationVersion", f"must be {SPECIFICATION_VERSION} (TCF v2.2 and "
               f"later), got {document.get('gvlSpecificationVersion')!r}")
@@ -78,9 +88,9 @@ def check_gvl(document: Any) -> dict[str, list[str]]:
             error(field, "required: a whole number from 1")
     if not isinstance(document.get("lastUpdated"), str) or not 1 <= len(document["lastUpdated"]) <= 40:
         error("lastUpdated", "required: a date and time as text")
-    sections = {}
-    for section in TRANSLATED:
-        sections[section] = check_section(document.get(section), section, error)
+    sections: dict[str, set[int]] = {}
+    for section in TRANSLATED:  # stacks after the purposes and special features they name
+        sections[section] = check_section(document.get(section), section, sections, error)
     vendors = document.get("vendors")
     if not isinstance(vendors, dict):
         error("vendors", "required: an object of vendors by id")
@@ -90,8 +100,37 @@ def check_gvl(document: Any) -> dict[str, list[str]]:
     return errors
 
 
-def check_section(entries: Any, section: str, error: Callable[[str, str], None]) -> set[int]:
-    """A section's ids ({"1": {"id": 1, "name": ...}}); reports what is wrong."""
+def check_ids(at: str, ids: Any, section: str, known: set[int],
+              error: Callable[[str, str], None]) -> None:
+    """IDS must be a list of ids of the GVL's SECTION (KNOWN)."""
+    if not isinstance(ids, list) or not all(is_int(i) for i in ids):
+        error(at, f"required: a list of {section} ids")
+    elif unknown := sorted(set(ids) - known):
+        error(at, f"unknown {section} id(s): {unknown}")
+
+
+def check_texts(at: str, entry: dict[str, Any], error: Callable[[str, str], None],
+                required: bool = True) -> None:
+    """An entry's name (text, not empty), description (text) and illustrations (a list of
+    texts, never required); REQUIRED says whether name and description must be there."""
+    if "name" in entry or required:
+        if not isinstance(entry.get("name"), str) or not entry["name"]:
+            error(f"{at}.name", "required: the entry's name" if required else "must be text")
+    if "description" in entry or required:
+        if not isinstance(entry.get("description"), str):
+            error(f"{at}.description", "required: the entry's description" if required
+                  else "must be text")
+    if "illustrations" in entry:
+        shown = entry["illustrations"]
+        if not isinstance(shown, list) or not all(isinstance(text, str) for text in shown):
+            error(f"{at}.illustrations", "must be a list of texts")
+
+
+def check_section(entries: Any, section: str, sections: dict[str, set[int]],
+                  error: Callable[[str, str], None]) -> set[int]:
+    """A section's ids ({"1": {"id": 1, "name": ...}}); reports what is wrong. Every entry
+    has its id, a name and a description (illustrations optional); a stack also lists the
+    purposes and special features it groups (SECTIONS: the ids checked so far)."""
     if not isinstance(entries, dict):
         error(section, "required: an object of entries by id")
         return set()
@@ -100,13 +139,32 @@ def check_section(entries: Any, section: str, error: Callable[[str, str], None])
         where = f"{section}.{key}"
         if not isinstance(entry, dict):
             error(where, "must be an object")
-        elif not is_int(entry.get("id")) or str(entry["id"]) != key:
+            continue
+        if not is_int(entry.get("id")) or str(entry["id"]) != key:
             error(f"{where}.id", "required: the entry's id, as its key says")
-        elif not isinstance(entry.get("name"), str) or not entry["name"]:
-            error(f"{where}.name", "required: the entry's name")
         else:
             ids.add(entry["id"])
+        check_texts(where, entry, error)
+        if section == "stacks":
+            for field in STACK_LISTS:
+                check_ids(f"{where}.{field}", entry.get(field), field, sections.get(field, set()),
+                          error)
     return ids
+
+
+# What IAB requires of a vendor (GVL specification version 3, TCF v2.2 and later): its id
+# (as its key says), its name and the six lists of ids in VENDOR_LISTS; everything else is
+# optional and checked only when it is there (IAB leaves fields out of real entries, e.g.
+# usesNonCookieAccess or deviceStorageDisclosureUrl). That is IAB's own library's
+# ``Vendor`` type: @iabtechlabtcf/core (@iabtcf/core's successor) declares id, name,
+# purposes, legIntPurposes, flexiblePurposes, specialPurposes, features and specialFeatures,
+# and marks optional usesCookies, cookieMaxAgeSeconds (a number or null), cookieRefresh,
+# usesNonCookieAccess, deviceStorageDisclosureUrl, deletedDate, overflow, dataRetention,
+# urls and dataDeclaration (and policyUrl, which v3 no longer has). The @iabtcf/core 1.5.6
+# the banner bundles predates v3 (it still requires policyUrl and lacks urls,
+# dataRetention and dataDeclaration), so it is not the reference here. A vendor IAB took off
+# the list (deletedDate) keeps its id and name; the rest may be gone.
+VENDOR_FLAGS = ("usesCookies", "usesNonCookieAccess", "cookieRefresh")  # true or false
 
 
 def check_vendor(key: str, vendor: Any, sections: dict[str, set[int]],
@@ -123,34 +181,43 @@ def check_vendor(key: str, vendor: Any, sections: dict[str, set[int]],
     if deleted and not isinstance(vendor["deletedDate"], str):
         error(f"{where}.deletedDate", "must be a date and time as text")
     for field, section in VENDOR_LISTS.items():
-        ids = vendor.get(field)
-        if not isinstance(ids, list) or not all(is_int(i) for i in ids):
-            if not deleted or field in vendor:
+        if deleted:  # the lists a deleted vendor still has are lists of ids, any ids
+            ids = vendor.get(field, [])
+            if not isinstance(ids, list) or not all(is_int(i) for i in ids):
                 error(f"{where}.{field}", f"required: a list of {section} ids")
-        elif not deleted and (unknown := sorted(set(ids) - sections[section])):
-            error(f"{where}.{field}", f"unknown {section} id(s): {unknown}")
+        else:
+            check_ids(f"{where}.{field}", vendor.get(field), section, sections[section], error)
     if deleted:
-        return  # a vendor IAB took off the list keeps its id and name; the rest may be gone
-    check_urls(where, vendor.get("urls"), error)
-    check_retention(where, vendor.get("dataRetention"), error)
-    declared = vendor.get("dataDeclaration")
-    if not isinstance(declared, list) or not all(is_int(i) for i in declared):
-        error(f"{where}.dataDeclaration", "required: a list of data category ids")
-    max_age = vendor.get("cookieMaxAgeSeconds")
-    if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, (int, float))):
-        error(f"{where}.cookieMaxAgeSeconds", "must be a number of seconds or null")
-    for field in ("usesCookies", "usesNonCookieAccess"):
-        if not isinstance(vendor.get(field), bool):
-            error(f"{where}.{field}", "required: true or false")
-    if "cookieRefresh" in vendor and not isinstance(vendor["cookieRefresh"], bool):
-        error(f"{where}.cookieRefresh", "must be true or false")
-    if not is_url(vendor.get("deviceStorageDisclosureUrl")):
-        error(f"{where}.deviceStorageDisclosureUrl", "required: an http(s) address")
+        return
+    if "urls" in vendor:
+        check_urls(where, vendor["urls"], error)
+    if "dataRetention" in vendor:
+        check_retention(where, vendor["dataRetention"], error)
+    if "dataDeclaration" in vendor:
+        declared = vendor["dataDeclaration"]
+        if not isinstance(declared, list) or not all(is_int(i) for i in declared):
+            error(f"{where}.dataDeclaration", "must be a list of data category ids")
+    if "cookieMaxAgeSeconds" in vendor:
+        max_age = vendor["cookieMaxAgeSeconds"]
+        if max_age is not None and (isinstance(max_age, bool)
+                                    or not isinstance(max_age, (int, float))):
+            error(f"{where}.cookieMaxAgeSeconds", "must be a number of seconds or null")
+    for field in VENDOR_FLAGS:
+        if field in vendor and not isinstance(vendor[field], bool):
+            error(f"{where}.{field}", "must be true or false")
+    if "deviceStorageDisclosureUrl" in vendor and not is_url(vendor["deviceStorageDisclosureUrl"]):
+        error(f"{where}.deviceStorageDisclosureUrl", "must be an http(s) address")
+    if "overflow" in vendor:
+        overflow = vendor["overflow"]
+        if not isinstance(overflow, dict) or ("httpGetLimit" in overflow
+                                              and not is_int(overflow["httpGetLimit"])):
+            error(f"{where}.overflow", "must be an object: {httpGetLimit: a whole number}")
 
 
 def check_urls(where: str, urls: Any, error: Callable[[str, str], None]) -> None:
-    if not isinstance(urls, list) or not urls:
-        error(f"{where}.urls", "required: a list of {langId, privacy, legIntClaim}")
+    """A vendor's privacy policies by language (IAB allows an empty list)."""
+    if not isinstance(urls, list):
+        error(f"{where}.urls", "must be a list of {langId, privacy, legIntClaim}")
         return
     for index, entry in enumerate(urls):
         at = f"{where}.urls[{index}]"
@@ -168,7 +235,7 @@ def check_urls(where: str, urls: Any, error: Callable[[str, str], None]) -> None
 def check_retention(where: str, retention: Any, error: Callable[[str, str], None]) -> None:
     at = f"{where}.dataRetention"
     if not isinstance(retention, dict):
-        error(at, "required: {stdRetention, purposes, specialPurposes}")
+        error(at, "must be an object: {stdRetention, purposes, specialPurposes}")
         return
     if "stdRetention" in retention and not (is_int(retention["stdRetention"])
                                             and retention["stdRetention"] >= 0):
@@ -179,16 +246,48 @@ def check_retention(where: str, retention: Any, error: Callable[[str, str], None
             error(f"{at}.{field}", "must be an object of days by id")
 
 
-def check_translation(language: str, document: Any) -> dict[str, list[str]]:
-    """Errors of a purposes-<lang>.json: its sections must be objects of named entries."""
+def check_translation(language: str, document: Any, vendor_list: Any = None
+                      ) -> dict[str, list[str]]:
+    """Errors of a purposes-<lang>.json, against the GVL document (VENDOR_LIST) it
+    translates. Each of its sections is an object of entries whose keys the GVL's same
+    section has; an entry carries only texts: name, description and illustrations (a
+    stack: name and description), of the GVL's types, since a translation translates and
+    never changes what IAB's list says. An entry may repeat its own id, and a stack its own
+    purposes and special features, as IAB's files do; anything else is refused by name."""
     if not isinstance(document, dict):
         return {f"translations.{language}": ["must be a JSON object"]}
-    errors: dict[str, list[str]] = {}
+    errors, error = collector()
+    vendor_list = vendor_list if isinstance(vendor_list, dict) else {}
     for section in TRANSLATED:
+        where = f"translations.{language}.{section}"
         entries = document.get(section, {})
-        if not isinstance(entries, dict) or not all(
-                isinstance(e, dict) and isinstance(e.get("name"), str) for e in entries.values()):
-            errors[f"translations.{language}.{section}"] = ["must be an object of named entries"]
+        if not isinstance(entries, dict):
+            error(where, "must be an object of entries by id")
+            continue
+        originals = vendor_list.get(section)
+        originals = originals if isinstance(originals, dict) else {}
+        texts = STACK_TEXTS if section == "stacks" else ENTRY_TEXTS
+        for key, entry in entries.items():
+            at = f"{where}.{key}"
+            if key not in originals:
+                error(at, f"not in the Global Vendor List's {section}")
+                continue
+            if not isinstance(entry, dict):
+                error(at, "must be an object")
+                continue
+            check_texts(at, {field: entry[field] for field in texts if field in entry}, error,
+                        required=False)
+            original = originals[key] if isinstance(originals[key], dict) else {}
+            for field, value in entry.items():
+                if field in texts:
+                    continue
+                if field == "id" or (section == "stacks" and field in STACK_LISTS):
+                    if value != original.get(field) or isinstance(value, bool):
+                        error(f"{at}.{field}", f"must be the Global Vendor List's own {field}: "
+                              "a translation changes texts only")
+                else:
+                    error(f"{at}.{field}", "not allowed: a translation carries only "
+                          + " and ".join(", ".join(texts).rsplit(", ", 1)))
     return errors
 
 
@@ -199,20 +298,30 @@ def check_all(document: Any, translations: dict[str, Any]) -> None:
         if language not in BANNER_LANGUAGES or language == "en":
             errors[f"translations.{language}"] = ["not one of the banner's languages"]
         else:
-            errors.update(check_translation(language, translated))
+            errors.update(check_translation(language, translated, document))
     if errors:
         raise ServiceError(errors, "Not a Global Vendor List (version 3).")
 
 
 # --- reading -------------------------------------------------------------------------------
 
+# the answers that mean "no such file": 404, and 403, which some CDNs and object stores
+# (Amazon S3, CloudFront) give for an object that does not exist
+NOT_THERE = (403, 404)
+
+
 class NotThere(Exception):
-    """The server answered 404: the file does not exist (a language IAB does not translate)."""
+    """The server answered 404 or 403 (NOT_THERE): the file does not exist (a language IAB
+    does not translate)."""
+
+    def __init__(self, url: str, code: int, reason: str) -> None:
+        super().__init__(url, code, reason)
+        self.url, self.code, self.reason = url, code, reason
 
 
 def read_url(url: str, limit: int | None = None) -> bytes:
-    """The body at URL (http or https only), at most LIMIT bytes; NotThere on a 404, a
-    ServiceError naming the URL on any other failure."""
+    """The body at URL (http or https only), at most LIMIT bytes; NotThere on a 404 or a
+    403, a ServiceError naming the URL on any other failure."""
     limit = MAX_BYTES if limit is None else limit
     if urlsplit(url).scheme not in ("http", "https"):
         raise ServiceError({"url": [f"{url}: only http:// and https:// addresses are read"]})
@@ -223,8 +332,8 @@ def read_url(url: str, limit: int | None = None) -> bytes:
             body = response.read(limit + 1)
     except urllib.error.HTTPError as failure:
         failure.close()
-        if failure.code == 404:
-            raise NotThere(url) from None
+        if failure.code in NOT_THERE:
+            raise NotThere(url, failure.code, HTTPStatus(failure.code).phrase) from None
         raise ServiceError({"url": [f"{url}: the server answered {failure.code} {failure.reason}"]},
                            "Could not fetch the Global Vendor List.") from None
     except (urllib.error.URLError, OSError) as failure:
@@ -249,12 +358,13 @@ def fetch_gvl(url: str, progress: Progress | None = None
               ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The GVL at URL and its translations ({language: purposes-<code>.json}) from the same
     folder, checked; a ServiceError if any file cannot be read or is not what it should
-    be (a translation IAB does not have, a 404, is skipped)."""
+    be (a translation IAB does not have, answered 404 or 403, is skipped; any other
+    failure, a 500 or a timeout, stops the fetch so that no partial set is stored)."""
     say = progress or (lambda message: None)
     try:
         body = read_url(url)
-    except NotThere:
-        raise ServiceError({"url": [f"{url}: the server answered 404 Not Found"]},
+    except NotThere as missing:  # the GVL itself must be there
+        raise ServiceError({"url": [f"{url}: the server answered {missing.code} {missing.reason}"]},
                            "Could not fetch the Global Vendor List.") from None
     document = parse_json(body, url)
     say(f"fetched {url} ({len(body)} bytes)")

@@ -132,9 +132,10 @@ def write_test_gvl(folder: str | Path, version: int = 3, vendors: Iterable[int] 
 
 
 @contextmanager
-def serve_folder(folder: str | Path) -> Iterator[str]:
-    """FOLDER over real HTTP on loopback (a missing file is a 404); yields the base URL."""
-    handler = functools.partial(QuietHandler, directory=str(folder))
+def serve_folder(folder: str | Path, handler_class: type | None = None) -> Iterator[str]:
+    """FOLDER over real HTTP on loopback (a missing file is a 404); yields the base URL.
+    HANDLER_CLASS (a QuietHandler subclass) answers otherwise, e.g. as a CDN does."""
+    handler = functools.partial(handler_class or QuietHandler, directory=str(folder))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
