@@ -215,6 +215,14 @@ function vendorRow(v) {
   );
 }
 
+// how many partners ask consent for a purpose, and how many rely on legitimate interest
+function partnersFor(id) {
+  const count = (...fields) => vendors.filter((v) => fields.some((f) => (v[f] || []).includes(id))).length;
+  const li = liPurposeIds.includes(id) ? count('legIntPurposes', 'flexiblePurposes') : 0;
+  return `<p><small>${escapeHtml(text.vendors)}: ${escapeHtml(text.consent)} ${count('purposes', 'flexiblePurposes')}` +
+    (li ? ` · ${escapeHtml(text.li)} ${li}` : '') + '</small></p>';
+}
+
 function settingsPart() {
   const heading = (label, n) => `<h4>${escapeHtml(label)}${n == null ? '' : ` (${n})`}</h4>`;
   return (
@@ -223,7 +231,7 @@ function settingsPart() {
     purposeIds
       .map(
         (id) =>
-          `<div class="row v"><details><summary>${name('purposes', id)}</summary>${describe(lists.purposes[id])}</details><div class="sw">` +
+          `<div class="row v"><details><summary>${name('purposes', id)}</summary>${describe(lists.purposes[id])}${partnersFor(id)}</details><div class="sw">` +
           (consentPurposeIds.includes(id) ? `<label>${escapeHtml(text.consent)} ${tcfSwitch('consent', 'p', id, on('consent', 'p', id), `${lists.purposes[id].name}: ${text.consent}`)}</label>` : '') +
           (liPurposeIds.includes(id) ? `<label>${escapeHtml(text.li)} ${tcfSwitch('li', 'p', id, on('li', 'p', id), `${lists.purposes[id].name}: ${text.li}`)}</label>` : '') +
           '</div></div>',
