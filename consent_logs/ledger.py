@@ -1,12 +1,22 @@
 """The consent ledger: append records, seal them in signed Merkle batches, check seals.
 
 Appending is one INSERT in the caller's transaction: no lock, no counter to update, so
-writers scale on a database server. Sealing is a batch job. A seal takes the records not
-yet in any seal, in ledger order, and lists them as its members; ``record_seq`` is unique
-among members and ``number`` among seals, so two sealers racing each other (or a sealer
-racing writers) can never put a record in two seals or fork the chain: the loser's
-transaction fails on a constraint and it tries again. A record that commits while a seal
-is being made simply goes into the next seal.
+writers scale on a database server. Sealing is a batch job. A seal takes the records after
+the last sealed one (its position: the highest member's sequence number, read from the
+members' unique index, so a seal never scans the ledger), in ledger order, and lists them
+as its members; ``record_seq`` is unique among members and ``number`` among seals, so two
+sealers racing each other (or a sealer racing writers) can never put a record in two seals
+or fork the chain: the loser's transaction fails on a constraint and it tries again.
+
+Keeping a position is safe only if no record can commit later with a lower sequence number
+than one already sealed. On SQLite a writer holds the database's write lock from its
+insert to its commit, so records commit in sequence order. On PostgreSQL a sequence hands
+out numbers before commit, so a sealing run first fixes its horizon: in a moment's
+transaction it takes a SHARE lock on the records table, which waits for the inserts in
+flight to end and holds new ones off until it commits (a few milliseconds, once per run,
+never per record), and reads the highest sequence number then stored. Every record at or
+below the horizon is committed (or rolled back for good); the run seals up to it, and a
+record that commits later goes into the next run.
 """
 from __future__ import annotations
 
@@ -105,17 +115,35 @@ class Ledger:
         """Seal every record not yet sealed, in batches of at most ``batch_size``.
         Idempotent: with nothing new it makes no seal."""
         made = []
+        horizon = self._horizon(engine)
         while True:
-            seal = self._seal_one_batch(engine, key, batch_size, now)
+            seal = self._seal_one_batch(engine, key, batch_size, now, horizon)
             if seal is None:
                 return made
             made.append(seal)
 
-    def _seal_one_batch(self, engine, key, batch_size, now) -> Seal | None:
+    def _horizon(self, engine: Engine) -> int | None:
+        """The sequence number at or below which every record has committed (or never
+        will), on PostgreSQL; None on SQLite, whose records commit in sequence order."""
+        if engine.dialect.name != "postgresql":
+            return None
+        records = self.t.records
+        with engine.begin() as conn:
+            table = conn.dialect.identifier_preparer.format_table(records)
+            conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE MODE")
+            return conn.execute(select(func.max(records.c.seq))).scalar() or 0
+
+    def position(self, conn: Connection) -> int:
+        """The sequence number of the last sealed record (0 before the first seal): the
+        members' unique index answers it without reading the ledger."""
+        members = self.t.seal_members
+        return conn.execute(select(func.max(members.c.record_seq))).scalar() or 0
+
+    def _seal_one_batch(self, engine, key, batch_size, now, horizon) -> Seal | None:
         for attempt in range(SEAL_ATTEMPTS):
             try:
                 with engine.begin() as conn:
-                    return self._write_seal(conn, key, batch_size, now)
+                    return self._write_seal(conn, key, batch_size, now, horizon)
             except (IntegrityError, OperationalError):
                 # another sealer took these records or this seal number, or SQLite's
                 # snapshot went stale under a concurrent writer: look again
@@ -125,12 +153,13 @@ class Ledger:
         return None
 
     def _write_seal(self, conn: Connection, key: SigningKey, batch_size: int,
-                    now: datetime | None) -> Seal | None:
+                    now: datetime | None, horizon: int | None) -> Seal | None:
         members = self.t.seal_members
         records = self.t.records
+        after = records.c.seq > self.position(conn)
         rows = conn.execute(
             select(records.c.seq, records.c.site, records.c.leaf_hash)
-            .where(~exists().where(members.c.record_seq == records.c.seq))
+            .where(after if horizon is None else after & (records.c.seq <= horizon))
             .order_by(records.c.seq)
             .limit(batch_size)
         ).all()
