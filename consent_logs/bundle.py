@@ -6,11 +6,15 @@ A bundle is one zip file for one site:
     keys.json       the public keys that signed the seals
     seals.jsonl     every seal from the first on (body and signature); the seals that
                     hold the site's records also list the site's leaf hashes in order
-    records.jsonl   the site's records (or tombstones) in those seals, in seal order
-    kantara.jsonl   each record as a Kantara Consent Receipt v1.1 document
+    records.jsonl   the site's records (or tombstones) in those seals, in seal order; a
+                    record's line holds its canonical bytes exactly as sealed
     configs.json    every configuration version the records refer to, as shown
     retention.json  the retention rules applied, and what the purge before export removed
-    records.csv     the records flattened, for spreadsheets
+
+The Kantara Consent Receipt v1.1 documents and the CSV are derived from the records and
+the configurations, so a bundle does not store them: ``python -m consent_logs render
+BUNDLE DIRECTORY`` verifies the bundle and writes ``kantara.jsonl`` and ``records.csv``
+(consent_logs.renderings). Bundles of the first format, which stored them, still verify.
 
 Each seal signs, per site, the count and Merkle root of that site's records in it, so the
 bundle proves the site's records are complete and in order without revealing any other
@@ -22,7 +26,9 @@ modules: ``python -m consent_logs verify BUNDLE`` runs anywhere.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import zipfile
 import zlib
 from collections import Counter
@@ -39,9 +45,18 @@ from consent_logs.seals import (
     record_leaf,
 )
 
-BUNDLE_FORMAT = "cmp-proof-bundle/1"
-MEMBERS = ("manifest.json", "keys.json", "seals.jsonl", "records.jsonl", "kantara.jsonl",
-           "configs.json", "retention.json", "records.csv")
+BUNDLE_FORMAT = "cmp-proof-bundle/2"
+FORMATS = ("cmp-proof-bundle/1", BUNDLE_FORMAT)  # the first also stored the renderings
+MEMBERS = ("manifest.json", "keys.json", "seals.jsonl", "records.jsonl", "configs.json",
+           "retention.json")
+# How the export compresses: deflate's fastest level still shrinks the records tenfold
+# and costs a fraction of the slower levels' time (bench/README.md, Proof bundles).
+COMPRESSION = {"compression": zipfile.ZIP_DEFLATED, "compresslevel": 1}
+# A record's line as the export writes it: the record's stored bytes follow this prefix
+# unchanged, so they are hashed as they are, never re-encoded. Any other line (a
+# tombstone, or a line someone rewrote) is parsed whole and the record re-encoded.
+RECORD_LINE = re.compile(rb'\{"seal":(0|[1-9]\d{0,17}),"position":(0|[1-9]\d{0,17}),"record":')
+CHUNK = 2**20
 # A hostile bundle is refused, never followed: JSON members and JSON lines have a size
 # limit (a zip bomb is refused on its declared size or at its first overlong line), and
 # any member of the wrong shape is reported as malformed where it was found.
@@ -81,6 +96,58 @@ def json_lines(handle: IO[bytes], member: str) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
             except (ValueError, RecursionError) as error:
                 raise VerificationError(f"{member} line {number}", f"not JSON: {error}") from None
+
+
+class Entry:
+    """One records.jsonl line: the record's raw bytes (a line as the export writes it) or
+    the whole line parsed."""
+
+    __slots__ = ("seal", "position", "raw", "parsed")
+
+    def __init__(self, seal: Any, position: Any, raw: bytes | None,
+                 parsed: dict[str, Any] | None):
+        self.seal, self.position, self.raw, self.parsed = seal, position, raw, parsed
+
+    def get(self, name: str) -> Any:
+        return getattr(self, name) if name in ("seal", "position") else None
+
+    def whole(self) -> dict[str, Any]:
+        """The line parsed (an export's line rebuilt from its raw record)."""
+        if self.parsed is None:
+            self.parsed = {"seal": self.seal, "position": self.position,
+                           "record": json.loads(self.raw)}
+        return self.parsed
+
+
+def lines_of(handle: IO[bytes], member: str) -> Iterator[bytes]:
+    """The member's lines (newline kept), read in large blocks; a line longer than
+    MAX_LINE is refused as soon as it is found to be."""
+    number, tail = 0, b""
+    while block := handle.read(CHUNK):
+        lines = (tail + block).split(b"\n")
+        tail = lines.pop()
+        for line in lines:
+            number += 1
+            if len(line) >= MAX_LINE:
+                raise VerificationError(f"{member} line {number}", f"longer than {MAX_LINE} bytes")
+            yield line + b"\n"
+        if len(tail) > MAX_LINE:
+            raise VerificationError(f"{member} line {number + 1}", f"longer than {MAX_LINE} bytes")
+    if tail:
+        yield tail
+
+
+def record_entries(handle: IO[bytes], member: str = "records.jsonl") -> Iterator[Entry]:
+    for number, line in enumerate(lines_of(handle, member), 1):
+        found = RECORD_LINE.match(line)
+        if found and line.endswith(b"}\n"):
+            yield Entry(int(found[1]), int(found[2]), line[found.end():-2], None)
+        elif line.strip():
+            try:
+                parsed = json.loads(line)
+            except (ValueError, RecursionError) as error:
+                raise VerificationError(f"{member} line {number}", f"not JSON: {error}") from None
+            yield Entry(parsed.get("seal"), parsed.get("position"), None, parsed)
 
 
 def malformed(error: Exception) -> str:
@@ -132,7 +199,7 @@ class BundleVerifier:
     def run(self) -> Summary:
         self.check_members()
         manifest = self.read_json("manifest.json")
-        if manifest.get("format") != BUNDLE_FORMAT:
+        if manifest.get("format") not in FORMATS:
             raise VerificationError("manifest.json", f"unknown format {manifest.get('format')!r}")
         self.summary.site = manifest["site"]
         keys = self.read_keys()
@@ -140,7 +207,7 @@ class BundleVerifier:
         configs = self.check_configs()
         with self.zip.open("seals.jsonl") as seals, self.zip.open("records.jsonl") as records:
             self.check_seals(json_lines(seals, "seals.jsonl"),
-                             Peekable(json_lines(records, "records.jsonl")), keys, configs)
+                             Peekable(record_entries(records)), keys, configs)
         self.check_counts(manifest["counts"])
         return self.summary
 
@@ -193,32 +260,45 @@ class BundleVerifier:
         leftover = records.peek()
         if leftover is not None:
             raise VerificationError(
-                f"record {entry_leaf(leftover)[0]}", f"claims seal {leftover.get('seal')}, which "
-                "does not list this site's records")
+                f"record {entry_leaf(leftover.whole())[0]}", f"claims seal {leftover.seal}, "
+                "which does not list this site's records")
 
     def check_share(self, number: int, leaves: list[str], records: "Peekable", configs) -> None:
         for position_in_share, expected_leaf in enumerate(leaves):
             entry = records.peek()
-            if entry is None or entry.get("seal") != number:
+            if entry is None or entry.seal != number:
                 raise VerificationError(
                     f"seal {number}", f"record {position_in_share + 1} of {len(leaves)} of this "
                     f"site is missing (leaf {expected_leaf[:16]}…)")
             next(records)
             self.where = f"record {position_in_share + 1} of this site in seal {number}"
-            receipt_id, leaf = entry_leaf(entry)
-            where = f"record {receipt_id} (seal {number}, position {entry.get('position')})"
+            if entry.raw is not None and \
+                    hashlib.sha256(b"\x00" + entry.raw).hexdigest() == expected_leaf:
+                # the sealed bytes themselves: the record is what was sealed
+                record = json.loads(entry.raw)
+                where = self.where = \
+                    f"record {record.get('receipt_id', '?')} (seal {number}, position {entry.position})"
+                self.check_record(record, where, configs)
+                self.summary.records += 1
+                continue
+            line = entry.whole()
+            receipt_id, leaf = entry_leaf(line)
+            where = f"record {receipt_id} (seal {number}, position {line.get('position')})"
             self.where = where
             if leaf != expected_leaf:
                 hint = ("changed, or out of order" if leaf not in leaves
                         else "out of order, or a record before it is missing")
                 raise VerificationError(where, f"does not match its sealed leaf: {hint}")
-            if "record" in entry:
-                self.check_record(entry["record"], where, configs)
+            if "record" in line:
+                self.check_record(line["record"], where, configs)
                 self.summary.records += 1
             else:
                 self.summary.tombstones += 1
 
     def check_record(self, record: dict[str, Any], where: str, configs) -> None:
+        """Everything checked of one record of the site, given as parsed from its verified
+        bytes (every record of the bundle comes through here, in order): it belongs to the
+        site and names a configuration in the bundle by its hash."""
         if record.get("site") != self.summary.site:
             raise VerificationError(where, f"belongs to site {record.get('site')!r}")
         shown = configs.get((record["site"], record["config_version"]))

@@ -7,7 +7,7 @@ from typing import IO, Any, Callable
 
 from consent_logs.export import write_bundle
 from cmp_server.accounts import audit
-from cmp_server.consent import kantara, receipts, retention, sealing
+from cmp_server.consent import receipts, retention, sealing
 from cmp_server.consent.subjects import officer_record
 from cmp_server.sites.versions import published_content, published_ref
 from cmp_server.platform.errors import ServiceError
@@ -57,7 +57,7 @@ def export(site_key: str, start: datetime, end: datetime, out: IO[bytes],
         "sealed_before_export": sum(s.record_count for s in seals),
     }
     conn = db.session.connection()
-    manifest = write_bundle(out, ledger, conn, site_key, start, end, notice, kantara.render, extra,
+    manifest = write_bundle(out, ledger, conn, site_key, start, end, notice, extra,
                             progress=lambda done, total: progress and progress("seals", done, total))
     audit.record(actor, "proof.export", "site", site_key, after={
         "from": start.isoformat(), "until": end.isoformat(), **manifest["counts"]},

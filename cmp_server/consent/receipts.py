@@ -25,7 +25,8 @@ from sqlalchemy.exc import IntegrityError
 
 from consent_logs.group_commit import GroupCommit
 from consent_logs.timeutil import add_months, parse_utc, utc_iso
-from cmp_server.consent import kantara, sync
+from consent_logs import kantara
+from cmp_server.consent import sync
 from cmp_server.accounts.tokens import collection_token_problem
 from cmp_server.sites.versions import VersionRef, consent_scope, published_content, published_ref
 from cmp_server.platform.errors import Conflict, ServiceError

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from cmp_server.sites import versions
 from cmp_server.consent.receipts import record_consent
@@ -19,7 +20,7 @@ from consent_logs.seals import VerificationError
 from tests.conftest import SHOP
 
 OFFLINE = ("import sys, runpy; sys.modules['flask'] = None; sys.modules['sqlalchemy'] = None; "
-           "sys.argv = ['consent_logs', 'verify', sys.argv[1]]; "
+           "sys.argv = ['consent_logs', 'verify', *sys.argv[1:]]; "
            "runpy.run_module('consent_logs', run_name='__main__')")
 
 
@@ -59,9 +60,9 @@ def bundle(runner, two_sites, tmp_path) -> Path:
     return out
 
 
-def run_verifier(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", OFFLINE, str(path)], capture_output=True,
-                          text=True, timeout=60)
+def run_verifier(path: Path, *more: str, command: str = "verify") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", OFFLINE.replace("'verify'", repr(command)),
+                           str(path), *more], capture_output=True, text=True, timeout=60)
 
 
 def test_the_export_verifies_offline_without_flask(bundle, two_sites):
@@ -73,18 +74,23 @@ def test_the_export_verifies_offline_without_flask(bundle, two_sites):
     assert result.stdout.strip().endswith("OK: every record, seal and signature verifies")
 
 
-def test_the_bundle_holds_everything_an_auditor_needs(bundle, two_sites):
+def test_the_bundle_holds_everything_an_auditor_needs(bundle, two_sites, tmp_path):
     site, other = two_sites
     with zipfile.ZipFile(bundle) as archive:
         names = set(archive.namelist())
         manifest = json.loads(archive.read("manifest.json"))
         records = [json.loads(l) for l in archive.read("records.jsonl").splitlines()]
-        kantara = [json.loads(l) for l in archive.read("kantara.jsonl").splitlines()]
-        csv_lines = archive.read("records.csv").decode().splitlines()
         retention = json.loads(archive.read("retention.json"))
         config_versions = json.loads(archive.read("configs.json"))["versions"]
-    assert {"manifest.json", "keys.json", "seals.jsonl", "records.jsonl", "kantara.jsonl",
-            "configs.json", "retention.json", "records.csv"} <= names
+    assert names == {"manifest.json", "keys.json", "seals.jsonl", "records.jsonl",
+                     "configs.json", "retention.json"}
+    # the renderings are derived offline, from the verified bundle alone
+    result = run_verifier(bundle, str(tmp_path / "renderings"), command="render")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK: every record, seal and signature verifies" in result.stdout
+    kantara = [json.loads(l) for l in (tmp_path / "renderings/kantara.jsonl").read_text().splitlines()]
+    csv_lines = (tmp_path / "renderings/records.csv").read_text().splitlines()
+    assert all(k["version"] == "KI-CR-v1.1.0" for k in kantara)
     assert manifest["site"] == site.key and manifest["counts"]["records"] == 17
     assert all(r["record"]["site"] == site.key for r in records)  # no other site's record
     assert other.key not in json.dumps(records)
@@ -93,6 +99,34 @@ def test_the_bundle_holds_everything_an_auditor_needs(bundle, two_sites):
     assert retention["vendor_retention_months"]["mixpanel"] == 24
     assert retention["purged_before_export"]["removed"] == 0
     assert [v["number"] for v in config_versions] == [1, 2]
+
+
+def test_records_go_into_the_bundle_as_stored_and_render_as_before(bundle, two_sites, tmp_path):
+    """A record's line holds its stored canonical bytes unchanged (what the seal hashed),
+    and its Kantara rendering is the one the server gives for that receipt."""
+    from cmp_server.consent.receipts import notice
+    from cmp_server.models import LEDGER_TABLES
+    from cmp_server.platform.extensions import db
+    from consent_logs import kantara
+
+    stored = dict(db.session.execute(select(LEDGER_TABLES.records.c.receipt_id,
+                                            LEDGER_TABLES.records.c.data)).all())
+    with zipfile.ZipFile(bundle) as archive:
+        lines = archive.read("records.jsonl").splitlines()
+    for line in lines:
+        record = json.loads(line)["record"]
+        assert line.endswith(b',"record":' + stored[record["receipt_id"]].encode() + b"}")
+    assert run_verifier(bundle, str(tmp_path), command="render").returncode == 0
+    rendered = [json.loads(l) for l in (tmp_path / "kantara.jsonl").read_text().splitlines()]
+    first = json.loads(lines[0])["record"]
+    assert rendered[0] == kantara.render(first, notice(first["site"], first["config_version"]))
+
+
+def test_a_bundle_that_does_not_verify_is_not_rendered(bundle, tmp_path):
+    rewrite(bundle, "records.jsonl", change_record)
+    result = run_verifier(bundle, str(tmp_path / "out"), command="render")
+    assert result.returncode == 1 and result.stdout.startswith("FAILED: record ")
+    assert not (tmp_path / "out").exists()
 
 
 def rewrite(path: Path, member: str, change) -> None:
@@ -262,8 +296,8 @@ def test_a_doubled_or_missing_member_is_refused(bundle):
     write_members(bundle, members + [("records.jsonl", change_record(original["records.jsonl"]))])
     with pytest.raises(VerificationError, match="records.jsonl: appears twice"):
         verify_bundle(str(bundle))
-    write_members(bundle, [(n, d) for n, d in members if n != "records.csv"])
-    with pytest.raises(VerificationError, match="records.csv: missing from the bundle"):
+    write_members(bundle, [(n, d) for n, d in members if n != "configs.json"])
+    with pytest.raises(VerificationError, match="configs.json: missing from the bundle"):
         verify_bundle(str(bundle))
 
 
