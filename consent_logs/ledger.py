@@ -23,10 +23,10 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import Connection, Engine, exists, func, insert, select
+from sqlalchemy import Connection, Engine, and_, exists, false, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from consent_logs.canonical import canonical_json
@@ -201,7 +201,20 @@ class Ledger:
 
     # --- retention ------------------------------------------------------------------
 
-    def _purge_scan(self, conn: Connection, after_seq: int, batch: int):
+    def _purge_candidates(self, conn: Connection, now: datetime):
+        """A condition only records that may be past their retention meet: a record is
+        kept at least ``retention_months`` after it was issued (its consent cannot end
+        before it begins), so one issued later than that before ``now`` is kept, and is not
+        even looked at. One term per retention the ledger holds (a handful); a few days of
+        margin cover the calendar's short months. The exact test is consent_end's."""
+        r = self.t.records
+        months = conn.execute(select(r.c.retention_months).distinct()).scalars().all()
+        return or_(false(), *[
+            and_(r.c.retention_months == m,
+                 r.c.issued_at <= add_months(now, -m) + timedelta(days=4))
+            for m in months])
+
+    def _purge_scan(self, conn: Connection, after_seq: int, batch: int, candidates):
         r, m = self.t.records, self.t.seal_members
         later = r.alias("later")
         # the visitor's next record in ledger order (timestamps have one-second
@@ -216,7 +229,7 @@ class Ledger:
         return conn.execute(
             select(r.c.seq, r.c.receipt_id, r.c.site, r.c.leaf_hash, r.c.state, r.c.issued_at,
                    r.c.expires_at, r.c.retention_months, next_issued.label("next_issued"))
-            .where(r.c.seq > after_seq, exists().where(m.c.record_seq == r.c.seq))
+            .where(r.c.seq > after_seq, candidates, exists().where(m.c.record_seq == r.c.seq))
             .order_by(r.c.seq).limit(batch)
         ).all()
 
@@ -224,10 +237,12 @@ class Ledger:
     def expired_records(self, conn: Connection, now: datetime, batch: int = 1000,
                         progress=None) -> Iterator[Removal]:
         """Sealed records past ``consent end + retention``. Unsealed records are never
-        purged: their leaf hash must be in a seal before the record can go."""
-        after, scanned = 0, 0
+        purged: their leaf hash must be in a seal before the record can go. ``progress``
+        is told the sequence number the scan has reached (see ``last_seq``)."""
+        after = 0
+        candidates = self._purge_candidates(conn, now)
         while True:
-            rows = self._purge_scan(conn, after, batch)
+            rows = self._purge_scan(conn, after, batch, candidates)
             if not rows:
                 return
             for row in rows:
@@ -237,9 +252,9 @@ class Ledger:
                     yield Removal(row.seq, row.receipt_id, row.site, row.leaf_hash,
                                   f"retention: {cause} {ended:%Y-%m-%d}, "
                                   f"kept {row.retention_months} months after")
-            after, scanned = rows[-1].seq, scanned + len(rows)
+            after = rows[-1].seq
             if progress:
-                progress(scanned)
+                progress(after)
 
 
     def replace_by_tombstones(self, conn: Connection, removals: list[Removal],
@@ -369,6 +384,9 @@ class Ledger:
             .order_by(r.c.seq.desc()).limit(1)
         ).first()
         return json.loads(row.data) if row else None
+
+    def last_seq(self, conn: Connection) -> int:
+        return conn.execute(select(func.max(self.t.records.c.seq))).scalar() or 0
 
     def count(self, conn: Connection) -> int:
         return conn.execute(select(func.count()).select_from(self.t.records)).scalar_one()
