@@ -34,7 +34,7 @@ from consent_logs.keys import ALGORITHM, PublicKey, SigningKey
 from consent_logs.schema import LedgerTables
 from consent_logs.seals import Seal, VerificationError, check_seal, record_leaf, seal_body
 from consent_logs.timeutil import add_months, as_utc, parse_utc
-from consent_logs.writer import RowWriter
+from consent_logs.writer import PLACEHOLDERS, RowWriter
 
 DEFAULT_BATCH = 10_000
 SEAL_ATTEMPTS = 8
@@ -154,15 +154,16 @@ class Ledger:
 
     def _write_seal(self, conn: Connection, key: SigningKey, batch_size: int,
                     now: datetime | None, horizon: int | None) -> Seal | None:
-        members = self.t.seal_members
         records = self.t.records
         after = records.c.seq > self.position(conn)
-        rows = conn.execute(
+        result = conn.execute(
             select(records.c.seq, records.c.site, records.c.leaf_hash)
             .where(after if horizon is None else after & (records.c.seq <= horizon))
             .order_by(records.c.seq)
             .limit(batch_size)
-        ).all()
+        )
+        with result:  # plain tuples from the driver: integers and text need no conversion
+            rows = result.cursor.fetchall()
         if not rows:
             return None
         self._register_key(conn, key)
@@ -173,7 +174,7 @@ class Ledger:
         number = last.number + 1 if last else 1
         previous_root = last.root if last else None
         sealed_at = now or datetime.now(timezone.utc)
-        content = seal_body(number, [(r.site, r.leaf_hash) for r in rows], previous_root,
+        content = seal_body(number, [(site, leaf) for _, site, leaf in rows], previous_root,
                             sealed_at, key.key_id)
         body = canonical_json(content).decode("utf-8")
         seal = Seal(number, len(rows), content["root"], previous_root, key.key_id, body,
@@ -183,11 +184,18 @@ class Ledger:
             previous_root=previous_root, sealed_at=sealed_at, key_id=key.key_id,
             body=body, signature=seal.signature,
         ))
-        conn.execute(insert(members), [
-            {"seal_number": number, "position": i, "record_seq": r.seq}
-            for i, r in enumerate(rows)
-        ])
+        # one statement run for all members, parameters as plain tuples: building a
+        # dict and its bound parameters per member was most of a seal's time
+        conn.exec_driver_sql(self._insert_members(conn),
+                             [(number, i, row[0]) for i, row in enumerate(rows)])
         return seal
+
+    def _insert_members(self, conn: Connection) -> str:
+        dialect = conn.dialect
+        quote, marker = dialect.identifier_preparer.quote, PLACEHOLDERS[dialect.paramstyle]
+        return (f"INSERT INTO {dialect.identifier_preparer.format_table(self.t.seal_members)} "
+                f"({', '.join(quote(c) for c in ('seal_number', 'position', 'record_seq'))}) "
+                f"VALUES ({marker}, {marker}, {marker})")
 
     def _register_key(self, conn: Connection, key: SigningKey) -> None:
         known = conn.execute(
