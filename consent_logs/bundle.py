@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import zipfile
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator
 
@@ -57,6 +58,8 @@ COMPRESSION = {"compression": zipfile.ZIP_DEFLATED, "compresslevel": 1}
 # tombstone, or a line someone rewrote) is parsed whole and the record re-encoded.
 RECORD_LINE = re.compile(rb'\{"seal":(0|[1-9]\d{0,17}),"position":(0|[1-9]\d{0,17}),"record":')
 CHUNK = 2**20
+PARALLEL_FROM = 20_000  # records in a bundle from which worker processes parse them
+MAX_WORKERS = 4
 # A hostile bundle is refused, never followed: JSON members and JSON lines have a size
 # limit (a zip bomb is refused on its declared size or at its first overlong line), and
 # any member of the wrong shape is reported as malformed where it was found.
@@ -120,7 +123,7 @@ class Entry:
 
 
 def lines_of(handle: IO[bytes], member: str) -> Iterator[bytes]:
-    """The member's lines (newline kept), read in large blocks; a line longer than
+    """The member's lines (without their newline), read in large blocks; a line longer than
     MAX_LINE is refused as soon as it is found to be."""
     number, tail = 0, b""
     while block := handle.read(CHUNK):
@@ -130,7 +133,7 @@ def lines_of(handle: IO[bytes], member: str) -> Iterator[bytes]:
             number += 1
             if len(line) >= MAX_LINE:
                 raise VerificationError(f"{member} line {number}", f"longer than {MAX_LINE} bytes")
-            yield line + b"\n"
+            yield line
         if len(tail) > MAX_LINE:
             raise VerificationError(f"{member} line {number + 1}", f"longer than {MAX_LINE} bytes")
     if tail:
@@ -140,8 +143,8 @@ def lines_of(handle: IO[bytes], member: str) -> Iterator[bytes]:
 def record_entries(handle: IO[bytes], member: str = "records.jsonl") -> Iterator[Entry]:
     for number, line in enumerate(lines_of(handle, member), 1):
         found = RECORD_LINE.match(line)
-        if found and line.endswith(b"}\n"):
-            yield Entry(int(found[1]), int(found[2]), line[found.end():-2], None)
+        if found and line.endswith(b"}"):
+            yield Entry(int(found[1]), int(found[2]), line[found.end():-1], None)
         elif line.strip():
             try:
                 parsed = json.loads(line)
@@ -205,11 +208,32 @@ class BundleVerifier:
         keys = self.read_keys()
         self.summary.keys = sorted(keys)
         configs = self.check_configs()
-        with self.zip.open("seals.jsonl") as seals, self.zip.open("records.jsonl") as records:
-            self.check_seals(json_lines(seals, "seals.jsonl"),
-                             Peekable(record_entries(records)), keys, configs)
+        self.checker = SealedRecords(self.summary.site, configs, self.summary,
+                                     self.workers(manifest))
+        try:
+            with self.zip.open("seals.jsonl") as seals, \
+                    self.zip.open("records.jsonl") as records:
+                try:
+                    self.check_seals(json_lines(seals, "seals.jsonl"),
+                                     Peekable(record_entries(records)), keys, configs)
+                except (VerificationError, *MALFORMED):
+                    self.checker.drain()  # a failure of a record before this one comes first
+                    raise
+            self.checker.drain()
+        finally:
+            self.checker.close()
         self.check_counts(manifest["counts"])
         return self.summary
+
+    def workers(self, manifest: dict[str, Any]) -> int:
+        """Worker processes for parsing records: one per core, for a bundle large enough
+        to repay starting them (its manifest's count is only a hint: a wrong one costs
+        time, never correctness)."""
+        records = manifest.get("counts", {}).get("records") if isinstance(
+            manifest.get("counts"), dict) else None
+        if not isinstance(records, int) or records < PARALLEL_FROM:
+            return 1
+        return min(os.cpu_count() or 1, MAX_WORKERS)
 
     def check_counts(self, counts: dict[str, Any]) -> None:
         """The bundle holds what its manifest says it was exported with: records or seals
@@ -274,12 +298,9 @@ class BundleVerifier:
             self.where = f"record {position_in_share + 1} of this site in seal {number}"
             if entry.raw is not None and \
                     hashlib.sha256(b"\x00" + entry.raw).hexdigest() == expected_leaf:
-                # the sealed bytes themselves: the record is what was sealed
-                record = json.loads(entry.raw)
-                where = self.where = \
-                    f"record {record.get('receipt_id', '?')} (seal {number}, position {entry.position})"
-                self.check_record(record, where, configs)
-                self.summary.records += 1
+                # the sealed bytes themselves: the record is what was sealed; parsing and
+                # checking it may go to another core (SealedRecords)
+                self.checker.add(number, position_in_share, entry.position, entry.raw)
                 continue
             line = entry.whole()
             receipt_id, leaf = entry_leaf(line)
@@ -290,23 +311,107 @@ class BundleVerifier:
                         else "out of order, or a record before it is missing")
                 raise VerificationError(where, f"does not match its sealed leaf: {hint}")
             if "record" in line:
-                self.check_record(line["record"], where, configs)
+                check_record(line["record"], where, self.summary.site, configs)
                 self.summary.records += 1
             else:
                 self.summary.tombstones += 1
 
-    def check_record(self, record: dict[str, Any], where: str, configs) -> None:
-        """Everything checked of one record of the site, given as parsed from its verified
-        bytes (every record of the bundle comes through here, in order): it belongs to the
-        site and names a configuration in the bundle by its hash."""
-        if record.get("site") != self.summary.site:
-            raise VerificationError(where, f"belongs to site {record.get('site')!r}")
-        shown = configs.get((record["site"], record["config_version"]))
-        if shown is None:
-            raise VerificationError(where, f"configuration v{record['config_version']} is "
-                                           "not in the bundle")
-        if shown != record["config_hash"]:
-            raise VerificationError(where, "config_hash differs from the configuration shown")
+
+def check_record(record: dict[str, Any], where: str, site: str,
+                 configs: dict[tuple[str, int], str]) -> None:
+    """Everything checked of one record, given as parsed from bytes that match its sealed
+    leaf: it belongs to the site and names a configuration in the bundle by its hash.
+    Every record of the bundle comes through here, once; a further check of a record's
+    content belongs here too. It may run in a worker process: it must use only its
+    arguments, and report a failure by raising VerificationError (``where`` names the
+    record) or one of MALFORMED."""
+    if record.get("site") != site:
+        raise VerificationError(where, f"belongs to site {record.get('site')!r}")
+    shown = configs.get((record["site"], record["config_version"]))
+    if shown is None:
+        raise VerificationError(where, f"configuration v{record['config_version']} is "
+                                       "not in the bundle")
+    if shown != record["config_hash"]:
+        raise VerificationError(where, "config_hash differs from the configuration shown")
+
+
+Item = tuple[int, int, int, bytes]  # seal, place in the site's share, position, raw bytes
+Failure = tuple[str, str]  # where, why
+
+
+def check_sealed(site: str, configs: dict[tuple[str, int], str],
+                 items: list[Item]) -> tuple[int, Failure | None]:
+    """Parse and check records whose bytes match their sealed leaves, in order: how many
+    passed, and the first failure (where, why), if any."""
+    for done, (number, place, position, raw) in enumerate(items):
+        where = f"record {place + 1} of this site in seal {number}"
+        try:
+            record = json.loads(raw.decode("utf-8"))
+            where = f"record {record.get('receipt_id', '?')} (seal {number}, position {position})"
+            check_record(record, where, site, configs)
+        except VerificationError as error:
+            return done, (error.where, error.why)
+        except (*MALFORMED, RecursionError) as error:
+            return done, (where, malformed(error))
+    return len(items), None
+
+
+class SealedRecords:
+    """The records whose bytes matched their sealed leaves, parsed and checked in batches:
+    on a machine with several cores by worker processes, while this process goes on reading
+    and hashing the next lines (parsing JSON is most of a verification's time); else here.
+    Failures are reported in bundle order: ``drain`` waits for every batch handed out,
+    and is called before any failure found later in the bundle is reported."""
+
+    BATCH = 2_000
+    IN_FLIGHT = 4  # batches handed out and not yet answered, at most: memory stays flat
+
+    def __init__(self, site: str, configs: dict[tuple[str, int], str], summary: Summary,
+                 workers: int):
+        self.site, self.configs, self.summary = site, configs, summary
+        self.items: list[Item] = []
+        self.pending: deque = deque()
+        self.pool = None
+        if workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(workers)
+
+    def add(self, number: int, place: int, position: int, raw: bytes) -> None:
+        self.items.append((number, place, position, raw))
+        if len(self.items) >= self.BATCH:
+            self.hand_out()
+
+    def hand_out(self) -> None:
+        items, self.items = self.items, []
+        if not items:
+            return
+        if self.pool is None:
+            self.settle(check_sealed(self.site, self.configs, items))
+            return
+        self.pending.append(self.pool.submit(check_sealed, self.site, self.configs, items))
+        while len(self.pending) > self.IN_FLIGHT:
+            self.settle(self.pending.popleft().result())
+
+    def drain(self) -> None:
+        self.hand_out()
+        while self.pending:
+            self.settle(self.pending.popleft().result())
+
+    def settle(self, answer: tuple[int, Failure | None]) -> None:
+        passed, failure = answer
+        self.summary.records += passed
+        if failure is not None:
+            self.close()
+            raise VerificationError(*failure)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            for future in self.pending:
+                future.cancel()
+            self.pending.clear()
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
 
 
 class Peekable:

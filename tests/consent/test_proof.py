@@ -74,6 +74,11 @@ def test_the_export_verifies_offline_without_flask(bundle, two_sites):
     assert result.stdout.strip().endswith("OK: every record, seal and signature verifies")
 
 
+def test_every_record_is_counted_however_many_processes_check_them(bundle, workers):
+    summary = verify_bundle(str(bundle))
+    assert (summary.records, summary.tombstones, summary.configs) == (17, 0, 2)
+
+
 def test_the_bundle_holds_everything_an_auditor_needs(bundle, two_sites, tmp_path):
     site, other = two_sites
     with zipfile.ZipFile(bundle) as archive:
@@ -194,6 +199,18 @@ def change_config(data: bytes) -> bytes:
     return json.dumps(versions).encode()
 
 
+def change_config_and_its_hash(data: bytes) -> bytes:
+    """A configuration edited with its hash recomputed: the configurations still check,
+    the records' config_hash no longer matches (the per-record check catches it)."""
+    from consent_logs import content_hash
+
+    versions = json.loads(data)
+    for version in versions["versions"]:
+        version["content"]["policy_url"] = "https://elsewhere.example/"
+        version["content_hash"] = content_hash(version["content"])
+    return json.dumps(versions).encode()
+
+
 TAMPERING = [
     ("records.jsonl", change_record, "record ", "does not match its sealed leaf"),
     ("records.jsonl", swap_records, "record ", "out of order"),
@@ -202,12 +219,27 @@ TAMPERING = [
     ("seals.jsonl", drop_seal, "seal 2", "missing (found seal 3)"),
     ("keys.json", change_key, "keys.json", "not an Ed25519 key named by its key id"),
     ("configs.json", change_config, "configuration", "content does not match its hash"),
+    ("configs.json", change_config_and_its_hash, "record ",
+     "config_hash differs from the configuration shown"),
 ]
+
+
+@pytest.fixture(params=["one process", "worker processes"])
+def workers(request, monkeypatch):
+    """The verifier as on one core, and as on several: records parsed and checked by worker
+    processes in small batches, so failures must still come in bundle order."""
+    from consent_logs import bundle as bundle_module
+
+    if request.param == "worker processes":
+        monkeypatch.setattr(bundle_module, "PARALLEL_FROM", 0)
+        monkeypatch.setattr(bundle_module.SealedRecords, "BATCH", 2)
+        monkeypatch.setattr(bundle_module.os, "cpu_count", lambda: 2)
+    return request.param
 
 
 @pytest.mark.parametrize("member,change,where,why", TAMPERING,
                          ids=[t[1].__name__ for t in TAMPERING])
-def test_tampering_is_caught_and_named(bundle, member, change, where, why):
+def test_tampering_is_caught_and_named(bundle, member, change, where, why, workers):
     rewrite(bundle, member, change)
     with pytest.raises(VerificationError) as caught:
         verify_bundle(str(bundle))
@@ -218,7 +250,7 @@ def test_tampering_is_caught_and_named(bundle, member, change, where, why):
     assert result.stdout.startswith(f"FAILED: {caught.value.where}: ")
 
 
-def test_dropping_the_last_record_of_a_seal_is_caught(bundle):
+def test_dropping_the_last_record_of_a_seal_is_caught(bundle, workers):
     def drop_last(data: bytes) -> bytes:
         entries = lines_of(data)
         del entries[-1]
@@ -279,7 +311,8 @@ MALFORMED = [  # found by the stress suite's fuzzer: each used to crash with a t
 
 
 @pytest.mark.parametrize("member,change,where,why", MALFORMED)
-def test_a_malformed_bundle_is_reported_never_crashes(bundle, member, change, where, why):
+def test_a_malformed_bundle_is_reported_never_crashes(bundle, member, change, where, why,
+                                                     workers):
     if member == "records.jsonl" and why.startswith("the bundle holds"):
         rewrite(bundle, "seals.jsonl", lambda d: b"")
     rewrite(bundle, member, change)
