@@ -10,14 +10,16 @@ auditor's ``python -m consent_logs render`` writes them from a verified bundle.
 from __future__ import annotations
 
 import json
+import queue
 import re
 import shutil
 import tempfile
+import threading
 import zipfile
 from datetime import datetime, timezone
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Iterator
 
-from sqlalchemy import Connection, String, and_, or_, select, type_coerce
+from sqlalchemy import Connection, String, and_, exists, or_, select, type_coerce
 
 from consent_logs.bundle import BUNDLE_FORMAT, COMPRESSION
 from consent_logs.canonical import content_hash
@@ -50,6 +52,41 @@ def as_moment(value: datetime | str) -> datetime:
     return as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(value))
 
 
+class BackgroundWriter:
+    """Writes to ``out`` from a thread of its own, so deflating the records (zlib lets go
+    of the interpreter while it works) runs on a second core while this one reads the next
+    rows. At most a few blocks wait in between: memory stays flat."""
+
+    def __init__(self, out: IO[bytes], waiting: int = 4):
+        self.out = out
+        self.blocks: queue.Queue = queue.Queue(waiting)
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="bundle-writer", daemon=True)
+
+    def _run(self) -> None:
+        while (block := self.blocks.get()) is not None:
+            if self.failure is None:
+                try:
+                    self.out.write(block)
+                except BaseException as failure:  # told to the writing thread
+                    self.failure = failure
+
+    def write(self, block: bytes) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.blocks.put(block)
+
+    def __enter__(self) -> "BackgroundWriter":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.blocks.put(None)
+        self.thread.join()
+        if self.failure is not None:
+            raise self.failure
+
+
 class BundleWriter:
     def __init__(self, ledger: Ledger, conn: Connection, site: str, notice: Notice,
                  progress: Progress | None = None):
@@ -60,16 +97,20 @@ class BundleWriter:
         self.issued: list[Any] = []  # earliest and latest issued_at included
 
     def seals_holding(self, start: datetime, end: datetime) -> list[int]:
-        r, m = self.ledger.t.records, self.ledger.t.seal_members
+        """The seals holding a record of the site issued in [start, end): each seal is
+        looked into until its first such record, not read whole."""
+        r, m, s = self.ledger.t.records, self.ledger.t.seal_members, self.ledger.t.seals
         return list(self.conn.execute(
-            select(m.c.seal_number).distinct()
-            .join(r, r.c.seq == m.c.record_seq)
-            .where(r.c.site == self.site, r.c.issued_at >= start, r.c.issued_at < end)
-            .order_by(m.c.seal_number)
+            select(s.c.number)
+            .where(exists().where(m.c.seal_number == s.c.number, r.c.seq == m.c.record_seq,
+                                  r.c.site == self.site, r.c.issued_at >= start,
+                                  r.c.issued_at < end))
+            .order_by(s.c.number)
         ).scalars())
 
-    def share(self, number: int):
-        """The site's members of one seal, in seal order, in batches of plain rows."""
+    def share(self, number: int) -> Iterator[list[tuple]]:
+        """The site's members of one seal, in seal order, in batches of plain rows (the
+        columns need no conversion)."""
         m, r, t = self.ledger.t.seal_members, self.ledger.t.records, self.ledger.t.tombstones
         result = self.conn.execute(
             select(m.c.position, r.c.data, r.c.leaf_hash,
@@ -90,7 +131,8 @@ class BundleWriter:
         last = selected[-1] if selected else 0
         with tempfile.TemporaryFile(prefix="cmp-bundle-seals-") as seals, \
                 zipfile.ZipFile(out, "w", **COMPRESSION) as archive:
-            with archive.open("records.jsonl", "w", force_zip64=True) as records:
+            with archive.open("records.jsonl", "w", force_zip64=True) as member, \
+                    BackgroundWriter(member) as records:
                 self.write_seals(last, set(selected), seals, records)
             seals.seek(0)
             with archive.open("seals.jsonl", "w", force_zip64=True) as member:
