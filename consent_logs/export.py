@@ -28,7 +28,7 @@ from consent_logs.timeutil import as_utc, utc_iso
 
 Notice = Callable[[str, int], dict[str, Any]]
 Progress = Callable[[int, int], None]
-ROWS_PER_FETCH = 5_000
+ROWS_PER_FETCH = 2_000
 # A record's configuration version, read from its canonical bytes without parsing them:
 # keys are sorted and none before "config_version" holds an object, so the first match is
 # the record's own. (Were that ever to change, the verifier would say which configuration

@@ -11,7 +11,7 @@ from consent_logs.ledger import Removal
 from cmp_server.platform.extensions import db
 from cmp_server.models import ledger
 
-PURGE_BATCH = 10_000
+PURGE_BATCH = 5_000
 
 
 @dataclass
