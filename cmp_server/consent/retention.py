@@ -53,7 +53,10 @@ def purge(now: datetime | None = None, dry_run: bool = False,
 
         last = ledger.last_seq(reader)
 
+        reached = [0]
+
         def scanned(seq: int):  # how far through the ledger, by sequence number
+            reached[0] = seq
             if progress:
                 progress(seq, last)
 
@@ -62,6 +65,6 @@ def purge(now: datetime | None = None, dry_run: bool = False,
             if len(pending) >= PURGE_BATCH:
                 flush()
         flush()
-        if progress:
-            progress(last, last)
+        if progress and reached[0] != last:
+            progress(last, last)  # the scan's end (records after its last candidate)
     return report

@@ -127,6 +127,26 @@ def test_records_go_into_the_bundle_as_stored_and_render_as_before(bundle, two_s
     assert rendered[0] == kantara.render(first, notice(first["site"], first["config_version"]))
 
 
+def test_a_bundle_of_the_first_format_still_verifies(bundle):
+    """Format 1 stored the renderings and re-encoded each record: such a bundle, already in
+    an auditor's hands, still verifies (its records re-encoded, as then)."""
+    def as_first_format(data: bytes) -> bytes:
+        return b"".join(json.dumps(json.loads(line), ensure_ascii=False,
+                                   separators=(",", ":")).encode() + b"\n"
+                        for line in data.splitlines())
+
+    def first_manifest(data: bytes) -> bytes:
+        manifest = json.loads(data)
+        manifest["format"] = "cmp-proof-bundle/1"
+        return json.dumps(manifest).encode()
+
+    rewrite(bundle, "records.jsonl", as_first_format)
+    rewrite(bundle, "manifest.json", first_manifest)
+    members = members_of(bundle) + [("kantara.jsonl", b"{}\n"), ("records.csv", b"receipt_id\n")]
+    write_members(bundle, members)
+    assert verify_bundle(str(bundle)).records == 17
+
+
 def test_a_bundle_that_does_not_verify_is_not_rendered(bundle, tmp_path):
     rewrite(bundle, "records.jsonl", change_record)
     result = run_verifier(bundle, str(tmp_path / "out"), command="render")
