@@ -288,33 +288,43 @@ class BundleVerifier:
                 "which does not list this site's records")
 
     def check_share(self, number: int, leaves: list[str], records: "Peekable", configs) -> None:
-        for position_in_share, expected_leaf in enumerate(leaves):
-            entry = records.peek()
-            if entry is None or entry.seal != number:
-                raise VerificationError(
-                    f"seal {number}", f"record {position_in_share + 1} of {len(leaves)} of this "
-                    f"site is missing (leaf {expected_leaf[:16]}…)")
-            next(records)
-            self.where = f"record {position_in_share + 1} of this site in seal {number}"
-            if entry.raw is not None and \
-                    hashlib.sha256(b"\x00" + entry.raw).hexdigest() == expected_leaf:
+        entries = records.take(number, len(leaves))
+        sha256, fast, items = hashlib.sha256, self.checker, []
+        for place, (entry, expected_leaf) in enumerate(zip(entries, leaves)):
+            raw = entry.raw
+            if raw is not None and sha256(b"\x00" + raw).hexdigest() == expected_leaf:
                 # the sealed bytes themselves: the record is what was sealed; parsing and
                 # checking it may go to another core (SealedRecords)
-                self.checker.add(number, position_in_share, entry.position, entry.raw)
+                items.append((number, place, entry.position, raw))
                 continue
-            line = entry.whole()
-            receipt_id, leaf = entry_leaf(line)
-            where = f"record {receipt_id} (seal {number}, position {line.get('position')})"
-            self.where = where
-            if leaf != expected_leaf:
-                hint = ("changed, or out of order" if leaf not in leaves
-                        else "out of order, or a record before it is missing")
-                raise VerificationError(where, f"does not match its sealed leaf: {hint}")
-            if "record" in line:
-                check_record(line["record"], where, self.summary.site, configs)
-                self.summary.records += 1
-            else:
-                self.summary.tombstones += 1
+            fast.add(items)  # the records before this one go first
+            items = []
+            self.where = f"record {place + 1} of this site in seal {number}"
+            self.check_entry(number, entry, expected_leaf, leaves, configs)
+        fast.add(items)
+        if len(entries) < len(leaves):
+            missing = len(entries)
+            raise VerificationError(
+                f"seal {number}", f"record {missing + 1} of {len(leaves)} of this "
+                f"site is missing (leaf {leaves[missing][:16]}…)")
+
+    def check_entry(self, number: int, entry: Entry, expected_leaf: str, leaves: list[str],
+                    configs) -> None:
+        """A tombstone, or a line not as the export writes it: parsed whole, the record
+        re-encoded canonically."""
+        line = entry.whole()
+        receipt_id, leaf = entry_leaf(line)
+        where = f"record {receipt_id} (seal {number}, position {line.get('position')})"
+        self.where = where
+        if leaf != expected_leaf:
+            hint = ("changed, or out of order" if leaf not in leaves
+                    else "out of order, or a record before it is missing")
+            raise VerificationError(where, f"does not match its sealed leaf: {hint}")
+        if "record" in line:
+            check_record(line["record"], where, self.summary.site, configs)
+            self.summary.records += 1
+        else:
+            self.summary.tombstones += 1
 
 
 def check_record(record: dict[str, Any], where: str, site: str,
@@ -372,18 +382,22 @@ class SealedRecords:
         self.items: list[Item] = []
         self.pending: deque = deque()
         self.pool = None
+        self.closed = False
         if workers > 1:
             from concurrent.futures import ProcessPoolExecutor
 
             self.pool = ProcessPoolExecutor(workers)
 
-    def add(self, number: int, place: int, position: int, raw: bytes) -> None:
-        self.items.append((number, place, position, raw))
-        if len(self.items) >= self.BATCH:
+    def add(self, items: list[Item]) -> None:
+        """Records to check, in bundle order, after those added before."""
+        if self.closed:
+            return
+        self.items.extend(items)
+        while len(self.items) >= self.BATCH:
             self.hand_out()
 
     def hand_out(self) -> None:
-        items, self.items = self.items, []
+        items, self.items = self.items[:self.BATCH], self.items[self.BATCH:]
         if not items:
             return
         if self.pool is None:
@@ -394,7 +408,8 @@ class SealedRecords:
             self.settle(self.pending.popleft().result())
 
     def drain(self) -> None:
-        self.hand_out()
+        while self.items:
+            self.hand_out()
         while self.pending:
             self.settle(self.pending.popleft().result())
 
@@ -406,6 +421,9 @@ class SealedRecords:
             raise VerificationError(*failure)
 
     def close(self) -> None:
+        """Stop: after a failure nothing later in the bundle is checked or reported."""
+        self.closed = True
+        self.items.clear()
         if self.pool is not None:
             for future in self.pending:
                 future.cancel()
@@ -419,6 +437,18 @@ class Peekable:
         self._iterator = iterator
         self._next: dict[str, Any] | None = None
         self._peeked = False
+
+    def take(self, seal: int, most: int) -> list[Any]:
+        """The next entries of this seal, ``most`` at most (fewer when the next is of
+        another seal, or the member ends)."""
+        taken = []
+        while len(taken) < most:
+            entry = self.peek()
+            if entry is None or entry.seal != seal:
+                break
+            taken.append(entry)
+            self._peeked = False
+        return taken
 
     def peek(self) -> dict[str, Any] | None:
         if not self._peeked:
