@@ -104,9 +104,9 @@ class Result:
     verify_peak: float
     verify_base: float
     seal_floor: float = 0.0    # records/s
-    again_seconds: float = 0.0  # the same export run again: nothing left to purge
     export_floor: float = 0.0
     verify_floor: float = 0.0
+    again_seconds: float = 0.0  # the same export run again: nothing left to purge
 
     @property
     def export_rate(self) -> float:
@@ -466,8 +466,9 @@ def measure(engine: str, records: int, env: dict, workdir: Path, purge_first: bo
     bundle.unlink()
     return Result(engine, records, fill_rate, seal_rate, exported.seconds, exported.peak_mib,
                   export_base.peak_mib, tombstones, bundle_mib, verified.seconds,
-                  verified.peak_mib, verify_base.peak_mib, seal_floor,
-                  records / export_floor.seconds, records / verify_floor.seconds, again.seconds)
+                  verified.peak_mib, verify_base.peak_mib, seal_floor=seal_floor,
+                  export_floor=records / export_floor.seconds,
+                  verify_floor=records / verify_floor.seconds, again_seconds=again.seconds)
 
 
 def table(results: list[Result]) -> str:
