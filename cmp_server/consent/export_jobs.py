@@ -17,12 +17,13 @@ import os
 import secrets
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from flask import Flask, current_app
 from sqlalchemy import update
 
+from consent_logs.timeutil import as_utc
 from cmp_server.accounts import audit
 from cmp_server.consent import proof
 from cmp_server.models import ProofExport, Site, User, utcnow
@@ -42,13 +43,8 @@ def bundle_path(job: ProofExport) -> Path:
     return export_dir() / f"{job.id}.zip"
 
 
-def aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they are UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def is_stale(job: ProofExport) -> bool:
-    return job.status == "running" and utcnow() - aware(job.started_at) > STALE_AFTER
+    return job.status == "running" and utcnow() - as_utc(job.started_at) > STALE_AFTER
 
 
 def set_fields(job_id: str, **values) -> None:
@@ -68,7 +64,7 @@ def sweep() -> int:
         if is_stale(job):
             job.status, job.finished_at = "failed", now
             job.error = "interrupted: the server stopped while writing it"
-        if job.finished_at is not None and now - aware(job.finished_at) > KEEP_FOR:
+        if job.finished_at is not None and now - as_utc(job.finished_at) > KEEP_FOR:
             bundle_path(job).unlink(missing_ok=True)
             db.session.delete(job)
             removed += 1
