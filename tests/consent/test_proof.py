@@ -97,6 +97,8 @@ def test_the_bundle_holds_everything_an_auditor_needs(bundle, two_sites, tmp_pat
     csv_lines = (tmp_path / "renderings/records.csv").read_text().splitlines()
     assert all(k["version"] == "KI-CR-v1.1.0" for k in kantara)
     assert manifest["site"] == site.key and manifest["counts"]["records"] == 17
+    issued = sorted(r["record"]["issued_at"] for r in records)
+    assert manifest["covered_issued_at"] == {"first": issued[0], "last": issued[-1]}
     assert all(r["record"]["site"] == site.key for r in records)  # no other site's record
     assert other.key not in json.dumps(records)
     assert [k["consentReceiptID"] for k in kantara] == [r["record"]["receipt_id"] for r in records]
