@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     except VerificationError as error:
         print(f"FAILED: {error.where}: {error.why}")
         return 1
+    except OSError as error:  # the renderings' directory: not writable, a file, a full disk
+        if args.command != "render":
+            raise
+        print(f"cannot write the renderings into {args.directory}: {error.strerror or error}",
+              file=sys.stderr)
+        return 2
     for line in summary.lines():
         print(line)
     print("OK: every record, seal and signature verifies")

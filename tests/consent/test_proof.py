@@ -149,6 +149,13 @@ def test_a_bundle_of_the_first_format_still_verifies(bundle):
     assert verify_bundle(str(bundle)).records == 17
 
 
+def test_rendering_into_a_place_that_cannot_hold_a_directory_says_so(bundle, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    result = run_verifier(bundle, str(tmp_path / "a-file"), command="render")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"cannot write the renderings into {tmp_path / 'a-file'}" in result.stderr
+
+
 def test_a_bundle_that_does_not_verify_is_not_rendered(bundle, tmp_path):
     rewrite(bundle, "records.jsonl", change_record)
     result = run_verifier(bundle, str(tmp_path / "out"), command="render")
