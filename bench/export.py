@@ -17,6 +17,13 @@ resident memory is their own. Each is compared with the same command on no recor
 export of a site with an empty ledger (same database, before filling) and the verification
 of that empty bundle. The growth over that baseline is what the records cost.
 
+Beside each figure, a floor measured in the same run on the same data (bench/export_floor.py,
+each in a child process): for the export, the site's rows read raw and their bytes written to
+a zip, nothing rendered; for the verifier, the bundle's records inflated and each line hashed
+once, nothing parsed; for sealing, the leaf hashes read raw, each batch's Merkle root and its
+member rows written. The table gives each step's rate, its floor's, and floor/step (how many
+times slower than the floor the step is).
+
 Prints a table and writes it to bench/results/export.md:
 python -m bench.export --sizes 100000,1000000 --engines sqlite,postgresql
 """
@@ -96,10 +103,18 @@ class Result:
     verify_seconds: float
     verify_peak: float
     verify_base: float
+    seal_floor: float = 0.0    # records/s
+    export_floor: float = 0.0
+    verify_floor: float = 0.0
+    again_seconds: float = 0.0  # the same export run again: nothing left to purge
 
     @property
     def export_rate(self) -> float:
         return self.records / self.export_seconds
+
+    @property
+    def again_rate(self) -> float:
+        return self.records / self.again_seconds
 
     @property
     def verify_rate(self) -> float:
@@ -141,6 +156,14 @@ def measured(command: list[str], env: dict,
 def export_command(site_key: str, period: tuple[str, str], out: Path) -> list[str]:
     return [str(VENV_BIN / "flask"), "--app", "cmp_server", "cmp", "export", "--site", site_key,
             "--from", period[0], "--to", period[1], "--out", str(out)]
+
+
+def floor_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bench.export_floor", *args]
+
+
+def database_url(env: dict) -> str:
+    return env.get("CMP_DATABASE_URL") or f"sqlite:///{env['CMP_INSTANCE_PATH']}/cmp.sqlite3"
 
 
 def verify_command(bundle: Path) -> list[str]:
@@ -403,6 +426,10 @@ def measure(engine: str, records: int, env: dict, workdir: Path, purge_first: bo
 
     fill_rate, seal_rate = fill(env, site_key, records, prefix, purge_first,
                                  engine == "postgresql" or analyze_sqlite)
+    floor = measured(floor_command("seal", database_url(env), str(SEAL_BATCH)), env)
+    floor_count, floor_seconds = floor.stdout.split()
+    seal_floor = int(floor_count) / float(floor_seconds)
+    say(f"{prefix} seal floor: {seal_floor:,.0f} records/s (sealing {seal_rate:,.0f})")
 
     bundle = workdir / "bundle.zip"
     say(f"{prefix} exporting (child process)")
@@ -422,24 +449,46 @@ def measure(engine: str, records: int, env: dict, workdir: Path, purge_first: bo
     if kept + tombstones != records:
         raise RuntimeError(f"bundle holds {kept} + {tombstones}, expected {records}")
     say(f"{prefix} verified in {verified.seconds:.1f}s, peak {verified.peak_mib:.0f} MiB")
+    floor_zip = workdir / "floor.zip"
+    export_floor = measured(floor_command("export", database_url(env), site_key,
+                                          str(floor_zip)), env)
+    verify_floor = measured(floor_command("verify", str(bundle)), env)
+    if int(export_floor.stdout) != records or int(verify_floor.stdout) != records:
+        raise RuntimeError(f"the floors read {export_floor.stdout.strip()} and "
+                           f"{verify_floor.stdout.strip()} records, expected {records}")
+    say(f"{prefix} floors: export {export_floor.seconds:.1f}s, verify {verify_floor.seconds:.1f}s")
+    floor_zip.unlink()
+    # the same export again: its purge now removes nothing (what a scheduled `cmp purge`
+    # leaves an export), so this is the bundle's own cost beside the floor
+    again = measured(export_command(site_key, PERIOD, floor_zip), env)
+    say(f"{prefix} exported again (nothing left to purge) in {again.seconds:.1f}s")
+    floor_zip.unlink()
     bundle.unlink()
     return Result(engine, records, fill_rate, seal_rate, exported.seconds, exported.peak_mib,
                   export_base.peak_mib, tombstones, bundle_mib, verified.seconds,
-                  verified.peak_mib, verify_base.peak_mib)
+                  verified.peak_mib, verify_base.peak_mib, seal_floor=seal_floor,
+                  export_floor=records / export_floor.seconds,
+                  verify_floor=records / verify_floor.seconds, again_seconds=again.seconds)
 
 
 def table(results: list[Result]) -> str:
     lines = [
-        "| engine | records | seal rec/s | export rec/s | export s | export peak MiB "
-        "| export growth MiB | purged | bundle MiB | verify rec/s | verify s "
-        "| verify peak MiB | verify growth MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| engine | records | seal rec/s | floor | ratio | export rec/s | floor | ratio "
+        "| export s | again rec/s | ratio | export peak MiB | export growth MiB | purged "
+        "| bundle MiB "
+        "| verify rec/s | floor | ratio | verify s | verify peak MiB | verify growth MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r.engine} | {r.records:,} | {r.seal_rate:,.0f} | {r.export_rate:,.0f} | "
-            f"{r.export_seconds:.1f} | {r.export_peak:.0f} | {r.export_peak - r.export_base:+.1f} | "
-            f"{r.purged:,} | {r.bundle_mib:.0f} | {r.verify_rate:,.0f} | {r.verify_seconds:.1f} | "
+            f"| {r.engine} | {r.records:,} | {r.seal_rate:,.0f} | {r.seal_floor:,.0f} | "
+            f"{r.seal_floor / r.seal_rate:.1f} | {r.export_rate:,.0f} | {r.export_floor:,.0f} | "
+            f"{r.export_floor / r.export_rate:.1f} | {r.export_seconds:.1f} | "
+            f"{r.again_rate:,.0f} | {r.export_floor / r.again_rate:.1f} | "
+            f"{r.export_peak:.0f} | {r.export_peak - r.export_base:+.1f} | {r.purged:,} | "
+            f"{r.bundle_mib:.0f} | {r.verify_rate:,.0f} | {r.verify_floor:,.0f} | "
+            f"{r.verify_floor / r.verify_rate:.1f} | {r.verify_seconds:.1f} | "
             f"{r.verify_peak:.0f} | {r.verify_peak - r.verify_base:+.1f} |")
     return "\n".join(lines)
 
@@ -517,6 +566,13 @@ def main() -> int:
                     "them all but removed none." if args.purge_first else " by the export."))
     notes.append("Verify: `python -m consent_logs verify --quiet`. Rates: records per wall "
                  "second of the whole command (process start included).")
+    notes.append("Floors (bench/export_floor.py, same data, same run): seal = leaf hashes read "
+                 "raw, each batch's Merkle root and member rows written (its own seconds); "
+                 "export = the site's rows read raw, their bytes deflated (level 1) into a zip; "
+                 "verify = the bundle's records inflated and each line hashed once. Export and "
+                 "verify floors are child processes timed whole, like the steps. Ratio = floor "
+                 "rate / step rate. Again = the same export run a second time, when its purge "
+                 "finds nothing left to remove (as after a scheduled `cmp purge`).")
     notes.append(f"Peak: maximum resident set size of the command ({peak_tool}); growth: "
                  f"peak minus the same command's with no records (export of an empty ledger, "
                  f"verification of that empty bundle).")

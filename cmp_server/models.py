@@ -9,6 +9,7 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -462,6 +463,35 @@ class SiteScan(db.Model):
     urls: Mapped[list] = mapped_column(JSONDocument)
     report: Mapped[dict | None] = mapped_column(JSONDocument, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ProofExport(db.Model):
+    """A proof bundle being written in the background for the console
+    (cmp_server.consent.export_jobs): its progress while ``running``, then ``done`` (the
+    zip is in the instance folder under ``id``) or ``failed`` (with the error). Kept in the
+    database so that any worker can show it; removed with its file a while after it ends."""
+
+    __tablename__ = "proof_exports"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'done', 'failed')", name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random, not guessable
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    started_by: Mapped[str] = mapped_column(String(254))
+    period_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # not included
+    status: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[str] = mapped_column(String(32), default="queued")
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    records: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    site: Mapped["Site"] = relationship()
 
 
 def _refuse_change(_mapper, _connection, target):

@@ -1,30 +1,40 @@
 """The consent ledger: append records, seal them in signed Merkle batches, check seals.
 
 Appending is one INSERT in the caller's transaction: no lock, no counter to update, so
-writers scale on a database server. Sealing is a batch job. A seal takes the records not
-yet in any seal, in ledger order, and lists them as its members; ``record_seq`` is unique
-among members and ``number`` among seals, so two sealers racing each other (or a sealer
-racing writers) can never put a record in two seals or fork the chain: the loser's
-transaction fails on a constraint and it tries again. A record that commits while a seal
-is being made simply goes into the next seal.
+writers scale on a database server. Sealing is a batch job. A seal takes the records after
+the last sealed one (its position: the highest member's sequence number, read from the
+members' unique index, so a seal never scans the ledger), in ledger order, and lists them
+as its members; ``record_seq`` is unique among members and ``number`` among seals, so two
+sealers racing each other (or a sealer racing writers) can never put a record in two seals
+or fork the chain: the loser's transaction fails on a constraint and it tries again.
+
+Keeping a position is safe only if no record can commit later with a lower sequence number
+than one already sealed. On SQLite a writer holds the database's write lock from its
+insert to its commit, so records commit in sequence order. On PostgreSQL a sequence hands
+out numbers before commit, so a sealing run first fixes its horizon: in a moment's
+transaction it takes a SHARE lock on the records table, which waits for the inserts in
+flight to end and holds new ones off until it commits (a few milliseconds, once per run,
+never per record), and reads the highest sequence number then stored. Every record at or
+below the horizon is committed (or rolled back for good); the run seals up to it, and a
+record that commits later goes into the next run.
 """
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import Connection, Engine, exists, func, insert, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Connection, Engine, and_, exists, false, func, insert, or_, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from consent_logs.canonical import canonical_json
 from consent_logs.keys import ALGORITHM, PublicKey, SigningKey
 from consent_logs.schema import LedgerTables
 from consent_logs.seals import Seal, VerificationError, check_seal, record_leaf, seal_body
 from consent_logs.timeutil import add_months, as_utc, parse_utc
-from consent_logs.writer import RowWriter
+from consent_logs.writer import PLACEHOLDERS, RowWriter
 
 DEFAULT_BATCH = 10_000
 SEAL_ATTEMPTS = 8
@@ -105,17 +115,35 @@ class Ledger:
         """Seal every record not yet sealed, in batches of at most ``batch_size``.
         Idempotent: with nothing new it makes no seal."""
         made = []
+        horizon = self._horizon(engine)
         while True:
-            seal = self._seal_one_batch(engine, key, batch_size, now)
+            seal = self._seal_one_batch(engine, key, batch_size, now, horizon)
             if seal is None:
                 return made
             made.append(seal)
 
-    def _seal_one_batch(self, engine, key, batch_size, now) -> Seal | None:
+    def _horizon(self, engine: Engine) -> int | None:
+        """The sequence number at or below which every record has committed (or never
+        will), on PostgreSQL; None on SQLite, whose records commit in sequence order."""
+        if engine.dialect.name != "postgresql":
+            return None
+        records = self.t.records
+        with engine.begin() as conn:
+            table = conn.dialect.identifier_preparer.format_table(records)
+            conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE MODE")
+            return conn.execute(select(func.max(records.c.seq))).scalar() or 0
+
+    def position(self, conn: Connection) -> int:
+        """The sequence number of the last sealed record (0 before the first seal): the
+        members' unique index answers it without reading the ledger."""
+        members = self.t.seal_members
+        return conn.execute(select(func.max(members.c.record_seq))).scalar() or 0
+
+    def _seal_one_batch(self, engine, key, batch_size, now, horizon) -> Seal | None:
         for attempt in range(SEAL_ATTEMPTS):
             try:
                 with engine.begin() as conn:
-                    return self._write_seal(conn, key, batch_size, now)
+                    return self._write_seal(conn, key, batch_size, now, horizon)
             except (IntegrityError, OperationalError):
                 # another sealer took these records or this seal number, or SQLite's
                 # snapshot went stale under a concurrent writer: look again
@@ -125,15 +153,17 @@ class Ledger:
         return None
 
     def _write_seal(self, conn: Connection, key: SigningKey, batch_size: int,
-                    now: datetime | None) -> Seal | None:
-        members = self.t.seal_members
+                    now: datetime | None, horizon: int | None) -> Seal | None:
         records = self.t.records
-        rows = conn.execute(
+        after = records.c.seq > self.position(conn)
+        result = conn.execute(
             select(records.c.seq, records.c.site, records.c.leaf_hash)
-            .where(~exists().where(members.c.record_seq == records.c.seq))
+            .where(after if horizon is None else after & (records.c.seq <= horizon))
             .order_by(records.c.seq)
             .limit(batch_size)
-        ).all()
+        )
+        with result:  # plain tuples from the driver: integers and text need no conversion
+            rows = result.cursor.fetchall()
         if not rows:
             return None
         self._register_key(conn, key)
@@ -144,7 +174,7 @@ class Ledger:
         number = last.number + 1 if last else 1
         previous_root = last.root if last else None
         sealed_at = now or datetime.now(timezone.utc)
-        content = seal_body(number, [(r.site, r.leaf_hash) for r in rows], previous_root,
+        content = seal_body(number, [(site, leaf) for _, site, leaf in rows], previous_root,
                             sealed_at, key.key_id)
         body = canonical_json(content).decode("utf-8")
         seal = Seal(number, len(rows), content["root"], previous_root, key.key_id, body,
@@ -154,11 +184,34 @@ class Ledger:
             previous_root=previous_root, sealed_at=sealed_at, key_id=key.key_id,
             body=body, signature=seal.signature,
         ))
-        conn.execute(insert(members), [
-            {"seal_number": number, "position": i, "record_seq": r.seq}
-            for i, r in enumerate(rows)
-        ])
+        self._write_members(conn, [(number, i, row[0]) for i, row in enumerate(rows)])
         return seal
+
+    def _write_members(self, conn: Connection, members: list[tuple[int, int, int]]) -> None:
+        """The members in one go: PostgreSQL's COPY through psycopg, else one statement
+        run for all of them with plain tuples (building a dict and its bound parameters
+        per member was most of a seal's time)."""
+        raw = conn.connection.dbapi_connection
+        if conn.dialect.name == "postgresql" and hasattr(raw.cursor(), "copy"):
+            table = conn.dialect.identifier_preparer.format_table(self.t.seal_members)
+            statement = f"COPY {table} (seal_number, position, record_seq) FROM STDIN"
+            try:
+                with raw.cursor() as cursor, cursor.copy(statement) as copy:
+                    for member in members:
+                        copy.write_row(member)
+            except conn.dialect.loaded_dbapi.Error as error:
+                # as SQLAlchemy's own classes, so a lost race (IntegrityError) is retried
+                raise DBAPIError.instance(statement, None, error, conn.dialect.loaded_dbapi.Error,
+                                          hide_parameters=True, dialect=conn.dialect) from error
+            return
+        conn.exec_driver_sql(self._insert_members(conn), members)
+
+    def _insert_members(self, conn: Connection) -> str:
+        dialect = conn.dialect
+        quote, marker = dialect.identifier_preparer.quote, PLACEHOLDERS[dialect.paramstyle]
+        return (f"INSERT INTO {dialect.identifier_preparer.format_table(self.t.seal_members)} "
+                f"({', '.join(quote(c) for c in ('seal_number', 'position', 'record_seq'))}) "
+                f"VALUES ({marker}, {marker}, {marker})")
 
     def _register_key(self, conn: Connection, key: SigningKey) -> None:
         known = conn.execute(
@@ -172,7 +225,20 @@ class Ledger:
 
     # --- retention ------------------------------------------------------------------
 
-    def _purge_scan(self, conn: Connection, after_seq: int, batch: int):
+    def _purge_candidates(self, conn: Connection, now: datetime):
+        """A condition only records that may be past their retention meet: a record is
+        kept at least ``retention_months`` after it was issued (its consent cannot end
+        before it begins), so one issued later than that before ``now`` is kept, and is not
+        even looked at. One term per retention the ledger holds (a handful); a few days of
+        margin cover the calendar's short months. The exact test is consent_end's."""
+        r = self.t.records
+        months = conn.execute(select(r.c.retention_months).distinct()).scalars().all()
+        return or_(false(), *[
+            and_(r.c.retention_months == m,
+                 r.c.issued_at <= add_months(now, -m) + timedelta(days=4))
+            for m in months])
+
+    def _purge_scan(self, conn: Connection, after_seq: int, batch: int, candidates):
         r, m = self.t.records, self.t.seal_members
         later = r.alias("later")
         # the visitor's next record in ledger order (timestamps have one-second
@@ -187,7 +253,7 @@ class Ledger:
         return conn.execute(
             select(r.c.seq, r.c.receipt_id, r.c.site, r.c.leaf_hash, r.c.state, r.c.issued_at,
                    r.c.expires_at, r.c.retention_months, next_issued.label("next_issued"))
-            .where(r.c.seq > after_seq, exists().where(m.c.record_seq == r.c.seq))
+            .where(r.c.seq > after_seq, candidates, exists().where(m.c.record_seq == r.c.seq))
             .order_by(r.c.seq).limit(batch)
         ).all()
 
@@ -195,10 +261,12 @@ class Ledger:
     def expired_records(self, conn: Connection, now: datetime, batch: int = 1000,
                         progress=None) -> Iterator[Removal]:
         """Sealed records past ``consent end + retention``. Unsealed records are never
-        purged: their leaf hash must be in a seal before the record can go."""
-        after, scanned = 0, 0
+        purged: their leaf hash must be in a seal before the record can go. ``progress``
+        is told the sequence number the scan has reached (see ``last_seq``)."""
+        after = 0
+        candidates = self._purge_candidates(conn, now)
         while True:
-            rows = self._purge_scan(conn, after, batch)
+            rows = self._purge_scan(conn, after, batch, candidates)
             if not rows:
                 return
             for row in rows:
@@ -208,9 +276,9 @@ class Ledger:
                     yield Removal(row.seq, row.receipt_id, row.site, row.leaf_hash,
                                   f"retention: {cause} {ended:%Y-%m-%d}, "
                                   f"kept {row.retention_months} months after")
-            after, scanned = rows[-1].seq, scanned + len(rows)
+            after = rows[-1].seq
             if progress:
-                progress(scanned)
+                progress(after)
 
 
     def replace_by_tombstones(self, conn: Connection, removals: list[Removal],
@@ -340,6 +408,9 @@ class Ledger:
             .order_by(r.c.seq.desc()).limit(1)
         ).first()
         return json.loads(row.data) if row else None
+
+    def last_seq(self, conn: Connection) -> int:
+        return conn.execute(select(func.max(self.t.records.c.seq))).scalar() or 0
 
     def count(self, conn: Connection) -> int:
         return conn.execute(select(func.count()).select_from(self.t.records)).scalar_one()

@@ -20,10 +20,12 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
     if not leaves:
         return hashlib.sha256(b"").digest()
     level = list(leaves)
+    sha256 = hashlib.sha256
     # Bottom-up pairing gives the same root as RFC 9162's recursive split: an odd node at
-    # the end of a level is carried up unchanged.
+    # the end of a level is carried up unchanged. (node_hash, inlined: it is most of the work.)
     while len(level) > 1:
-        paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        paired = [sha256(b"\x01" + left + right).digest()
+                  for left, right in zip(level[0::2], level[1::2])]
         if len(level) % 2:
             paired.append(level[-1])
         level = paired

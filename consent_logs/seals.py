@@ -38,13 +38,18 @@ def record_leaf(data: bytes) -> str:
     return leaf_hash(data).hex()
 
 
-def site_roots(leaves: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+def site_roots(leaves: list[tuple[str, str]],
+               whole_root: bytes | None = None) -> dict[str, dict[str, Any]]:
     """Per site, the count and Merkle root of its leaves in seal order. Signed inside the
     seal, they let a site's proof bundle be checked for completeness and order without
-    revealing any other site's records."""
+    revealing any other site's records. (``whole_root``: the root over all the leaves,
+    which is the only site's root when there is one site.)"""
     by_site: dict[str, list[bytes]] = {}
     for site, leaf in leaves:
         by_site.setdefault(site, []).append(bytes.fromhex(leaf))
+    if len(by_site) == 1 and whole_root is not None:
+        ((site, hashes),) = by_site.items()
+        return {site: {"count": len(hashes), "root": whole_root.hex()}}
     return {site: {"count": len(hashes), "root": merkle_root(hashes).hex()}
             for site, hashes in sorted(by_site.items())}
 
@@ -53,12 +58,13 @@ def seal_body(number: int, leaves: list[tuple[str, str]], previous_root: str | N
               sealed_at: datetime, key_id: str) -> dict[str, Any]:
     """What a seal signs: its place in the chain, the root over all its records (as
     (site, hex leaf hash) in seal order) and the root of each site's share of them."""
+    root = merkle_root([bytes.fromhex(leaf) for _, leaf in leaves])
     return {
         "format": SEAL_FORMAT,
         "seal": number,
         "record_count": len(leaves),
-        "root": merkle_root([bytes.fromhex(leaf) for _, leaf in leaves]).hex(),
-        "sites": site_roots(leaves),
+        "root": root.hex(),
+        "sites": site_roots(leaves, root),
         "previous_root": previous_root,
         "sealed_at": utc_iso(sealed_at),
         "key_id": key_id,

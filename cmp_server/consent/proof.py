@@ -2,12 +2,12 @@
 them offline (see consent_logs.bundle for the format)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import IO, Any, Callable
 
 from consent_logs.export import write_bundle
 from cmp_server.accounts import audit
-from cmp_server.consent import kantara, receipts, retention, sealing
+from cmp_server.consent import receipts, retention, sealing
 from cmp_server.consent.subjects import officer_record
 from cmp_server.sites.versions import published_content, published_ref
 from cmp_server.platform.errors import ServiceError
@@ -33,16 +33,27 @@ def retention_rules(site_key: str) -> dict[str, Any]:
     }
 
 
+def check_request(site_key: str, start: datetime, end: datetime) -> None:
+    """Refuse an export that cannot be made, before any work starts."""
+    if start >= end:
+        raise ServiceError({"to": ["must be after from"]})
+    if published_ref(site_key) is None:
+        raise ServiceError({"site": [f"unknown site {site_key!r}, or nothing published"]})
+
+
+def bundle_name(site_key: str, start: datetime, end: datetime) -> str:
+    """A bundle's file name: the site and the days it covers, both included."""
+    last_day = end - timedelta(microseconds=1)
+    return f"consent-proof-{site_key}-{start:%Y%m%d}-{last_day:%Y%m%d}.zip"
+
+
 def export(site_key: str, start: datetime, end: datetime, out: IO[bytes],
            progress: Callable[[str, int, int], None] | None = None,
            actor: User | str | None = None) -> dict[str, Any]:
     """Purge what retention says must go, seal everything, then write the bundle for
     records issued in [start, end), and note the export in the audit trail (``actor``:
     None is the command line). Returns the manifest."""
-    if start >= end:
-        raise ServiceError({"to": ["must be after from"]})
-    if published_ref(site_key) is None:
-        raise ServiceError({"site": [f"unknown site {site_key!r}, or nothing published"]})
+    check_request(site_key, start, end)
     purged = retention.purge(progress=lambda done, total: progress and progress("purge", done, total))
     seals = sealing.seal_now(batch_size=10_000)
     extra = {
@@ -57,7 +68,7 @@ def export(site_key: str, start: datetime, end: datetime, out: IO[bytes],
         "sealed_before_export": sum(s.record_count for s in seals),
     }
     conn = db.session.connection()
-    manifest = write_bundle(out, ledger, conn, site_key, start, end, notice, kantara.render, extra,
+    manifest = write_bundle(out, ledger, conn, site_key, start, end, notice, extra,
                             progress=lambda done, total: progress and progress("seals", done, total))
     audit.record(actor, "proof.export", "site", site_key, after={
         "from": start.isoformat(), "until": end.isoformat(), **manifest["counts"]},

@@ -25,7 +25,8 @@ from sqlalchemy.exc import IntegrityError
 
 from consent_logs.group_commit import GroupCommit
 from consent_logs.timeutil import add_months, parse_utc, utc_iso
-from cmp_server.consent import kantara, sync
+from consent_logs import kantara
+from cmp_server.consent import sync
 from cmp_server.consent.gpp_choice import GppSchema, gpp_record
 from cmp_server.consent.tcf_choice import TcfSchema, grants_anything, tcf_record
 from cmp_server.consent.tcf_choice import retention_months as tcf_retention_months

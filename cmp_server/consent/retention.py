@@ -11,7 +11,7 @@ from consent_logs.ledger import Removal
 from cmp_server.platform.extensions import db
 from cmp_server.models import ledger
 
-PURGE_BATCH = 1000
+PURGE_BATCH = 5_000
 
 
 @dataclass
@@ -51,13 +51,20 @@ def purge(now: datetime | None = None, dry_run: bool = False,
             report.causes.update(cause_of(r) for r in pending)
             pending.clear()
 
-        def scanned(count: int):
+        last = ledger.last_seq(reader)
+
+        reached = [0]
+
+        def scanned(seq: int):  # how far through the ledger, by sequence number
+            reached[0] = seq
             if progress:
-                progress(count, report.scanned_total)
+                progress(seq, last)
 
         for expired in ledger.expired_records(reader, now, batch=PURGE_BATCH, progress=scanned):
             pending.append(expired)
             if len(pending) >= PURGE_BATCH:
                 flush()
         flush()
+        if progress and reached[0] != last:
+            progress(last, last)  # the scan's end (records after its last candidate)
     return report

@@ -24,7 +24,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import Forbidden, TooManyRequests
 
 from cmp_server.accounts import auth, members, sessions, tokens, users, workspaces
-from cmp_server.consent import analytics, proof, subjects
+from cmp_server.consent import analytics, export_jobs, proof, subjects
 from cmp_server.scanner import jobs
 from cmp_server.console import changes, forms, labels, onboarding
 from cmp_server.sites import gvl, google_consent_mode, registry, sightings, tcf, vendors, versions
@@ -32,7 +32,7 @@ from cmp_server.banner.assets import module_paths
 from cmp_server.banner.document import banner_document
 from cmp_server.banner.strings import BANNER_LANGUAGES, STRINGS, TEXT_KEYS
 from cmp_server.sites.theme import DEFAULTS, LAYOUTS, SCHEMES, THEME
-from cmp_server.platform.errors import ServiceError
+from cmp_server.platform.errors import NotFound, ServiceError
 from cmp_server.platform.extensions import db
 from cmp_server.platform.geo import OPT_IN
 from cmp_server.platform.languages import negotiate
@@ -40,8 +40,8 @@ from cmp_server.scanner.report import AFTER_CHOICE, FINDING_LABELS, FINDING_PASS
 from cmp_server.platform.http import FORM_BODY_LIMIT
 from cmp_server.platform.security_headers import PAGE_POLICY
 from cmp_server.models import (
-    OPERATOR, ApiToken, AuditEvent, CollectionToken, Purpose, Role, Site, SubjectRequest, User,
-    Vendor,
+    OPERATOR, ApiToken, AuditEvent, CollectionToken, ProofExport, Purpose, Role, Site,
+    SubjectRequest, User, Vendor,
 )
 
 bp = Blueprint("console", __name__, url_prefix="/console", static_folder="static")
@@ -314,10 +314,8 @@ def export_response(site_key: str, start: datetime, end: datetime) -> Response:
         spool.close()
         raise
     spool.seek(0)
-    last_day = end - timedelta(microseconds=1)
-    name = f"consent-proof-{site_key}-{start:%Y%m%d}-{last_day:%Y%m%d}.zip"
     response = send_file(spool, mimetype="application/zip", as_attachment=True,
-                         download_name=name, max_age=0)
+                         download_name=proof.bundle_name(site_key, start, end), max_age=0)
     response.call_on_close(spool.close)
     return response
 
@@ -325,19 +323,58 @@ def export_response(site_key: str, start: datetime, end: datetime) -> Response:
 @bp.route("/compliance/export", methods=["GET", "POST"])
 @auth.page_for(COMPLIANCE)
 def compliance_export():
+    """Ask for a site's proof bundle: it is written in the background (export_jobs), and
+    this page lists the exports of the user's sites still kept."""
     listed = registry.visible_sites(auth.current_user(), (COMPLIANCE,))
     if request.method == "GET":
-        return render_template("console/compliance_export.html", sites=listed)
+        export_jobs.sweep()
+        return render_template("console/compliance_export.html", sites=listed,
+                               exports=export_jobs.recent(listed))
     site = own_site(request.form.get("site", ""), COMPLIANCE)
     try:
         start = parse_day(request.form.get("from", ""), "from")
         through = parse_day(request.form.get("to", ""), "to")  # the last day, included
         if through < start:
             raise ServiceError({"to": ["must be the same day as from, or later"]})
-        return export_response(site.key, start, through + timedelta(days=1))
+        job, _ = export_jobs.start(current_app._get_current_object(), site, start,
+                                   through + timedelta(days=1), auth.current_user())
     except ServiceError as error:
         return render_template("console/compliance_export.html", sites=listed,
-                               error=str(error)), 422
+                               exports=export_jobs.recent(listed), error=str(error)), 422
+    return redirect(url_for("console.compliance_export_job", job_id=job.id), 303)
+
+
+def own_export(job_id: str) -> ProofExport:
+    """An export of one of the caller's sites, with the compliance role (as for starting
+    one); anyone else's is 404, as an unknown one."""
+    job = db.session.get(ProofExport, job_id)
+    if job is None:
+        raise NotFound("export", job_id)
+    own_site(job.site.key, COMPLIANCE)
+    return job
+
+
+@bp.get("/compliance/exports/<job_id>")
+@auth.page_for(COMPLIANCE)
+def compliance_export_job(job_id: str):
+    """The export's progress (the page reloads itself while it runs), then its download."""
+    job = own_export(job_id)
+    return render_template(
+        "console/compliance_export_job.html", job=job, stale=export_jobs.is_stale(job),
+        stages=export_jobs.STAGES, through=job.period_until - timedelta(days=1), keep_hours=int(export_jobs.KEEP_FOR.total_seconds() // 3600),
+        name=proof.bundle_name(job.site.key, job.period_from, job.period_until))
+
+
+@bp.get("/compliance/exports/<job_id>/download")
+@auth.page_for(COMPLIANCE)
+def compliance_export_download(job_id: str):
+    job = own_export(job_id)
+    path = export_jobs.bundle_path(job)
+    if job.status != "done" or not path.is_file():
+        raise NotFound("export", job_id)
+    return send_file(path, mimetype="application/zip", as_attachment=True, max_age=0,
+                     download_name=proof.bundle_name(job.site.key, job.period_from,
+                                                     job.period_until))
 
 
 @bp.get("/compliance/subjects")

@@ -11,6 +11,7 @@ from cmp_server.models import ApiToken, AuditEvent
 from cmp_server.accounts.users import create_user
 from consent_logs.bundle import verify_bundle
 from tests.conftest import console_login
+from tests.support.exports import console_export
 
 PASSWORD = "a long enough password"
 # "admin" is the operator (an admin everywhere); "wsadmin" an admin of the one workspace
@@ -207,8 +208,7 @@ def test_the_compliance_officer_exports_and_looks_up_a_subject(client, people, s
     recorded = record_consent({"site": site.key, "config_version": 1, "action": "accept_all",
                                "language": "de"}, None, "https://shop.example")
     log_in(client, "compliance")
-    download = client.post("/console/compliance/export", data={
-        "site": site.key, "from": "2000-01-01", "to": "2100-01-01", "csrf_token": csrf(client)})
+    _, _, download = console_export(client, csrf(client), site.key, "2000-01-01", "2100-01-01")
     assert download.status_code == 200
     assert "attachment" in download.headers["Content-Disposition"]
     bundle = tmp_path / "proof.zip"
@@ -217,14 +217,14 @@ def test_the_compliance_officer_exports_and_looks_up_a_subject(client, people, s
     assert verify_bundle(str(bundle)).records == 1
     # one day, from and through today: both ends are included, and the export is audited
     today = recorded.receipt["issued_at"][:10]
-    one_day = client.post("/console/compliance/export", data={
-        "site": site.key, "from": today, "to": today, "csrf_token": csrf(client)})
+    _, _, one_day = console_export(client, csrf(client), site.key, today, today)
     assert one_day.status_code == 200
     assert f"-{today.replace('-', '')}-{today.replace('-', '')}.zip" in one_day.headers[
         "Content-Disposition"]
     bundle.write_bytes(one_day.data)
     one_day.close()
     assert verify_bundle(str(bundle)).records == 1
+    db.session.expire_all()
     exports = db.session.query(AuditEvent).filter_by(action="proof.export").all()
     assert [(e.actor, e.entity_id, e.after["records"]) for e in exports] == [
         ("compliance@shop.example", site.key, 1)] * 2

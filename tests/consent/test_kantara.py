@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from cmp_server.consent.kantara import KANTARA_VERSION, WITHDRAWAL_METHOD, render
+from consent_logs.kantara import KANTARA_VERSION, WITHDRAWAL_METHOD, render
 
 SCHEMA_FILE = Path(__file__).parents[1] / "data" / "kantara" / "consent-receipt-v1.1.schema.json"
 ISSUED = "2026-11-24T05:40:00Z"

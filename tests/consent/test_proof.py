@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from cmp_server.sites import versions
 from cmp_server.consent.receipts import record_consent
@@ -19,7 +20,7 @@ from consent_logs.seals import VerificationError
 from tests.conftest import SHOP
 
 OFFLINE = ("import sys, runpy; sys.modules['flask'] = None; sys.modules['sqlalchemy'] = None; "
-           "sys.argv = ['consent_logs', 'verify', sys.argv[1]]; "
+           "sys.argv = ['consent_logs', 'verify', *sys.argv[1:]]; "
            "runpy.run_module('consent_logs', run_name='__main__')")
 
 
@@ -59,9 +60,9 @@ def bundle(runner, two_sites, tmp_path) -> Path:
     return out
 
 
-def run_verifier(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", OFFLINE, str(path)], capture_output=True,
-                          text=True, timeout=60)
+def run_verifier(path: Path, *more: str, command: str = "verify") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", OFFLINE.replace("'verify'", repr(command)),
+                           str(path), *more], capture_output=True, text=True, timeout=60)
 
 
 def test_the_export_verifies_offline_without_flask(bundle, two_sites):
@@ -73,19 +74,31 @@ def test_the_export_verifies_offline_without_flask(bundle, two_sites):
     assert result.stdout.strip().endswith("OK: every record, seal and signature verifies")
 
 
-def test_the_bundle_holds_everything_an_auditor_needs(bundle, two_sites):
+def test_every_record_is_counted_however_many_processes_check_them(bundle, workers):
+    summary = verify_bundle(str(bundle))
+    assert (summary.records, summary.tombstones, summary.configs) == (17, 0, 2)
+
+
+def test_the_bundle_holds_everything_an_auditor_needs(bundle, two_sites, tmp_path):
     site, other = two_sites
     with zipfile.ZipFile(bundle) as archive:
         names = set(archive.namelist())
         manifest = json.loads(archive.read("manifest.json"))
         records = [json.loads(l) for l in archive.read("records.jsonl").splitlines()]
-        kantara = [json.loads(l) for l in archive.read("kantara.jsonl").splitlines()]
-        csv_lines = archive.read("records.csv").decode().splitlines()
         retention = json.loads(archive.read("retention.json"))
         config_versions = json.loads(archive.read("configs.json"))["versions"]
-    assert {"manifest.json", "keys.json", "seals.jsonl", "records.jsonl", "kantara.jsonl",
-            "configs.json", "retention.json", "records.csv"} <= names
+    assert names == {"manifest.json", "keys.json", "seals.jsonl", "records.jsonl",
+                     "configs.json", "retention.json"}
+    # the renderings are derived offline, from the verified bundle alone
+    result = run_verifier(bundle, str(tmp_path / "renderings"), command="render")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK: every record, seal and signature verifies" in result.stdout
+    kantara = [json.loads(l) for l in (tmp_path / "renderings/kantara.jsonl").read_text().splitlines()]
+    csv_lines = (tmp_path / "renderings/records.csv").read_text().splitlines()
+    assert all(k["version"] == "KI-CR-v1.1.0" for k in kantara)
     assert manifest["site"] == site.key and manifest["counts"]["records"] == 17
+    issued = sorted(r["record"]["issued_at"] for r in records)
+    assert manifest["covered_issued_at"] == {"first": issued[0], "last": issued[-1]}
     assert all(r["record"]["site"] == site.key for r in records)  # no other site's record
     assert other.key not in json.dumps(records)
     assert [k["consentReceiptID"] for k in kantara] == [r["record"]["receipt_id"] for r in records]
@@ -93,6 +106,61 @@ def test_the_bundle_holds_everything_an_auditor_needs(bundle, two_sites):
     assert retention["vendor_retention_months"]["mixpanel"] == 24
     assert retention["purged_before_export"]["removed"] == 0
     assert [v["number"] for v in config_versions] == [1, 2]
+
+
+def test_records_go_into_the_bundle_as_stored_and_render_as_before(bundle, two_sites, tmp_path):
+    """A record's line holds its stored canonical bytes unchanged (what the seal hashed),
+    and its Kantara rendering is the one the server gives for that receipt."""
+    from cmp_server.consent.receipts import notice
+    from cmp_server.models import LEDGER_TABLES
+    from cmp_server.platform.extensions import db
+    from consent_logs import kantara
+
+    stored = dict(db.session.execute(select(LEDGER_TABLES.records.c.receipt_id,
+                                            LEDGER_TABLES.records.c.data)).all())
+    with zipfile.ZipFile(bundle) as archive:
+        lines = archive.read("records.jsonl").splitlines()
+    for line in lines:
+        record = json.loads(line)["record"]
+        assert line.endswith(b',"record":' + stored[record["receipt_id"]].encode() + b"}")
+    assert run_verifier(bundle, str(tmp_path), command="render").returncode == 0
+    rendered = [json.loads(l) for l in (tmp_path / "kantara.jsonl").read_text().splitlines()]
+    first = json.loads(lines[0])["record"]
+    assert rendered[0] == kantara.render(first, notice(first["site"], first["config_version"]))
+
+
+def test_a_bundle_of_the_first_format_still_verifies(bundle):
+    """Format 1 stored the renderings and re-encoded each record: such a bundle, already in
+    an auditor's hands, still verifies (its records re-encoded, as then)."""
+    def as_first_format(data: bytes) -> bytes:
+        return b"".join(json.dumps(json.loads(line), ensure_ascii=False,
+                                   separators=(",", ":")).encode() + b"\n"
+                        for line in data.splitlines())
+
+    def first_manifest(data: bytes) -> bytes:
+        manifest = json.loads(data)
+        manifest["format"] = "cmp-proof-bundle/1"
+        return json.dumps(manifest).encode()
+
+    rewrite(bundle, "records.jsonl", as_first_format)
+    rewrite(bundle, "manifest.json", first_manifest)
+    members = members_of(bundle) + [("kantara.jsonl", b"{}\n"), ("records.csv", b"receipt_id\n")]
+    write_members(bundle, members)
+    assert verify_bundle(str(bundle)).records == 17
+
+
+def test_rendering_into_a_place_that_cannot_hold_a_directory_says_so(bundle, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    result = run_verifier(bundle, str(tmp_path / "a-file"), command="render")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"cannot write the renderings into {tmp_path / 'a-file'}" in result.stderr
+
+
+def test_a_bundle_that_does_not_verify_is_not_rendered(bundle, tmp_path):
+    rewrite(bundle, "records.jsonl", change_record)
+    result = run_verifier(bundle, str(tmp_path / "out"), command="render")
+    assert result.returncode == 1 and result.stdout.startswith("FAILED: record ")
+    assert not (tmp_path / "out").exists()
 
 
 def rewrite(path: Path, member: str, change) -> None:
@@ -160,6 +228,18 @@ def change_config(data: bytes) -> bytes:
     return json.dumps(versions).encode()
 
 
+def change_config_and_its_hash(data: bytes) -> bytes:
+    """A configuration edited with its hash recomputed: the configurations still check,
+    the records' config_hash no longer matches (the per-record check catches it)."""
+    from consent_logs import content_hash
+
+    versions = json.loads(data)
+    for version in versions["versions"]:
+        version["content"]["policy_url"] = "https://elsewhere.example/"
+        version["content_hash"] = content_hash(version["content"])
+    return json.dumps(versions).encode()
+
+
 TAMPERING = [
     ("records.jsonl", change_record, "record ", "does not match its sealed leaf"),
     ("records.jsonl", swap_records, "record ", "out of order"),
@@ -168,12 +248,27 @@ TAMPERING = [
     ("seals.jsonl", drop_seal, "seal 2", "missing (found seal 3)"),
     ("keys.json", change_key, "keys.json", "not an Ed25519 key named by its key id"),
     ("configs.json", change_config, "configuration", "content does not match its hash"),
+    ("configs.json", change_config_and_its_hash, "record ",
+     "config_hash differs from the configuration shown"),
 ]
+
+
+@pytest.fixture(params=["one process", "worker processes"])
+def workers(request, monkeypatch):
+    """The verifier as on one core, and as on several: records parsed and checked by worker
+    processes in small batches, so failures must still come in bundle order."""
+    from consent_logs import bundle as bundle_module
+
+    if request.param == "worker processes":
+        monkeypatch.setattr(bundle_module, "PARALLEL_FROM", 0)
+        monkeypatch.setattr(bundle_module.SealedRecords, "BATCH", 2)
+        monkeypatch.setattr(bundle_module.os, "cpu_count", lambda: 2)
+    return request.param
 
 
 @pytest.mark.parametrize("member,change,where,why", TAMPERING,
                          ids=[t[1].__name__ for t in TAMPERING])
-def test_tampering_is_caught_and_named(bundle, member, change, where, why):
+def test_tampering_is_caught_and_named(bundle, member, change, where, why, workers):
     rewrite(bundle, member, change)
     with pytest.raises(VerificationError) as caught:
         verify_bundle(str(bundle))
@@ -184,7 +279,7 @@ def test_tampering_is_caught_and_named(bundle, member, change, where, why):
     assert result.stdout.startswith(f"FAILED: {caught.value.where}: ")
 
 
-def test_dropping_the_last_record_of_a_seal_is_caught(bundle):
+def test_dropping_the_last_record_of_a_seal_is_caught(bundle, workers):
     def drop_last(data: bytes) -> bytes:
         entries = lines_of(data)
         del entries[-1]
@@ -245,7 +340,8 @@ MALFORMED = [  # found by the stress suite's fuzzer: each used to crash with a t
 
 
 @pytest.mark.parametrize("member,change,where,why", MALFORMED)
-def test_a_malformed_bundle_is_reported_never_crashes(bundle, member, change, where, why):
+def test_a_malformed_bundle_is_reported_never_crashes(bundle, member, change, where, why,
+                                                     workers):
     if member == "records.jsonl" and why.startswith("the bundle holds"):
         rewrite(bundle, "seals.jsonl", lambda d: b"")
     rewrite(bundle, member, change)
@@ -262,8 +358,8 @@ def test_a_doubled_or_missing_member_is_refused(bundle):
     write_members(bundle, members + [("records.jsonl", change_record(original["records.jsonl"]))])
     with pytest.raises(VerificationError, match="records.jsonl: appears twice"):
         verify_bundle(str(bundle))
-    write_members(bundle, [(n, d) for n, d in members if n != "records.csv"])
-    with pytest.raises(VerificationError, match="records.csv: missing from the bundle"):
+    write_members(bundle, [(n, d) for n, d in members if n != "configs.json"])
+    with pytest.raises(VerificationError, match="configs.json: missing from the bundle"):
         verify_bundle(str(bundle))
 
 

@@ -110,3 +110,19 @@ def test_purge_removes_more_than_one_batch(app, monkeypatch):
     report = purge(now=NOW)
     assert report.removed == 5 and remaining() == set()
     assert ledger.verify(db.session.connection()) == 5
+
+
+def test_the_purge_skips_only_records_too_young_to_be_expired(app):
+    """The purge looks only at records issued at least their retention before now, with a
+    margin for short months: a withdrawal of 31 March kept one month is due on 30 April
+    (the calendar's last day), and is removed then, not a day later; one issued a day later
+    is kept."""
+    due = append("visitor-g-000000001", "2026-03-31T00:00:00Z", "2027-03-31T00:00:00Z",
+                 "withdrawn", {"mixpanel": 1})
+    young = append("visitor-h-000000001", "2026-04-01T00:00:00Z", "2027-04-01T00:00:00Z",
+                   "withdrawn", {"mixpanel": 1})
+    seal_now(batch_size=100)
+    report = purge(now=datetime(2026, 4, 30, 0, 0, 1, tzinfo=timezone.utc))
+    assert report.removed == 1
+    held = set(db.session.execute(select(LEDGER_TABLES.records.c.receipt_id)).scalars())
+    assert held == {young} and due not in held

@@ -12,22 +12,7 @@ from tests.consent.test_receipts import post
 from tests.support.gvl import gvl_document
 from tests.support.iab import encode_tc
 
-CMP_ID = 300
-VENDORS = [1, 2, 8]
-ATPS = [{"id": 89, "name": "Example ATP", "policy_url": "https://atp.example/privacy"}]
-
-
-@pytest.fixture
-def tcf_shop(app, shop):
-    from cmp_server.sites import gvl, versions
-
-    site, _ = shop
-    document = gvl_document(version=5, vendors=[1, 2, 8, 10])
-    gvl.store_gvl(document, {})
-    app.config["CMP_TCF_CMP_ID"] = CMP_ID
-    versions.update_draft(site, {"tcf": {"enabled": True, "vendors": VENDORS, "google_atps": ATPS}})
-    version, _ = versions.publish(site)
-    return site, version, version.content["tcf"]["gvl"]
+from tests.consent.conftest import TCF_CMP_ID as CMP_ID, TCF_VENDORS as VENDORS
 
 
 def tc(gvl, **fields) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import multiprocessing
 
+import pytest
+
 from sqlalchemy import func, select
 
 from cmp_server.platform.extensions import db
 from cmp_server.models import LEDGER_TABLES, ledger
-from cmp_server.consent.sealing import seal_now
+from cmp_server.consent.sealing import seal_now, signing_key
 from tests.support import ledger_workers
 
 WRITERS = 3
@@ -40,3 +42,55 @@ def test_concurrent_writers_and_sealers_never_corrupt_a_seal(shop, database_url,
     assert members == expected
     # the sealers really ran while records were being written
     assert seals_made > 3
+
+
+def test_a_record_that_commits_after_a_later_one_is_still_sealed(recorded_copy):
+    """Sealing keeps its position (it never rescans the ledger), so a record must never
+    commit below a record already sealed. On PostgreSQL a sequence number is handed out
+    before commit: here a slow writer takes a number, a fast one takes the next and commits,
+    and a sealer runs meanwhile. The slow record must still be sealed, with the fast one."""
+    import threading
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("on SQLite the fast writer would wait for the slow one's write lock")
+    first, make = recorded_copy
+    slow, fast = make(), make()
+    engine, key = db.engine, signing_key()
+    with db.engine.connect() as slow_writer:
+        slow_writer.begin()
+        ledger.append(slow_writer, slow, 0)  # takes its number, does not commit yet
+        with db.engine.begin() as fast_writer:
+            ledger.append(fast_writer, fast, 0)
+        sealed = []
+        sealer = threading.Thread(target=lambda: sealed.extend(ledger.seal(engine, key, 100)))
+        sealer.start()
+        sealer.join(0.5)
+        assert sealer.is_alive()  # it waits for the slow writer
+        slow_writer.commit()
+    sealer.join(30)
+    assert [s.record_count for s in sealed] == [3]
+    seal_now(batch_size=100)  # a later run seals whatever that one left
+    conn = db.session.connection()
+    assert ledger.verify(conn) == 3
+    members = conn.execute(select(func.count()).select_from(LEDGER_TABLES.seal_members)).scalar_one()
+    assert members == 3  # none skipped, none sealed twice
+
+
+@pytest.fixture
+def recorded_copy(shop):
+    """One real record, and a maker of copies with a receipt id of their own."""
+    import uuid
+
+    from cmp_server.consent.receipts import record_consent
+
+    site, version = shop
+    record = record_consent({"site": site.key, "config_version": version.number,
+                             "action": "accept_all", "language": "en"}, None,
+                            "https://shop.example").receipt
+    db.session.commit()
+
+    def make():
+        return {**record, "receipt_id": str(uuid.uuid4()), "previous_receipt_id": None,
+                "subject_id": uuid.uuid4().hex}
+
+    return record, make

@@ -1,0 +1,133 @@
+"""The floors `python -m bench.export` sets beside its figures: the least work each step
+must do on this machine, done with nothing but the database driver, hashlib and zipfile,
+in a child process of its own (so process start counts, as it does for the steps).
+
+    export DATABASE SITE OUT   the site's stored records (and tombstones' leaf hashes), read
+                               raw in large batches in ledger order, their bytes written as
+                               lines into a zip
+                               member (deflate level 1, as the export uses): nothing
+                               parsed, nothing rendered
+    verify BUNDLE              the bundle's records.jsonl inflated and each line hashed
+                               once with SHA-256: nothing parsed, no signature checked
+    seal DATABASE BATCH        every record's leaf hash read raw in ledger order; per batch
+                               the Merkle root computed and one row per record inserted
+                               into a temporary table (what a seal writes; COPY on
+                               PostgreSQL), one transaction per batch; prints its own
+                               seconds
+
+DATABASE is the SQLAlchemy URL the app uses (sqlite:///… or postgresql+psycopg://…).
+Prints the number of records handled (and, for seal, the seconds its work took).
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+import zipfile
+
+FETCH = 10_000
+
+
+def connect(url: str):
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        return sqlite3.connect(url[len("sqlite:///"):]), "?"
+    import psycopg
+
+    return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")), "%s"
+
+
+def batches(cursor):
+    while rows := cursor.fetchmany(FETCH):
+        yield rows
+
+
+def export_floor(url: str, site: str, out: str) -> int:
+    conn, mark = connect(url)
+    cursor = conn.cursor(name="floor") if mark == "%s" else conn.cursor()
+    cursor.execute(f"SELECT data FROM consent_records WHERE site = {mark} ORDER BY seq", (site,))
+    count = 0
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive, \
+            archive.open("records.jsonl", "w", force_zip64=True) as member:
+        for rows in batches(cursor):
+            member.write("\n".join(row[0] for row in rows).encode() + b"\n")
+            count += len(rows)
+        cursor = conn.cursor()
+        cursor.execute(f"SELECT leaf_hash FROM ledger_tombstones WHERE site = {mark} "
+                       "ORDER BY record_seq", (site,))
+        for rows in batches(cursor):
+            member.write("\n".join(row[0] for row in rows).encode() + b"\n")
+            count += len(rows)
+    conn.close()
+    return count
+
+
+def verify_floor(bundle: str) -> int:
+    count, tail = 0, b""
+    sha256 = hashlib.sha256
+    with zipfile.ZipFile(bundle) as archive, archive.open("records.jsonl") as member:
+        while block := member.read(2**20):
+            lines = (tail + block).split(b"\n")
+            tail = lines.pop()
+            for line in lines:
+                sha256(line).digest()
+            count += len(lines)
+    return count + bool(tail)
+
+
+def seal_floor(url: str, batch: int) -> tuple[int, float]:
+    from consent_logs.merkle import merkle_root
+
+    started = time.monotonic()
+    conn, mark = connect(url)
+    reader = conn.cursor(name="floor") if mark == "%s" else conn.cursor()
+    writer = connect(url)[0].cursor()
+    temporary = "TEMPORARY" if mark == "%s" else "TEMP"
+    writer.execute(f"CREATE {temporary} TABLE floor_members (seal INTEGER, position INTEGER, "
+                   "record_seq BIGINT)")
+    reader.execute("SELECT seq, site, leaf_hash FROM consent_records ORDER BY seq")
+    count, number, pending = 0, 0, []
+    insert = f"INSERT INTO floor_members VALUES ({mark}, {mark}, {mark})"
+
+    def flush():
+        nonlocal number
+        number += 1
+        merkle_root([bytes.fromhex(leaf) for _, _, leaf in pending])
+        members = [(number, i, row[0]) for i, row in enumerate(pending)]
+        if mark == "%s":  # PostgreSQL: COPY, its fastest way in
+            with writer.copy("COPY floor_members FROM STDIN") as copy:
+                for member in members:
+                    copy.write_row(member)
+        else:
+            writer.executemany(insert, members)
+        writer.connection.commit()
+
+    for rows in batches(reader):
+        for row in rows:
+            pending.append(row)
+            if len(pending) == batch:
+                flush()
+                pending = []
+        count += len(rows)
+    if pending:
+        flush()
+    return count, time.monotonic() - started
+
+
+def main(argv: list[str]) -> int:
+    step, *args = argv
+    if step == "export":
+        print(export_floor(*args))
+    elif step == "verify":
+        print(verify_floor(*args))
+    elif step == "seal":
+        count, seconds = seal_floor(args[0], int(args[1]))
+        print(count, f"{seconds:.3f}")
+    else:
+        raise SystemExit(f"unknown step {step!r}: export, verify or seal")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
