@@ -66,3 +66,15 @@ def test_a_site_without_us_rules_refuses_it(live_server, shop, app):
                   action="reject_all", gpp={"gpp_string": OPTED_OUT, "sections": ["usnat"]})
     assert answer.status == 422
     assert "does not use IAB GPP" in answer.json["errors"]["json"]["gpp"][0]
+
+
+@pytest.mark.parametrize("region, section", [
+    ("US-CA", "usca"), ("US-VA", "usva"), ("US-CO", "usco"), ("US-UT", "usut"),
+    ("US-CT", "usct"), ("US-TX", "usnat"), ("US", "usnat"), ("SE-AB", None), (None, None),
+])
+def test_each_us_state_with_its_own_law_gets_its_section(app, region, section):
+    """The banner's GPP module signals the national section and, in these states, theirs."""
+    from cmp_server.banner.document import gpp_shown
+
+    content = {"region_rules": {"US": "opt-out"}, "tcf": None}
+    assert gpp_shown(content, region)["section"] == section

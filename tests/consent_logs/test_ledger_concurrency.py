@@ -51,11 +51,11 @@ def test_a_record_that_commits_after_a_later_one_is_still_sealed(recorded_copy):
     and a sealer runs meanwhile. The slow record must still be sealed, with the fast one."""
     import threading
 
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("on SQLite the fast writer would wait for the slow one's write lock")
     first, make = recorded_copy
     slow, fast = make(), make()
     engine, key = db.engine, signing_key()
+    if db.engine.dialect.name != "postgresql":
+        return one_writer_at_a_time(slow, fast)
     with db.engine.connect() as slow_writer:
         slow_writer.begin()
         ledger.append(slow_writer, slow, 0)  # takes its number, does not commit yet
@@ -74,6 +74,34 @@ def test_a_record_that_commits_after_a_later_one_is_still_sealed(recorded_copy):
     assert ledger.verify(conn) == 3
     members = conn.execute(select(func.count()).select_from(LEDGER_TABLES.seal_members)).scalar_one()
     assert members == 3  # none skipped, none sealed twice
+
+
+def one_writer_at_a_time(slow: dict, fast: dict) -> None:
+    """SQLite's guarantee of the same: a writer with a record not yet committed holds the
+    write lock, so the fast writer waits for it, and commits above it."""
+    import threading
+
+    engine = db.engine  # the thread has no application context
+
+    def append_and_commit(record):
+        with engine.begin() as writer:
+            ledger.append(writer, record, 0)
+
+    with engine.connect() as slow_writer:
+        slow_writer.begin()
+        ledger.append(slow_writer, slow, 0)
+        fast_writer = threading.Thread(target=append_and_commit, args=(fast,))
+        fast_writer.start()
+        fast_writer.join(0.5)
+        assert fast_writer.is_alive()  # it waits for the slow writer
+        slow_writer.commit()
+    fast_writer.join(30)
+    assert not fast_writer.is_alive()
+    seqs = dict(db.session.connection().execute(select(
+        LEDGER_TABLES.records.c.receipt_id, LEDGER_TABLES.records.c.seq)).all())
+    assert seqs[slow["receipt_id"]] < seqs[fast["receipt_id"]]
+    seal_now(batch_size=100)
+    assert ledger.verify(db.session.connection()) == 3
 
 
 @pytest.fixture
