@@ -36,6 +36,11 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator
 
+try:
+    import orjson
+except ImportError:  # an auditor's Python without it verifies all the same, more slowly
+    orjson = None
+
 from consent_logs.canonical import canonical_json, content_hash
 from consent_logs.keys import ALGORITHM, PublicKey, key_id_for, unb64url
 from consent_logs.seals import (
@@ -355,6 +360,19 @@ Item = tuple[int, int, int, bytes]  # seal, place in the site's share, position,
 Failure = tuple[str, str]  # where, why
 
 
+def parse_sealed(raw: bytes) -> Any:
+    """A record's sealed bytes as JSON: with orjson, a dependency of the package, when it is
+    installed (three times as fast, and parsing is most of a verification), else with the
+    standard library; what orjson refuses the standard library decides, so both accept and
+    refuse the same."""
+    if orjson is not None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw.decode("utf-8"))
+
+
 def check_sealed(site: str, configs: dict[tuple[str, int], str],
                  items: list[Item]) -> tuple[int, Failure | None]:
     """Parse and check records whose bytes match their sealed leaves, in order: how many
@@ -362,7 +380,7 @@ def check_sealed(site: str, configs: dict[tuple[str, int], str],
     for done, (number, place, position, raw) in enumerate(items):
         where = f"record {place + 1} of this site in seal {number}"
         try:
-            record = json.loads(raw.decode("utf-8"))
+            record = parse_sealed(raw)
             where = f"record {record.get('receipt_id', '?')} (seal {number}, position {position})"
             check_record(record, where, site, configs)
         except VerificationError as error:
@@ -448,12 +466,20 @@ class Peekable:
         """The next entries of this seal, ``most`` at most (fewer when the next is of
         another seal, or the member ends)."""
         taken = []
-        while len(taken) < most:
-            entry = self.peek()
-            if entry is None or entry.seal != seal:
+        entry = self.peek()
+        if entry is None or entry.seal != seal:
+            return taken
+        taken.append(entry)
+        self._peeked = False
+        if most == 1:
+            return taken
+        for entry in self._iterator:  # the rest in one loop (a million records pass here)
+            if entry.seal != seal:
+                self._next, self._peeked = entry, True
                 break
             taken.append(entry)
-            self._peeked = False
+            if len(taken) == most:
+                break
         return taken
 
     def peek(self) -> dict[str, Any] | None:
