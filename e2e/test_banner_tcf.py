@@ -285,3 +285,21 @@ def test_hundreds_of_partners_fit_in_the_cookie(app, banner_site, new_page):
     page.wait_for_function("() => window.__events.some(e => e.status == 'tcloaded')")
     assert decode_tc(tc_data(page)["tcString"])["vendors_consent"] == many
     assert page.locator("#cmp-banner").is_hidden()
+
+
+def test_a_partner_added_asks_again_and_says_so_to_ad_tech(tcf_site, new_page):
+    """A new version with another partner asks again: until the visitor answers, __tcfapi
+    answers the string in force with eventStatus cmpuishown, then the new choice."""
+    page = open_tcf_page(new_page, tcf_site)
+    page.click("[data-cmp-action=accept-all]")
+    wait_recorded(page)
+    recorded = page.consents[-1]["tcf"]["tc_string"]
+    tcf_site.publish(tcf={"enabled": True, "vendors": VENDORS[:-1], "google_atps": ATPS})
+    page.reload()
+    page.locator("#cmp-banner").wait_for()
+    page.wait_for_function("() => window.__events.length > 0")
+    answered = tc_data(page)
+    assert answered["eventStatus"] == "cmpuishown" and answered["tcString"] == recorded
+    page.click("[data-cmp-action=reject-all]")
+    wait_recorded(page)
+    assert decode_tc(tc_data(page)["tcString"])["vendors_disclosed"] == VENDORS[:-1]

@@ -134,8 +134,12 @@ function grants(purposes, granted, body) {
     return signal(strings, false);
   }
   const stored = storedStrings();
-  if (stored) signal(stored, false);
+  if (stored) signal(stored, askedAgain());
 }
+
+// a choice this version asks about again (a partner added): the banner shows, and until
+// the visitor answers __tcfapi says so (cmpuishown) with the string in force
+const askedAgain = () => !!state._choice && !config.consent_scope.every((x) => state._choice._scope.includes(x));
 
 // ---- the layers ----
 
