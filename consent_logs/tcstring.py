@@ -332,12 +332,12 @@ _RECEIPT_KEYS = frozenset(key for key, _ in _RECEIPT_TC_FIELDS) | {
     "tc_string", "ac_string", "ac_consent", "ac_disclosed"}
 
 
-def receipt_fields(tc_string: str, ac_string: str | None) -> dict:
+def receipt_fields(tc_string: str, ac_string: str | None, tc: TCString | None = None) -> dict:
     """The ``tcf`` object a receipt stores for these strings: the strings and what they
-    decode to (check_receipt_tcf compares the two). Raises TCStringError when the TC
-    string does not decode, lacks DisclosedVendors (mandatory since TCF v2.3) or the AC
-    string does not parse."""
-    tc = decode(tc_string)
+    decode to (check_receipt_tcf compares the two); TC is the TC string decoded, when the
+    caller has it. Raises TCStringError when the TC string does not decode, lacks
+    DisclosedVendors (mandatory since TCF v2.3) or the AC string does not parse."""
+    tc = tc or decode(tc_string)
     if tc.disclosed_vendors is None:
         raise TCStringError("tc_string: no DisclosedVendors segment (mandatory since TCF v2.3)")
     ac = parse_ac_string(ac_string) if ac_string is not None else None

@@ -94,8 +94,8 @@ def banner_document(content: dict[str, Any], number: int, digest: str, language:
         "consent_signals": consent_signals(content),
         "consent_scope": sorted(consent_scope(content)),
         "modules": dict(modules),
-        "load": modules_needed(content),
-        "show": [name for name in modules_needed(content) if name in FIRST_LAYER_MODULES],
+        "load": (load := modules_needed(content)),
+        "show": [name for name in load if name in FIRST_LAYER_MODULES],
         **({"tcf": tcf_shown(content, language, mode)} if content.get("tcf") else {}),
         **({"gpp": gpp_shown(content, region)} if uses_gpp(content) else {}),
     }

@@ -52,8 +52,8 @@ def tcf_record(sent: dict[str, Any] | None, action: str, content: dict[str, Any]
     if not tcf:
         raise ServiceError({"tcf": ["this version of the site does not use IAB TCF"]})
     try:
-        record = receipt_fields(sent["tc_string"], sent["ac_string"])
         flags = decode(sent["tc_string"])
+        record = receipt_fields(sent["tc_string"], sent["ac_string"], flags)
     except TCStringError as error:
         raise ServiceError({"tcf": [str(error)]}) from None
     errors = disagreements(record, tcf, action) | flag_errors(flags, content, language)

@@ -174,10 +174,11 @@ const describe = (item) =>
 
 const infoRow = (collection, id) => `<div class="row v"><details><summary>${name(collection, id)}</summary>${describe(lists[collection][id])}</details></div>`;
 
+// The choice the settings layer shows, decoded once as it renders (settingsPart)
+let shown = null;
 const on = (kind, key, id) => {
-  const strings = storedStrings() || current;
-  if (!strings.tc) return kind == 'li'; // not chosen yet: consent off, legitimate interest on
-  const model = TCString.decode(strings.tc);
+  const { strings, model } = shown;
+  if (!model) return kind == 'li'; // not chosen yet: consent off, legitimate interest on
   const vector = { consent: { p: model.purposeConsents, sf: model.specialFeatureOptins, v: model.vendorConsents }, li: { p: model.purposeLegitimateInterests, v: model.vendorLegitimateInterests } }[kind][key];
   return key == 'a' ? ((strings.ac || '').split('~')[1] || '').split('.').includes(String(id)) : vector.has(id);
 };
@@ -228,6 +229,8 @@ function partnersFor(id) {
 }
 
 function settingsPart() {
+  const strings = storedStrings() || current;
+  shown = { strings, model: strings.tc ? TCString.decode(strings.tc) : null };
   const heading = (label, n) => `<h4>${escapeHtml(label)}${n == null ? '' : ` (${n})`}</h4>`;
   return (
     `<section class="tcf" data-cmp-tcf><h3>${escapeHtml(text.heading)}</h3><p>${escapeHtml(text.explain)}</p>` +
