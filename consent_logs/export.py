@@ -24,7 +24,7 @@ from sqlalchemy import Connection, String, and_, exists, or_, select, type_coerc
 from consent_logs.bundle import BUNDLE_FORMAT, COMPRESSION
 from consent_logs.canonical import content_hash
 from consent_logs.ledger import Ledger
-from consent_logs.timeutil import as_utc, utc_iso
+from consent_logs.timeutil import stored_moment, utc_iso
 
 Notice = Callable[[str, int], dict[str, Any]]
 Progress = Callable[[int, int], None]
@@ -44,12 +44,6 @@ def record_line(seal: int, position: int, data: str) -> bytes:
     """A records.jsonl line holding a record's stored canonical bytes as they are (the
     verifier hashes exactly these bytes)."""
     return b'{"seal":%d,"position":%d,"record":%s}\n' % (seal, position, data.encode("utf-8"))
-
-
-def as_moment(value: datetime | str) -> datetime:
-    """A stored issued_at, read without the column's own conversion (SQLite hands back
-    its text, PostgreSQL a datetime)."""
-    return as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(value))
 
 
 class BackgroundWriter:
@@ -202,7 +196,7 @@ class BundleWriter:
             self.versions[number] = (content_hash(content), content)
 
     def manifest(self, start: datetime, end: datetime, extra: dict[str, Any]) -> dict[str, Any]:
-        first, last = (utc_iso(as_moment(value)) for value in self.issued) if self.issued \
+        first, last = (utc_iso(stored_moment(value)) for value in self.issued) if self.issued \
             else (None, None)
         return {
             "format": BUNDLE_FORMAT,

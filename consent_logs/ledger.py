@@ -22,18 +22,19 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any, Iterable, Iterator, NamedTuple, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, exists, false, func, insert, or_, select
+from sqlalchemy import (Connection, DateTime, Engine, String, and_, exists, false, func, insert,
+                        literal, or_, select, table, column, type_coerce)
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from consent_logs.canonical import canonical_json
 from consent_logs.keys import ALGORITHM, PublicKey, SigningKey
 from consent_logs.schema import LedgerTables
 from consent_logs.seals import Seal, VerificationError, check_seal, record_leaf, seal_body
-from consent_logs.timeutil import add_months, as_utc, parse_utc
+from consent_logs.timeutil import add_months, parse_utc, stored_naive_utc
 from consent_logs.writer import PLACEHOLDERS, RowWriter
 
 DEFAULT_BATCH = 10_000
@@ -51,27 +52,64 @@ def redact(record: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in record.items() if key not in PERSONAL_FIELDS}
 
 
-@dataclass(frozen=True)
-class Removal:
+class Removal(NamedTuple):
     """A sealed record to replace by a tombstone: past its retention, or erased on the
-    data subject's request (then ``redacted`` keeps its non-personal parts)."""
+    data subject's request (then ``redacted`` is its non-personal parts, canonical JSON).
+    A plain tuple: a purge holds tens of thousands of them between two writes."""
 
     seq: int
-    receipt_id: str
-    site: str
-    leaf_hash: str
     reason: str
-    redacted: dict[str, Any] | None = None
+    redacted: str | None = None
 
 
-def consent_end(row) -> tuple[datetime, str]:
-    """When the consent a record stands for ended, and why."""
-    issued, expires = as_utc(row.issued_at), as_utc(row.expires_at)
-    if row.state == "withdrawn":
+# Where a batch of removals waits, in the writing transaction, for the two statements that
+# carry it out (one INSERT ... SELECT of the tombstones, one DELETE of the records).
+REMOVALS = "ledger_removals"
+
+
+Moment = TypeVar("Moment", datetime, str)
+
+
+def consent_end(state: str, issued: Moment, expires: Moment,
+                next_issued: Moment | None) -> tuple[Moment, str]:
+    """When the consent a record stands for ended, and why. The moments are datetimes or,
+    as SQLite stores them, text of one fixed format (which orders as time does)."""
+    if state == "withdrawn":
         return issued, "withdrawn"
-    if row.next_issued is not None and as_utc(row.next_issued) <= expires:
-        return as_utc(row.next_issued), "superseded"
+    if next_issued is not None and next_issued <= expires:
+        return next_issued, "superseded"
     return expires, "expired"
+
+
+@lru_cache(maxsize=4096)
+def retention_reason(cause: str, ended: date, months: int) -> str:
+    """A tombstone's reason; the same few hundred texts recur, so they are shared."""
+    return f"retention: {cause} {ended:%Y-%m-%d}, kept {months} months after"
+
+
+def copy_rows(conn: Connection, name: str, columns: Iterable[str], rows: list[tuple]) -> None:
+    """Insert plain tuples into table ``name`` the fastest way the database takes them:
+    COPY through psycopg on PostgreSQL, else one executemany (no dict or bound parameter
+    object per row). A database error comes out as SQLAlchemy's own class, so a caller
+    can tell a lost race (IntegrityError) from the rest."""
+    columns = list(columns)
+    dialect = conn.dialect
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    raw = conn.connection.dbapi_connection
+    if dialect.name == "postgresql" and hasattr(raw.cursor(), "copy"):
+        statement = f"COPY {quote(name)} ({names}) FROM STDIN"
+        try:
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except dialect.loaded_dbapi.Error as error:
+            raise DBAPIError.instance(statement, None, error, dialect.loaded_dbapi.Error,
+                                      hide_parameters=True, dialect=dialect) from error
+        return
+    marker = PLACEHOLDERS[dialect.paramstyle]
+    conn.exec_driver_sql(f"INSERT INTO {quote(name)} ({names}) "
+                         f"VALUES ({', '.join([marker] * len(columns))})", rows)
 
 
 class Ledger:
@@ -238,61 +276,77 @@ class Ledger:
                  r.c.issued_at <= add_months(now, -m) + timedelta(days=4))
             for m in months])
 
-    def _purge_scan(self, conn: Connection, after_seq: int, batch: int, candidates):
+    def _purge_scan(self, conn: Connection, after_seq: int, batch: int, candidates) -> list:
+        """The next candidates after ``after_seq`` as plain driver tuples (seq, state,
+        issued_at, expires_at, retention_months, the visitor's next issued_at): judging a
+        few hundred thousand of them through SQLAlchemy's row objects and datetime
+        conversion cost more than reading them."""
         r, m = self.t.records, self.t.seal_members
         later = r.alias("later")
         # the visitor's next record in ledger order (timestamps have one-second
         # precision: a choice and its successor can share one)
         next_issued = (
-            select(later.c.issued_at)
+            select(type_coerce(later.c.issued_at, String))
             .where(later.c.site == r.c.site, later.c.subject_id == r.c.subject_id,
                    later.c.seq > r.c.seq)
             .order_by(later.c.seq).limit(1)
             .scalar_subquery()
         )
-        return conn.execute(
-            select(r.c.seq, r.c.receipt_id, r.c.site, r.c.leaf_hash, r.c.state, r.c.issued_at,
-                   r.c.expires_at, r.c.retention_months, next_issued.label("next_issued"))
+        result = conn.execute(
+            select(r.c.seq, r.c.state, type_coerce(r.c.issued_at, String),
+                   type_coerce(r.c.expires_at, String), r.c.retention_months, next_issued)
             .where(r.c.seq > after_seq, candidates, exists().where(m.c.record_seq == r.c.seq))
             .order_by(r.c.seq).limit(batch)
-        ).all()
+        )
+        with result:
+            return result.cursor.fetchall()
 
-
-    def expired_records(self, conn: Connection, now: datetime, batch: int = 1000,
+    def expired_records(self, conn: Connection, now: datetime, batch: int = 10_000,
                         progress=None) -> Iterator[Removal]:
         """Sealed records past ``consent end + retention``. Unsealed records are never
         purged: their leaf hash must be in a seal before the record can go. ``progress``
         is told the sequence number the scan has reached (see ``last_seq``)."""
         after = 0
         candidates = self._purge_candidates(conn, now)
-        while True:
-            rows = self._purge_scan(conn, after, batch, candidates)
-            if not rows:
-                return
-            for row in rows:
-                ended, cause = consent_end(row)
-                keep_until = add_months(ended, row.retention_months)
-                if keep_until <= now:
-                    yield Removal(row.seq, row.receipt_id, row.site, row.leaf_hash,
-                                  f"retention: {cause} {ended:%Y-%m-%d}, "
-                                  f"kept {row.retention_months} months after")
-            after = rows[-1].seq
+        until = stored_naive_utc(now)
+        while rows := self._purge_scan(conn, after, batch, candidates):
+            for seq, state, issued, expires, months, next_issued in rows:
+                # stored values, as the driver gives them, compare as the moments they
+                # stand for: only the one that matters is parsed
+                stored_end, cause = consent_end(state, issued, expires, next_issued)
+                ended = stored_naive_utc(stored_end)
+                if add_months(ended, months) <= until:
+                    yield Removal(seq, retention_reason(cause, ended.date(), months))
+            after = rows[-1][0]
             if progress:
                 progress(after)
 
-
     def replace_by_tombstones(self, conn: Connection, removals: list[Removal],
                               now: datetime) -> None:
-        """Delete records, keeping each one's leaf hash and the reason, so seals verify."""
+        """Delete records, keeping each one's leaf hash and the reason, so seals verify.
+        Set-based, since a purge removes hundreds of thousands: the removals go into a
+        temporary table, then one statement writes every tombstone from the records' own
+        rows and one deletes the records. A record already gone is skipped."""
         if not removals:
             return
-        conn.execute(insert(self.t.tombstones), [
-            {"record_seq": e.seq, "receipt_id": e.receipt_id, "site": e.site,
-             "leaf_hash": e.leaf_hash, "reason": e.reason, "removed_at": now,
-             "redacted": canonical_json(e.redacted).decode() if e.redacted else None}
-            for e in removals
-        ])
-        conn.execute(self.t.records.delete().where(self.t.records.c.seq.in_([e.seq for e in removals])))
+        waiting = self._removals_table(conn, removals)
+        r = self.t.records
+        conn.execute(insert(self.t.tombstones).from_select(
+            ["record_seq", "receipt_id", "site", "leaf_hash", "reason", "removed_at",
+             "redacted"],
+            select(r.c.seq, r.c.receipt_id, r.c.site, r.c.leaf_hash, waiting.c.reason,
+                   literal(now, DateTime(timezone=True)), waiting.c.redacted)
+            .join(waiting, waiting.c.seq == r.c.seq)))
+        conn.execute(r.delete().where(r.c.seq.in_(select(waiting.c.seq))))
+        conn.execute(waiting.delete())
+
+    def _removals_table(self, conn: Connection, removals: list[Removal]):
+        """The temporary table of this connection's session (made once), holding
+        ``removals``: filled by COPY on PostgreSQL, one executemany on SQLite."""
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {REMOVALS} "
+                             "(seq BIGINT PRIMARY KEY, reason TEXT NOT NULL, redacted TEXT)")
+        copy_rows(conn, REMOVALS, Removal._fields, removals)
+        return table(REMOVALS, column("seq"), column("reason"), column("redacted"))
 
     # --- data subjects ----------------------------------------------------------------
 
@@ -321,13 +375,10 @@ class Ledger:
         unsealed = self.unsealed(conn, [seq for seq, _ in records])
         if unsealed:
             raise ValueError(f"records {unsealed} are not sealed yet: seal before erasing")
-        removals = [
-            Removal(seq, record["receipt_id"], site, record_leaf(canonical_json(record)),
-                    reason, redact(record))
-            for seq, record in records
-        ]
-        self.replace_by_tombstones(conn, removals, now)
-        return [r.receipt_id for r in removals]
+        self.replace_by_tombstones(conn, [
+            Removal(seq, reason, canonical_json(redact(record)).decode())
+            for seq, record in records], now)
+        return [record["receipt_id"] for _, record in records]
 
     # --- reading ----------------------------------------------------------------------
 

@@ -19,8 +19,24 @@ def as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def stored_moment(value: datetime | str) -> datetime:
+    """A timestamp column read without SQLAlchemy's conversion, in UTC: SQLite's driver
+    hands back its stored text, PostgreSQL's a datetime."""
+    return as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(value))
+
+
+def stored_naive_utc(value: datetime | str) -> datetime:
+    """``stored_moment`` without its time zone, for comparing hundreds of thousands of
+    them cheaply (attaching one cost more than parsing the text)."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)  # SQLite's text is UTC without an offset
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+
+
 def add_months(moment: datetime, months: int) -> datetime:
     """Calendar months; the 31st becomes the last day of a shorter month."""
+    if not months:
+        return moment
     index = moment.month - 1 + months
     year, month = moment.year + index // 12, index % 12 + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])

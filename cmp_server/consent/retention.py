@@ -2,6 +2,7 @@
 retention of the vendors they justify, leaving tombstones so every seal still verifies."""
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -11,7 +12,14 @@ from consent_logs.ledger import Removal
 from cmp_server.platform.extensions import db
 from cmp_server.models import ledger
 
+# Removals per write transaction: the first batch, and the fewest. Each write holds
+# SQLite's write lock (consent POSTs wait for it, up to busy_timeout, 5 s), yet small
+# batches rewrite the same index pages over and over (5,000 at a time took twice as long
+# as one transaction for 200,000 scattered records: bench/README.md). So the batch grows
+# to what its database writes in about WRITE_SECONDS, at most MOST_REMOVALS at a time.
 PURGE_BATCH = 5_000
+MOST_REMOVALS = 100_000
+WRITE_SECONDS = 2.0
 
 
 @dataclass
@@ -31,6 +39,13 @@ def cause_of(removal: Removal) -> str:
     return removal.reason.split(" ", 2)[1]  # "retention: expired 2025-01-01, ..."
 
 
+def next_batch(size: int, seconds: float) -> int:
+    """How many removals to write next, after ``size`` took ``seconds``: as many as fit in
+    about WRITE_SECONDS, growing at most fourfold at a time."""
+    fitting = int(size * WRITE_SECONDS / max(seconds, 0.001))
+    return max(PURGE_BATCH, min(fitting, 4 * size, MOST_REMOVALS))
+
+
 def purge(now: datetime | None = None, dry_run: bool = False,
           progress: Callable[[int, int], None] | None = None) -> PurgeReport:
     """Find and (unless ``dry_run``) remove expired records, a batch per transaction.
@@ -42,11 +57,15 @@ def purge(now: datetime | None = None, dry_run: bool = False,
     with db.engine.connect() as reader:
         report = PurgeReport(scanned_total=ledger.count(reader), dry_run=dry_run)
         pending: list[Removal] = []
+        batch = PURGE_BATCH
 
         def flush():
+            nonlocal batch
             if pending and not dry_run:
+                started = time.monotonic()
                 with db.engine.begin() as writer:
                     ledger.replace_by_tombstones(writer, pending, now)
+                batch = next_batch(len(pending), time.monotonic() - started)
             report.removed += len(pending)
             report.causes.update(cause_of(r) for r in pending)
             pending.clear()
@@ -60,9 +79,9 @@ def purge(now: datetime | None = None, dry_run: bool = False,
             if progress:
                 progress(seq, last)
 
-        for expired in ledger.expired_records(reader, now, batch=PURGE_BATCH, progress=scanned):
+        for expired in ledger.expired_records(reader, now, progress=scanned):
             pending.append(expired)
-            if len(pending) >= PURGE_BATCH:
+            if len(pending) >= batch:
                 flush()
         flush()
         if progress and reached[0] != last:

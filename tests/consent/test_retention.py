@@ -126,3 +126,31 @@ def test_the_purge_skips_only_records_too_young_to_be_expired(app):
     assert report.removed == 1
     held = set(db.session.execute(select(LEDGER_TABLES.records.c.receipt_id)).scalars())
     assert held == {young} and due not in held
+
+
+def test_a_record_erased_while_the_purge_ran_is_skipped(history):
+    """The purge judges on one connection and writes on another: a record erased in
+    between (a data subject's request) is not written twice, and the rest still go."""
+    judged = list(ledger.expired_records(db.session.connection(), NOW))
+    erased = judged[0]
+    db.session.commit()
+    with db.engine.begin() as conn:
+        ledger.replace_by_tombstones(conn, [erased._replace(reason="erasure: request 1")], NOW)
+    with db.engine.begin() as conn:
+        ledger.replace_by_tombstones(conn, judged, NOW)
+    tombstones = db.session.execute(select(LEDGER_TABLES.tombstones)).all()
+    assert len(tombstones) == len(judged) == 3
+    assert {t.reason for t in tombstones if t.record_seq == erased.seq} == {"erasure: request 1"}
+    assert ledger.verify(db.session.connection()) == 6  # the sealed ones
+
+
+@pytest.mark.parametrize("size, seconds, expected", [
+    (5_000, 0.25, 20_000),       # fast: grows, at most fourfold at a time
+    (20_000, 1.0, 40_000),       # to what fits in WRITE_SECONDS (2 s)
+    (80_000, 0.5, 100_000),      # never past MOST_REMOVALS
+    (40_000, 16.0, 5_000),       # a slow disk: back to the first batch, not below
+])
+def test_purge_batches_fit_a_short_write_lock(size, seconds, expected):
+    from cmp_server.consent.retention import next_batch
+
+    assert next_batch(size, seconds) == expected
