@@ -18,8 +18,10 @@ export of a site with an empty ledger (same database, before filling) and the ve
 of that empty bundle. The growth over that baseline is what the records cost.
 
 Beside each figure, a floor measured in the same run on the same data (bench/export_floor.py,
-each in a child process): for the export, the site's rows read raw and their bytes written to
-a zip, nothing rendered; for the verifier, the bundle's records inflated and each line hashed
+each in a child process): for the export, its purge's writes (the records it removed
+replaced by tombstones in a copy of the database taken before it, in one set-based
+transaction) plus the site's rows read raw and their bytes written to a zip, nothing
+rendered; for the verifier, the bundle's records inflated and each line hashed
 once, nothing parsed; for sealing, the leaf hashes read raw, each batch's Merkle root and its
 member rows written. The table gives each step's rate, its floor's, and floor/step (how many
 times slower than the floor the step is).
@@ -104,9 +106,19 @@ class Result:
     verify_peak: float
     verify_base: float
     seal_floor: float = 0.0    # records/s
-    export_floor: float = 0.0
+    bundle_floor_seconds: float = 0.0  # the export's floor without its purge
+    purge_floor_seconds: float = 0.0   # the purge's writes alone, one transaction
     verify_floor: float = 0.0
     again_seconds: float = 0.0  # the same export run again: nothing left to purge
+
+    @property
+    def export_floor(self) -> float:
+        """The export's floor, purge included: its writes, then the bundle's floor."""
+        return self.records / (self.bundle_floor_seconds + self.purge_floor_seconds)
+
+    @property
+    def bundle_floor(self) -> float:
+        return self.records / self.bundle_floor_seconds
 
     @property
     def export_rate(self) -> float:
@@ -410,8 +422,29 @@ def counts(export_out: str, verify_out: str) -> tuple[int, int]:
     return int(exported.group(1)), int(exported.group(2))
 
 
+def database_copier(env: dict, workdir: Path, postgres: PostgresServer | None):
+    """A function copying the database of ``env`` as it stands (nothing connected to it):
+    the file on SQLite, a database made from it as a template on PostgreSQL."""
+    def copy() -> tuple[str, Callable[[], None]]:
+        if postgres is None:
+            source = Path(env["CMP_INSTANCE_PATH"]) / "cmp.sqlite3"
+            target = workdir / "untouched.sqlite3"
+            for suffix in ("", "-wal"):
+                if Path(f"{source}{suffix}").exists():
+                    shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
+            return f"sqlite:///{target}", lambda: [
+                Path(f"{target}{suffix}").unlink(missing_ok=True) for suffix in ("", "-wal")]
+        name = database_url(env).rsplit("/", 1)[1]
+        postgres.execute(f"CREATE DATABASE {name}_untouched TEMPLATE {name}")
+        return postgres.url(f"{name}_untouched"), lambda: postgres.execute(
+            f"DROP DATABASE {name}_untouched WITH (FORCE)")
+    return copy
+
+
 def measure(engine: str, records: int, env: dict, workdir: Path, purge_first: bool,
-            analyze_sqlite: bool) -> Result:
+            analyze_sqlite: bool, copy: Callable[[], tuple[str, Callable[[], None]]]) -> Result:
+    """One engine and size; ``copy`` copies the database as it stands (its URL, and how to
+    drop it), for the purge's floor."""
     prefix = f"[{engine} {records:,}]"
     say(f"{prefix} preparing a fresh database")
     flask_cli(env, "init")
@@ -431,6 +464,7 @@ def measure(engine: str, records: int, env: dict, workdir: Path, purge_first: bo
     seal_floor = int(floor_count) / float(floor_seconds)
     say(f"{prefix} seal floor: {seal_floor:,.0f} records/s (sealing {seal_rate:,.0f})")
 
+    untouched, drop_copy = copy()  # the ledger before the export's purge
     bundle = workdir / "bundle.zip"
     say(f"{prefix} exporting (child process)")
     try:
@@ -456,7 +490,13 @@ def measure(engine: str, records: int, env: dict, workdir: Path, purge_first: bo
     if int(export_floor.stdout) != records or int(verify_floor.stdout) != records:
         raise RuntimeError(f"the floors read {export_floor.stdout.strip()} and "
                            f"{verify_floor.stdout.strip()} records, expected {records}")
-    say(f"{prefix} floors: export {export_floor.seconds:.1f}s, verify {verify_floor.seconds:.1f}s")
+    purge_floor = measured(floor_command("purge", database_url(env), untouched), env)
+    drop_copy()
+    floor_count, purge_floor_seconds = purge_floor.stdout.split()
+    if int(floor_count) != tombstones:
+        raise RuntimeError(f"the purge floor removed {floor_count}, the export {tombstones}")
+    say(f"{prefix} floors: export {export_floor.seconds:.1f}s (its purge's writes "
+        f"{float(purge_floor_seconds):.1f}s more), verify {verify_floor.seconds:.1f}s")
     floor_zip.unlink()
     # the same export again: its purge now removes nothing (what a scheduled `cmp purge`
     # leaves an export), so this is the bundle's own cost beside the floor
@@ -467,26 +507,29 @@ def measure(engine: str, records: int, env: dict, workdir: Path, purge_first: bo
     return Result(engine, records, fill_rate, seal_rate, exported.seconds, exported.peak_mib,
                   export_base.peak_mib, tombstones, bundle_mib, verified.seconds,
                   verified.peak_mib, verify_base.peak_mib, seal_floor=seal_floor,
-                  export_floor=records / export_floor.seconds,
+                  bundle_floor_seconds=export_floor.seconds,
+                  purge_floor_seconds=float(purge_floor_seconds),
                   verify_floor=records / verify_floor.seconds, again_seconds=again.seconds)
 
 
 def table(results: list[Result]) -> str:
     lines = [
         "| engine | records | seal rec/s | floor | ratio | export rec/s | floor | ratio "
-        "| export s | again rec/s | ratio | export peak MiB | export growth MiB | purged "
+        "| export s | purged | purge floor s | again rec/s | floor | ratio | export peak MiB "
+        "| export growth MiB "
         "| bundle MiB "
         "| verify rec/s | floor | ratio | verify s | verify peak MiB | verify growth MiB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-        "---:|---:|---:|---:|---:|",
+        "---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.engine} | {r.records:,} | {r.seal_rate:,.0f} | {r.seal_floor:,.0f} | "
             f"{r.seal_floor / r.seal_rate:.1f} | {r.export_rate:,.0f} | {r.export_floor:,.0f} | "
-            f"{r.export_floor / r.export_rate:.1f} | {r.export_seconds:.1f} | "
-            f"{r.again_rate:,.0f} | {r.export_floor / r.again_rate:.1f} | "
-            f"{r.export_peak:.0f} | {r.export_peak - r.export_base:+.1f} | {r.purged:,} | "
+            f"{r.export_floor / r.export_rate:.1f} | {r.export_seconds:.1f} | {r.purged:,} | "
+            f"{r.purge_floor_seconds:.1f} | {r.again_rate:,.0f} | {r.bundle_floor:,.0f} | "
+            f"{r.bundle_floor / r.again_rate:.1f} | "
+            f"{r.export_peak:.0f} | {r.export_peak - r.export_base:+.1f} | "
             f"{r.bundle_mib:.0f} | {r.verify_rate:,.0f} | {r.verify_floor:,.0f} | "
             f"{r.verify_floor / r.verify_rate:.1f} | {r.verify_seconds:.1f} | "
             f"{r.verify_peak:.0f} | {r.verify_peak - r.verify_base:+.1f} |")
@@ -542,7 +585,8 @@ def main() -> int:
                         env["CMP_DATABASE_URL"] = postgres.url(name)
                     started = time.monotonic()
                     results.append(measure(engine, size, env, workdir, args.purge_first,
-                                           args.analyze_sqlite))
+                                           args.analyze_sqlite,
+                                           database_copier(env, workdir, postgres)))
                     say(f"[{engine} {size:,}] done in {time.monotonic() - started:.0f}s")
                     if postgres:
                         postgres.execute(f"DROP DATABASE {name} WITH (FORCE)")
@@ -568,11 +612,14 @@ def main() -> int:
                  "second of the whole command (process start included).")
     notes.append("Floors (bench/export_floor.py, same data, same run): seal = leaf hashes read "
                  "raw, each batch's Merkle root and member rows written (its own seconds); "
-                 "export = the site's rows read raw, their bytes deflated (level 1) into a zip; "
-                 "verify = the bundle's records inflated and each line hashed once. Export and "
-                 "verify floors are child processes timed whole, like the steps. Ratio = floor "
-                 "rate / step rate. Again = the same export run a second time, when its purge "
-                 "finds nothing left to remove (as after a scheduled `cmp purge`).")
+                 "export = its purge's writes (purge floor s: the same records replaced by "
+                 "tombstones in a copy of the database taken before the export, set-based, one "
+                 "transaction, nothing judged) plus the bundle's floor (the site's rows read "
+                 "raw, their bytes deflated, level 1, into a zip); verify = the bundle's records "
+                 "inflated and each line hashed once. Bundle and verify floors are child "
+                 "processes timed whole, like the steps. Ratio = floor rate / step rate. Again = "
+                 "the same export run a second time, when its purge finds nothing left to "
+                 "remove (as after a scheduled `cmp purge`), beside the bundle's floor.")
     notes.append(f"Peak: maximum resident set size of the command ({peak_tool}); growth: "
                  f"peak minus the same command's with no records (export of an empty ledger, "
                  f"verification of that empty bundle).")

@@ -9,6 +9,12 @@ in a child process of its own (so process start counts, as it does for the steps
                                parsed, nothing rendered
     verify BUNDLE              the bundle's records.jsonl inflated and each line hashed
                                once with SHA-256: nothing parsed, no signature checked
+    purge DONE COPY            the purge's writes alone: the records that DONE (the database
+                               after a real purge) holds tombstones for are replaced by
+                               tombstones in COPY (the same database before that purge), set-
+                               based, in one transaction: a temporary table of their sequence
+                               numbers and reasons, one INSERT ... SELECT, one DELETE, one
+                               commit; nothing judged, no batches; prints its own seconds
     seal DATABASE BATCH        every record's leaf hash read raw in ledger order; per batch
                                the Merkle root computed and one row per record inserted
                                into a temporary table (what a seal writes; COPY on
@@ -76,6 +82,33 @@ def verify_floor(bundle: str) -> int:
     return count + bool(tail)
 
 
+def purge_floor(done: str, copy: str) -> tuple[int, float]:
+    conn, mark = connect(done)
+    removals = conn.execute("SELECT record_seq, reason FROM ledger_tombstones").fetchall()
+    conn.close()
+    started = time.monotonic()
+    conn, mark = connect(copy)
+    cursor = conn.cursor()
+    temporary = "TEMPORARY" if mark == "%s" else "TEMP"
+    cursor.execute(f"CREATE {temporary} TABLE floor_removals (seq BIGINT PRIMARY KEY, "
+                   "reason TEXT)")
+    if mark == "%s":
+        with cursor.copy("COPY floor_removals FROM STDIN") as copy_in:
+            for row in removals:
+                copy_in.write_row(row)
+    else:
+        cursor.executemany("INSERT INTO floor_removals VALUES (?, ?)", removals)
+    cursor.execute(
+        "INSERT INTO ledger_tombstones (record_seq, receipt_id, site, leaf_hash, reason, "
+        f"removed_at) SELECT r.seq, r.receipt_id, r.site, r.leaf_hash, f.reason, {mark} "
+        "FROM floor_removals f JOIN consent_records r ON r.seq = f.seq",
+        (time.strftime("%Y-%m-%d %H:%M:%S"),))
+    cursor.execute("DELETE FROM consent_records WHERE seq IN (SELECT seq FROM floor_removals)")
+    conn.commit()
+    conn.close()
+    return len(removals), time.monotonic() - started
+
+
 def seal_floor(url: str, batch: int) -> tuple[int, float]:
     from consent_logs.merkle import merkle_root
 
@@ -121,11 +154,14 @@ def main(argv: list[str]) -> int:
         print(export_floor(*args))
     elif step == "verify":
         print(verify_floor(*args))
+    elif step == "purge":
+        count, seconds = purge_floor(*args)
+        print(count, f"{seconds:.3f}")
     elif step == "seal":
         count, seconds = seal_floor(args[0], int(args[1]))
         print(count, f"{seconds:.3f}")
     else:
-        raise SystemExit(f"unknown step {step!r}: export, verify or seal")
+        raise SystemExit(f"unknown step {step!r}: export, verify, purge or seal")
     return 0
 
 
