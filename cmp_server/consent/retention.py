@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
+
+from sqlalchemy import Engine
 
 from consent_logs.ledger import Removal
 from cmp_server.platform.extensions import db
@@ -34,6 +37,13 @@ class PurgeReport:
     def by_cause(self) -> Counter:
         return self.causes
 
+    def add(self, removals: list[Removal], writer: "RemovalWriter") -> None:
+        """Count a batch, and have it written unless this is a dry run."""
+        if removals and not self.dry_run:
+            writer.submit(removals)
+        self.removed += len(removals)
+        self.causes.update(cause_of(r) for r in removals)
+
 
 def cause_of(removal: Removal) -> str:
     return removal.reason.split(" ", 2)[1]  # "retention: expired 2025-01-01, ..."
@@ -46,32 +56,57 @@ def next_batch(size: int, seconds: float) -> int:
     return max(PURGE_BATCH, min(fitting, 4 * size, MOST_REMOVALS))
 
 
+class RemovalWriter:
+    """Writes batches of removals, each in a transaction of its own, from a thread of its
+    own: the scan judges the next batch on one core while the database writes this one
+    (sqlite3 and psycopg let go of the interpreter while the database works). At most one
+    batch is being written while the next fills, so memory holds two at most."""
+
+    def __init__(self, engine: Engine, now: datetime):
+        self.engine, self.now = engine, now
+        self.batch = PURGE_BATCH  # how many the next batch should hold
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="purge-writer")
+        self.writing: Future | None = None
+
+    def submit(self, removals: list[Removal]) -> None:
+        self.wait()
+        self.writing = self.thread.submit(self._write, removals)
+
+    def wait(self) -> None:
+        """Until the batch being written is written (its failure is raised here)."""
+        if self.writing is not None:
+            writing, self.writing = self.writing, None
+            self.batch = writing.result()
+
+    def _write(self, removals: list[Removal]) -> int:
+        started = time.monotonic()
+        with self.engine.begin() as conn:
+            ledger.replace_by_tombstones(conn, removals, self.now)
+        return next_batch(len(removals), time.monotonic() - started)
+
+    def __enter__(self) -> "RemovalWriter":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        try:
+            self.wait()
+        finally:
+            self.thread.shutdown()
+
+
 def purge(now: datetime | None = None, dry_run: bool = False,
           progress: Callable[[int, int], None] | None = None) -> PurgeReport:
     """Find and (unless ``dry_run``) remove expired records, a batch per transaction.
 
-    The scan reads on its own connection while each batch of removals commits on another,
-    so neither waits for the other and memory holds one batch at most."""
+    The scan reads on its own connection while each batch of removals commits on another
+    (RemovalWriter), so neither waits for the other and memory holds two batches at most.
+    Removing a record never changes how a record not yet judged is judged: the scan goes
+    in ledger order, and a record's consent end depends only on later records."""
     now = now or datetime.now(timezone.utc)
     db.session.commit()  # whatever the caller's session holds, it must not block the writer
-    with db.engine.connect() as reader:
+    with db.engine.connect() as reader, RemovalWriter(db.engine, now) as writer:
         report = PurgeReport(scanned_total=ledger.count(reader), dry_run=dry_run)
-        pending: list[Removal] = []
-        batch = PURGE_BATCH
-
-        def flush():
-            nonlocal batch
-            if pending and not dry_run:
-                started = time.monotonic()
-                with db.engine.begin() as writer:
-                    ledger.replace_by_tombstones(writer, pending, now)
-                batch = next_batch(len(pending), time.monotonic() - started)
-            report.removed += len(pending)
-            report.causes.update(cause_of(r) for r in pending)
-            pending.clear()
-
         last = ledger.last_seq(reader)
-
         reached = [0]
 
         def scanned(seq: int):  # how far through the ledger, by sequence number
@@ -79,11 +114,13 @@ def purge(now: datetime | None = None, dry_run: bool = False,
             if progress:
                 progress(seq, last)
 
+        pending: list[Removal] = []
         for expired in ledger.expired_records(reader, now, progress=scanned):
             pending.append(expired)
-            if len(pending) >= batch:
-                flush()
-        flush()
+            if len(pending) >= writer.batch:
+                report.add(pending, writer)
+                pending = []
+        report.add(pending, writer)
         if progress and reached[0] != last:
             progress(last, last)  # the scan's end (records after its last candidate)
     return report
