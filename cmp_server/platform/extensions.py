@@ -32,7 +32,9 @@ migrate = Migrate(directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=T
 def _sqlite_pragmas(dbapi_connection, _record):
     """WAL for concurrent readers beside one writer, enforced foreign keys, and a busy
     timeout so several gunicorn workers wait for the write lock instead of failing.
-    synchronous=FULL makes a commit durable before it returns (a 201 promises that)."""
+    synchronous=FULL makes a commit durable before it returns (a 201 promises that).
+    secure_delete overwrites what a purge or an erasure deletes, so a removed record does
+    not linger in the file's free pages (Debian's SQLite does so already; others may not)."""
     if type(dbapi_connection).__module__ != "sqlite3":
         return
     cursor = dbapi_connection.cursor()
@@ -41,6 +43,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

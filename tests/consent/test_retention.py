@@ -3,6 +3,7 @@ tombstones so the seals still verify."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from datetime import datetime, timezone
 
 import pytest
@@ -154,3 +155,17 @@ def test_purge_batches_fit_a_short_write_lock(size, seconds, expected):
     from cmp_server.consent.retention import next_batch
 
     assert next_batch(size, seconds) == expected
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite"])  # PostgreSQL's VACUUM is its own matter
+def test_a_purged_record_leaves_no_trace_in_the_database_file(history):
+    """secure_delete: the removed record's bytes are overwritten, not left in free space
+    for anyone who copies the file."""
+    purge(now=NOW)
+    db.session.commit()
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    path = Path(db.engine.url.database)
+    stored = path.read_bytes() + Path(f"{path}-wal").read_bytes()
+    assert b"visitor-a-000000001" in stored  # kept: the check can see a record
+    assert b"visitor-b-000000001" not in stored and b"visitor-c-000000001" not in stored
