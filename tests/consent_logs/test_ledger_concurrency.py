@@ -76,6 +76,43 @@ def test_a_record_that_commits_after_a_later_one_is_still_sealed(recorded_copy):
     assert members == 3  # none skipped, none sealed twice
 
 
+def test_sealers_of_different_batch_sizes_racing_each_other_all_finish(recorded_copy):
+    """On PostgreSQL a sealer writes the next seal while the one before it is in flight.
+    Racing sealers whose batches overlap unevenly can then wait for each other in a cycle
+    that runs through a sealer's own two seals: it must end (a bounded wait, retried),
+    never hang, and every record still goes into exactly one seal."""
+    import threading
+    import time
+
+    _, make = recorded_copy
+    with db.engine.begin() as writer:
+        for _ in range(400):
+            ledger.append(writer, make(), 0)
+    engine, key = db.engine, signing_key()
+    made: list[int] = []
+    errors: list[Exception] = []
+
+    def seal(size: int) -> None:
+        try:
+            made.extend(s.record_count for s in ledger.seal(engine, key, size))
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    sealers = [threading.Thread(target=seal, args=(size,)) for size in (3, 10, 64, 10)]
+    for sealer in sealers:
+        sealer.start()
+    deadline = time.monotonic() + 60
+    for sealer in sealers:
+        sealer.join(max(0.0, deadline - time.monotonic()))
+    assert not any(sealer.is_alive() for sealer in sealers)
+    assert errors == []
+    assert sum(made) == 401  # each record sealed by one sealer, once
+    conn = db.session.connection()
+    assert ledger.verify(conn) == 401
+    members = conn.execute(select(func.count()).select_from(LEDGER_TABLES.seal_members)).scalar_one()
+    assert members == 401
+
+
 def one_writer_at_a_time(slow: dict, fast: dict) -> None:
     """SQLite's guarantee of the same: a writer with a record not yet committed holds the
     write lock, so the fast writer waits for it, and commits above it."""

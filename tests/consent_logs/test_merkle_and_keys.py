@@ -72,3 +72,49 @@ def test_the_library_imports_nothing_from_flask():
             "assert not any(m == 'flask' or m.startswith('flask') for m in sys.modules), "
             "[m for m in sys.modules if m.startswith('flask')]")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def reference_seal_roots(leaves: list[tuple[str, str]]) -> tuple[str, dict]:
+    """A seal's roots by their definition: the root over every leaf in seal order, and per
+    site (sorted) the count and root of that site's leaves in seal order."""
+    by_site: dict[str, list[bytes]] = {}
+    for site, leaf in leaves:
+        by_site.setdefault(site, []).append(bytes.fromhex(leaf))
+    sites = {site: {"count": len(hashes), "root": reference_mth_of_hashes(hashes).hex()}
+             for site, hashes in sorted(by_site.items())}
+    return reference_mth_of_hashes([bytes.fromhex(leaf) for _, leaf in leaves]).hex(), sites
+
+
+def reference_mth_of_hashes(hashes: list[bytes]) -> bytes:
+    if not hashes:
+        return hashlib.sha256(b"").digest()
+    if len(hashes) == 1:
+        return hashes[0]
+    k = 1
+    while k * 2 < len(hashes):
+        k *= 2
+    return hashlib.sha256(b"\x01" + reference_mth_of_hashes(hashes[:k])
+                          + reference_mth_of_hashes(hashes[k:])).digest()
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 7, 8, 16, 31, 33, 100, 1000])
+@pytest.mark.parametrize("sites", [1, 2, 3, 7])
+def test_seal_bodies_keep_their_roots_byte_for_byte(count, sites):
+    """The shortcuts that spare a second pass over the leaves (one site: its root is the
+    whole root) sign exactly the body the definition gives, so old seals and bundles
+    still verify; sites interleaved in seal order, as a busy ledger holds them."""
+    from datetime import datetime, timezone
+
+    from consent_logs.seals import seal_body, site_roots
+
+    names = [f"site{n}" for n in range(sites)]
+    leaves = [(names[(i * 5 + i // 3) % sites], leaf_hash(f"record {i}".encode()).hex())
+              for i in range(count)]
+    root, per_site = reference_seal_roots(leaves)
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    body = seal_body(9, leaves, "ab" * 32, when, "k1")
+    expected = {"format": 1, "seal": 9, "record_count": count, "root": root, "sites": per_site,
+                "previous_root": "ab" * 32, "sealed_at": "2026-01-02T03:04:05Z",
+                "key_id": "k1", "algorithm": "Ed25519"}
+    assert canonical_json(body) == canonical_json(expected)
+    assert site_roots(leaves) == site_roots(leaves, bytes.fromhex(root)) == per_site
