@@ -261,7 +261,7 @@ def workers(request, monkeypatch):
 
     if request.param == "worker processes":
         monkeypatch.setattr(bundle_module, "PARALLEL_FROM", 0)
-        monkeypatch.setattr(bundle_module.SealedRecords, "BATCH", 2)
+        monkeypatch.setattr(bundle_module, "BLOCK", 300)
         monkeypatch.setattr(bundle_module.os, "cpu_count", lambda: 2)
     return request.param
 
