@@ -373,40 +373,42 @@ class BundleVerifier:
                     else "out of order, or a record before it is missing")
             raise VerificationError(where, f"does not match its sealed leaf: {hint}")
         if "record" in line:
-            check_record(line["record"], where, self.summary.site, configs)
+            problem = record_problem(line["record"], self.summary.site, configs)
+            if problem:
+                raise VerificationError(where, problem)
             self.summary.records += 1
         else:
             self.summary.tombstones += 1
 
 
-def check_record(record: dict[str, Any], where: str, site: str,
-                 configs: dict[tuple[str, int], str]) -> None:
-    """Everything checked of one record, given as parsed from bytes that match its sealed
-    leaf: it belongs to the site and names a configuration in the bundle by its hash.
-    Every record of the bundle comes through here, once; a further check of a record's
-    content belongs here too. It may run in a worker process: it must use only its
-    arguments, and report a failure by raising VerificationError (``where`` names the
-    record) or one of MALFORMED."""
+def record_problem(record: dict[str, Any], site: str,
+                   configs: dict[tuple[str, int], str]) -> str | None:
+    """What is wrong with one record, given as parsed from bytes that match its sealed
+    leaf, if anything: it must belong to the site and name a configuration in the bundle
+    by its hash. Every record of the bundle comes through here, once; a further check of a
+    record's content belongs here too. It may run in a worker process: it must use only
+    its arguments, and raise one of MALFORMED for a record of the wrong shape. (It names
+    no record: the caller does, only when there is a problem to report.)"""
     if record.get("site") != site:
-        raise VerificationError(where, f"belongs to site {record.get('site')!r}")
+        return f"belongs to site {record.get('site')!r}"
     shown = configs.get((record["site"], record["config_version"]))
     if shown is None:
-        raise VerificationError(where, f"configuration v{record['config_version']} is "
-                                       "not in the bundle")
+        return f"configuration v{record['config_version']} is not in the bundle"
     if shown != record["config_hash"]:
-        raise VerificationError(where, "config_hash differs from the configuration shown")
+        return "config_hash differs from the configuration shown"
     if "tcf" in record:  # the TC string signalled must say what the receipt records
         problem = check_receipt_tcf(record["tcf"]) if isinstance(record["tcf"], dict) \
             else "tcf is not an object"
         if problem:
-            raise VerificationError(where, f"its TC string disagrees with it: {problem}")
+            return f"its TC string disagrees with it: {problem}"
+    return None
 
 
 # --- records.jsonl, scanned in blocks -------------------------------------------------------
 #
 # The verifier reads records.jsonl in blocks of whole lines. What can be found of a line
 # without the seals is found by scan_block, in a worker process on a machine with several
-# cores: a record's leaf hash, its parse and check_record, a tombstone's stated leaf. The
+# cores: a record's leaf hash, its parse and record_problem, a tombstone's stated leaf. The
 # verifier then only compares each seal's leaf hashes with a block's, a run of lines at a
 # time, and reads a line itself only where they differ or the line is not as the export
 # writes it.
@@ -422,7 +424,7 @@ class Scan(NamedTuple):
     ``leaves`` 32 bytes per line (the leaf hash of a record or a tombstone, zeros for any
     other line); ``runs`` covers the lines in order as [end, seal]: consecutive records and
     tombstones of one seal, or a single line of another kind (seal None); ``failures``:
-    the records, by line, whose parse or check_record failed."""
+    the records, by line, whose parse or record_problem failed."""
 
     kinds: bytes
     leaves: bytes
@@ -433,7 +435,7 @@ class Scan(NamedTuple):
 def scan_block(site: str, configs: dict[tuple[str, int], str], head: bytes, body: bytes,
                end: int) -> Scan:
     """Scan the lines ``head + body[:end]``: every line's kind; a record's leaf hash (of
-    its bytes as they are) and whether it parses and passes check_record; a tombstone's
+    its bytes as they are) and whether it parses and passes record_problem; a tombstone's
     stated leaf. Nothing here depends on the seals, so it may run in a worker process
     (it is most of a verification's work); it stops at a line longer than MAX_LINE."""
     lines = (head + body[:end]).split(b"\n")
@@ -446,7 +448,7 @@ def scan_block(site: str, configs: dict[tuple[str, int], str], head: bytes, body
         if found and line.endswith(b"}"):
             raw = line[found.end():-1]
             kind, seal, leaf = RECORD, int(found[1]), sha256(b"\x00" + raw).digest()
-            failure = check_sealed(site, configs, seal, int(found[2]), raw)
+            failure = check_sealed(site, configs, seal, found[2], raw)
             if failure is not None:
                 failures[index] = failure
         else:
@@ -498,21 +500,21 @@ def parse_sealed(raw: bytes) -> Any:
     return json.loads(raw.decode("utf-8"))
 
 
-def check_sealed(site: str, configs: dict[tuple[str, int], str], seal: int, position: int,
-                 raw: bytes) -> Failure | None:
+def check_sealed(site: str, configs: dict[tuple[str, int], str], seal: int,
+                 position: bytes, raw: bytes) -> Failure | None:
     """Parse and check a record's bytes as the export writes them; the failure, if any (it
     counts only if the bytes turn out to match their sealed leaf)."""
     try:
         record = parse_sealed(raw)
-        where = f"record {record.get('receipt_id', '?')} (seal {seal}, position {position})"
+        receipt_id = record.get("receipt_id", "?")
     except (*MALFORMED, RecursionError) as error:
         return None, malformed(error)
     try:
-        check_record(record, where, site, configs)
-    except VerificationError as error:
-        return error.where, error.why
+        problem = record_problem(record, site, configs)
     except (*MALFORMED, RecursionError) as error:
-        return where, malformed(error)
+        problem = malformed(error)
+    if problem:
+        return f"record {receipt_id} (seal {seal}, position {position.decode()})", problem
     return None
 
 
