@@ -21,8 +21,18 @@ bundle proves the site's records are complete and in order without revealing any
 site's records. A bundle always covers whole seals: records of the site issued just
 outside the requested period but sealed together with records inside it are included.
 
+Verifying is mostly reading records.jsonl, so it is read in blocks of whole lines and
+each block is scanned apart from the seals: split into lines, every record's bytes hashed
+as they are, parsed and checked (record_problem), every tombstone's leaf read. On a
+machine with several cores worker processes scan blocks ahead while this process reads
+the seals, checks their signatures, chain and site roots, and compares each seal's leaf
+hashes with the scanned blocks', a run of lines at a time. A line whose leaf differs, or
+that is not as the export writes it (a bundle of the first format's), is read and checked
+here, as before; failures are reported in bundle order whoever finds them.
+
 This module needs only the standard library, ``cryptography`` and this package's pure
-modules: ``python -m consent_logs verify BUNDLE`` runs anywhere.
+modules (orjson, when installed, parses faster and accepts and refuses the same):
+``python -m consent_logs verify BUNDLE`` runs anywhere.
 """
 from __future__ import annotations
 
@@ -63,9 +73,8 @@ COMPRESSION = {"compression": zipfile.ZIP_DEFLATED, "compresslevel": 1}
 # unchanged, so they are hashed as they are, never re-encoded. Any other line (a
 # tombstone, or a line someone rewrote) is parsed whole and the record re-encoded.
 RECORD_LINE = re.compile(rb'\{"seal":(0|[1-9]\d{0,17}),"position":(0|[1-9]\d{0,17}),"record":')
-CHUNK = 2**20  # bytes read at a time from a member read line by line
-BLOCK = 2**21  # bytes of records.jsonl read, and scanned, at a time
-AHEAD = 2  # blocks per worker process read and scanned ahead, at most
+CHUNK = 2**20  # bytes read at a time from a member read line by line; a block of records
+AHEAD = 2  # blocks of records per worker process read and scanned ahead, at most
 PARALLEL_FROM = 20_000  # records in a bundle from which worker processes scan them
 MAX_WORKERS = 4
 # A hostile bundle is refused, never followed: JSON members and JSON lines have a size
@@ -529,7 +538,7 @@ def whole_lines(handle: IO[bytes]) -> Iterator[tuple[bytes, bytes, int]]:
     the previous block ended in). The last line may lack its newline. A line found longer
     than MAX_LINE before its end stops the reading: OverlongLine."""
     head = b""
-    while body := handle.read(BLOCK):
+    while body := handle.read(CHUNK):
         end = body.rfind(b"\n") + 1
         if end:
             yield head, body, end

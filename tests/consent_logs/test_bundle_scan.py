@@ -108,7 +108,7 @@ def large(**changes_at) -> Bundle:
 def workers(request, monkeypatch):
     """The verifier on one core, and with worker processes on two; small blocks either
     way, so that a seal's share spans many blocks and lines span blocks."""
-    monkeypatch.setattr(bundle_module, "BLOCK", 50_000)
+    monkeypatch.setattr(bundle_module, "CHUNK", 50_000)
     if request.param == "worker processes":
         monkeypatch.setattr(bundle_module.os, "cpu_count", lambda: 2)
     else:
