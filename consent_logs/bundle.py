@@ -607,6 +607,7 @@ class ScannedBlocks:
         return block
 
     def read_ahead(self) -> None:
+        """Read blocks, and hand them to the workers, until enough are ahead."""
         while self.reads is not None and len(self.ahead) < self.most_ahead:
             try:
                 head, body, end = next(self.reads)
@@ -723,6 +724,7 @@ def sealed_digests(leaves: list[str]) -> bytes | None:
     except ValueError:
         return None
     return digests if digests.hex() == joined else None
+
 
 def verify_bundle(path: str, progress: Callable[[int], None] | None = None) -> Summary:
     """Check a bundle completely; raise VerificationError naming the first failure."""
