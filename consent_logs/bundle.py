@@ -343,22 +343,22 @@ class BundleVerifier:
         else line by line."""
         scan, start, end = run.block.scan, run.start, run.end
         if expected is not None and \
-                scan.leaves[32 * start:32 * end] == expected[32 * place:32 * (place + len(run))] \
+                run.leaves() == expected[32 * place:32 * (place + len(run))] \
                 and not any(start <= index < end for index in scan.failures):
             records = scan.kinds.count(RECORD, start, end)
             self.summary.records += records
             self.summary.tombstones += len(run) - records
             return
-        for offset, index in enumerate(range(start, end)):
-            self.check_line(number, place + offset, run.block, index, leaves, configs)
+        for offset in range(len(run)):
+            self.check_line(number, place + offset, run, offset, leaves, configs)
 
-    def check_line(self, number: int, place: int, block: Block, index: int,
-                   leaves: list[str], configs) -> None:
+    def check_line(self, number: int, place: int, run: Run, offset: int, leaves: list[str],
+                   configs) -> None:
         """One scanned line: a record whose bytes are the sealed ones stands or falls by
         its scan's checks; any other is parsed and checked here."""
+        block, index = run.block, run.start + offset
         scan = block.scan
-        if scan.kinds[index] == RECORD and \
-                scan.leaves[32 * index:32 * index + 32].hex() == leaves[place]:
+        if scan.kinds[index] == RECORD and run.leaves(offset, 1).hex() == leaves[place]:
             failure = scan.failures.get(index)
             if failure is not None:
                 where, why = failure
@@ -423,21 +423,22 @@ def record_problem(record: dict[str, Any], site: str,
 # writes it.
 
 RECORD, TOMBSTONE, OTHER, BLANK, TOO_LONG = b"RTOBL"  # a line's kind in a Scan
-NO_LEAF = bytes(32)
+BLANKS = re.compile(b"B*")  # consecutive blank lines, in a Scan's kinds
 HEX_LEAF = re.compile(r"[0-9a-f]{64}")  # a leaf hash as a hexdigest writes it
 Failure = tuple[Any, str]  # where (None: the record's place in its seal's share), why
 
 
 class Scan(NamedTuple):
     """What scan_block found in a block of lines. ``kinds`` has one byte per line;
-    ``leaves`` 32 bytes per line (the leaf hash of a record or a tombstone, zeros for any
-    other line); ``runs`` covers the lines in order as [end, seal]: consecutive records and
-    tombstones of one seal, or a single line of another kind (seal None); ``failures``:
-    the records, by line, whose parse or record_problem failed."""
+    ``runs`` are the records and tombstones, as [start, end, seal, first leaf]: the lines
+    from start to end claim that seal, and their leaf hashes are 32 bytes each in
+    ``leaves`` from the first; ``failures``: the records, by line, whose parse or
+    record_problem failed. (Nothing is kept per line of any other kind but its kind: a
+    block of blank lines takes no more memory than it did as text.)"""
 
     kinds: bytes
     leaves: bytes
-    runs: list[list[Any]]
+    runs: list[list[int]]
     failures: dict[int, Failure]
 
 
@@ -453,6 +454,9 @@ def scan_block(site: str, configs: dict[tuple[str, int], str], head: bytes, body
     kinds, leaves, runs, failures = bytearray(), [], [], {}
     match, sha256 = RECORD_LINE.match, hashlib.sha256
     for index, line in enumerate(lines):
+        if not line:  # at once: a zip bomb of newlines is millions of them
+            kinds.append(BLANK)
+            continue
         found = match(line) if len(line) < MAX_LINE else None
         if found and line.endswith(b"}"):
             raw = line[found.end():-1]
@@ -463,36 +467,38 @@ def scan_block(site: str, configs: dict[tuple[str, int], str], head: bytes, body
         else:
             kind, seal, leaf = scan_other(line)
         kinds.append(kind)
-        leaves.append(leaf)
-        if seal is not None and runs and runs[-1][1] == seal:
-            runs[-1][0] = index + 1
+        if seal is None:
+            if kind == TOO_LONG:
+                break
+            continue
+        if runs and runs[-1][1] == index and runs[-1][2] == seal:
+            runs[-1][1] = index + 1
         else:
-            runs.append([index + 1, seal])
-        if kind == TOO_LONG:
-            break
+            runs.append([index, index + 1, seal, len(leaves)])
+        leaves.append(leaf)
     return Scan(bytes(kinds), b"".join(leaves), runs, failures)
 
 
-def scan_other(line: bytes) -> tuple[int, int | None, bytes]:
+def scan_other(line: bytes) -> tuple[int, int | None, bytes | None]:
     """(kind, seal, leaf) of a line not holding a record as the export writes it: a
     tombstone whose seal is a number and whose leaf hash is written as a hexdigest (so
     comparing digests is comparing the strings), else a line the verifier reads itself."""
     if len(line) >= MAX_LINE:
-        return TOO_LONG, None, NO_LEAF
+        return TOO_LONG, None, None
     if not line.strip():
-        return BLANK, None, NO_LEAF
+        return BLANK, None, None
     try:
         entry = parse_json(line)
     except (ValueError, RecursionError):
-        return OTHER, None, NO_LEAF
+        return OTHER, None, None
     if type(entry) is not dict or "record" in entry:
-        return OTHER, None, NO_LEAF
+        return OTHER, None, None
     seal, tombstone = entry.get("seal"), entry.get("tombstone")
     if type(seal) is not int or type(tombstone) is not dict or "receipt_id" not in tombstone:
-        return OTHER, None, NO_LEAF
+        return OTHER, None, None
     leaf = tombstone.get("leaf_hash")
     if type(leaf) is not str or not HEX_LEAF.fullmatch(leaf):
-        return OTHER, None, NO_LEAF
+        return OTHER, None, None
     return TOMBSTONE, seal, bytes.fromhex(leaf)
 
 
@@ -631,15 +637,22 @@ class ScannedBlocks:
 
 
 class Run:
-    """Consecutive lines of one block, records and tombstones of one seal, as scanned."""
+    """Consecutive lines of one block, records and tombstones of one seal, as scanned;
+    ``leaf``: where the first one's leaf hash is in the scan's leaves."""
 
-    __slots__ = ("block", "start", "end", "seal")
+    __slots__ = ("block", "start", "end", "seal", "leaf")
 
-    def __init__(self, block: Block, start: int, end: int, seal: int):
-        self.block, self.start, self.end, self.seal = block, start, end, seal
+    def __init__(self, block: Block, start: int, end: int, seal: int, leaf: int):
+        self.block, self.start, self.end, self.seal, self.leaf = block, start, end, seal, leaf
 
     def __len__(self) -> int:
         return self.end - self.start
+
+    def leaves(self, offset: int = 0, count: int | None = None) -> bytes:
+        """The leaf hashes of ``count`` lines (all) from ``offset``, 32 bytes each."""
+        first = self.leaf + offset
+        last = self.leaf + len(self) if count is None else first + count
+        return self.block.scan.leaves[32 * first:32 * last]
 
 
 class RecordLines:
@@ -651,7 +664,7 @@ class RecordLines:
         self.blocks = blocks
         self.block: Block | None = None
         self.index = 0  # the next line of self.block
-        self.run = 0  # the run of self.block's scan that holds it
+        self.run = 0  # the first of self.block's scan's runs not wholly before it
         self.lines = 0  # lines of records.jsonl in the blocks before
         self.entry: Entry | None = None  # a line parsed here, not yet taken
 
@@ -665,7 +678,7 @@ class RecordLines:
             self.entry = None
             return head
         head.end = min(head.end, head.start + most)
-        self.move_to(head.end)
+        self.index = head.end
         return head
 
     def head(self) -> Run | Entry | None:
@@ -676,27 +689,32 @@ class RecordLines:
                 if not self.next_block():
                     return None
                 continue
-            end, seal = self.block.scan.runs[self.run]
-            if seal is not None:
-                return Run(self.block, self.index, end, seal)
+            kind = self.block.scan.kinds[self.index]
+            if kind == RECORD or kind == TOMBSTONE:
+                return self.run_here()
+            if kind == BLANK:
+                self.index = BLANKS.match(self.block.scan.kinds, self.index).end()
+                continue
             self.read_line()
         return self.entry
 
+    def run_here(self) -> Run:
+        """The rest of the run of records and tombstones holding the next line."""
+        runs = self.block.scan.runs
+        while runs[self.run][1] <= self.index:
+            self.run += 1
+        start, end, seal, leaf = runs[self.run]
+        return Run(self.block, self.index, end, seal, leaf + self.index - start)
+
     def read_line(self) -> None:
-        """The next line, not a record or a tombstone as scanned: refused if too long,
-        passed over if blank, else parsed into self.entry."""
+        """The next line, neither a record nor a tombstone as scanned, nor blank: refused
+        if too long, else parsed into self.entry."""
         block, index = self.block, self.index
-        self.move_to(index + 1)
+        self.index += 1
         if block.scan.kinds[index] == TOO_LONG:
             raise VerificationError(f"records.jsonl line {block.first + index}",
                                     f"longer than {MAX_LINE} bytes")
         self.entry = block.entry(index)
-
-    def move_to(self, index: int) -> None:
-        runs = self.block.scan.runs
-        while self.run < len(runs) and runs[self.run][0] <= index:
-            self.run += 1
-        self.index = index
 
     def next_block(self) -> bool:
         if self.block is not None:

@@ -192,8 +192,16 @@ def test_an_overlong_line_is_refused_by_its_number(workers, tmp_path, monkeypatc
 
 def test_blank_lines_and_a_last_line_without_its_newline_are_read(workers, tmp_path):
     bundle = large()
-    records = b"\n\n".join(bundle.lines[:5_000]) + b"\n" + b"\n".join(bundle.lines[5_000:])
+    records = (b"\n\n".join(bundle.lines[:5_000]) + b"\n" * 3_000_000
+               + b"\n".join(bundle.lines[5_000:]))
     assert verify_bundle(str(bundle.write(tmp_path / "b.zip", records))).records == 22_500
+
+
+def test_a_block_of_blank_lines_scans_to_its_kinds_alone():
+    """A line's leaf and run are kept only for records and tombstones: a block of blank
+    lines (a zip bomb of newlines) scans to no more than its own size."""
+    scan = bundle_module.scan_block(SITE, {}, b"", b"\n" * 2**20, 2**20)
+    assert (len(scan.kinds), scan.leaves, scan.runs, scan.failures) == (2**20, b"", [], {})
 
 
 def test_a_record_as_the_first_format_wrote_it_is_re_encoded(workers, tmp_path):
