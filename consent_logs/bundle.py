@@ -105,24 +105,35 @@ class Summary:
         ]
 
 
-def json_lines(handle: IO[bytes], member: str) -> Iterator[dict[str, Any]]:
-    for number, line in enumerate(lines_of(handle, member), 1):
+def seal_lines(handle: IO[bytes]) -> Iterator[Any]:
+    for number, line in enumerate(lines_of(handle, "seals.jsonl"), 1):
         if line.strip():
             try:
-                yield parse_json(line)
+                yield parse_seal_line(line)
             except (ValueError, RecursionError) as error:
-                raise VerificationError(f"{member} line {number}", f"not JSON: {error}") from None
+                raise VerificationError(f"seals.jsonl line {number}", f"not JSON: {error}") from None
 
 
-def parse_json(data: bytes) -> Any:
-    """JSON as the standard library parses it, with orjson first when it is installed (a
-    seal's line lists thousands of leaves): what orjson refuses, the standard library
-    decides, so both accept and refuse the same."""
+# The standard library's json decides what the verifier reads. orjson, a dependency of the
+# package, parses three times as fast when it is installed, but it refuses some JSON the
+# standard library reads (NaN, lone surrogates, deep nesting) and reads an integer beyond
+# 64 bits as a float: its answer is used only where it cannot differ.
+SEAL_LINE = {"seal": int, "key_id": str, "body": str, "signature": str, "site_leaves": list}
+
+
+def parse_seal_line(data: bytes) -> Any:
+    """A seal's line as the standard library parses it: orjson's answer (a line lists
+    thousands of leaves) when the line has the shape the export writes, whose only number
+    orjson has read as an int, exactly."""
     if orjson is not None:
         try:
-            return orjson.loads(data)
+            line = orjson.loads(data)
         except orjson.JSONDecodeError:
-            pass
+            line = None
+        if type(line) is dict \
+                and all(type(value) is SEAL_LINE.get(name) for name, value in line.items()) \
+                and set(map(type, line.get("site_leaves", ()))) <= {str}:
+            return line
     return json.loads(data)
 
 
@@ -244,8 +255,7 @@ class BundleVerifier:
         with self.zip.open("seals.jsonl") as seals, self.zip.open("records.jsonl") as records:
             blocks = ScannedBlocks(records, self.summary.site, configs, self.workers(manifest))
             try:
-                self.check_seals(json_lines(seals, "seals.jsonl"), RecordLines(blocks), keys,
-                                 configs)
+                self.check_seals(seal_lines(seals), RecordLines(blocks), keys, configs)
             finally:
                 blocks.close()
         self.check_counts(manifest["counts"])
@@ -482,13 +492,15 @@ def scan_block(site: str, configs: dict[tuple[str, int], str], head: bytes, body
 def scan_other(line: bytes) -> tuple[int, int | None, bytes | None]:
     """(kind, seal, leaf) of a line not holding a record as the export writes it: a
     tombstone whose seal is a number and whose leaf hash is written as a hexdigest (so
-    comparing digests is comparing the strings), else a line the verifier reads itself."""
+    comparing digests is comparing the strings), else a line the verifier reads itself.
+    (Parsed with orjson when installed: it makes a tombstone of no line the standard
+    library would read otherwise, as it reads an int exactly or not as an int.)"""
     if len(line) >= MAX_LINE:
         return TOO_LONG, None, None
     if not line.strip():
         return BLANK, None, None
     try:
-        entry = parse_json(line)
+        entry = orjson.loads(line) if orjson is not None else json.loads(line)
     except (ValueError, RecursionError):
         return OTHER, None, None
     if type(entry) is not dict or "record" in entry:
@@ -502,25 +514,29 @@ def scan_other(line: bytes) -> tuple[int, int | None, bytes | None]:
     return TOMBSTONE, seal, bytes.fromhex(leaf)
 
 
-def parse_sealed(raw: bytes) -> Any:
-    """A record's sealed bytes as JSON: with orjson, a dependency of the package, when it is
-    installed (three times as fast, and parsing is most of a verification), else with the
-    standard library; what orjson refuses the standard library decides, so both accept and
-    refuse the same."""
-    if orjson is not None:
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
+def parse_standard(raw: bytes) -> Any:
     return json.loads(raw.decode("utf-8"))
 
 
 def check_sealed(site: str, configs: dict[tuple[str, int], str], seal: int,
                  position: bytes, raw: bytes) -> Failure | None:
     """Parse and check a record's bytes as the export writes them; the failure, if any (it
-    counts only if the bytes turn out to match their sealed leaf)."""
+    counts only if the bytes turn out to match their sealed leaf). Parsed with orjson when
+    installed (parsing is most of a verification); a record it fails is parsed again by
+    the standard library, which decides, and names the failure as it reads the record. (A
+    record orjson passes, the standard library passes too: every number record_problem
+    compares a record's with is one a record must state within 64 bits to pass.)"""
+    if orjson is None:
+        return sealed_failure(site, configs, seal, position, raw, parse_standard)
+    if sealed_failure(site, configs, seal, position, raw, orjson.loads) is None:
+        return None
+    return sealed_failure(site, configs, seal, position, raw, parse_standard)
+
+
+def sealed_failure(site: str, configs: dict[tuple[str, int], str], seal: int,
+                   position: bytes, raw: bytes, parse: Callable[[bytes], Any]) -> Failure | None:
     try:
-        record = parse_sealed(raw)
+        record = parse(raw)
         receipt_id = record.get("receipt_id", "?")
     except (*MALFORMED, RecursionError) as error:
         return None, malformed(error)

@@ -231,3 +231,28 @@ def test_lines_claiming_a_seal_that_lists_none_of_the_sites_records_are_refused(
     error = refused(bundle.write(tmp_path / "b.zip"))
     assert error.where == "record r-000099"
     assert error.why == "claims seal 2, which does not list this site's records"
+
+
+def answers(path: Path, monkeypatch) -> list[tuple[str, str]]:
+    """The failure reported with orjson, and with the standard library alone."""
+    found = [refused(path)]
+    with monkeypatch.context() as without:
+        without.setattr(bundle_module, "orjson", None)
+        found.append(refused(path))
+    return [(error.where, error.why) for error in found]
+
+
+def test_an_integer_beyond_64_bits_is_read_whole_with_orjson_too(workers, tmp_path,
+                                                                 monkeypatch):
+    """orjson reads 2**64 + 1 as the float 2**64: the verifier names what the standard
+    library reads, in a seal's line and in a sealed record alike."""
+    big = 2**64 + 1
+    bundle = Bundle()
+    bundle.seal([receipt(0), receipt(1, config_version=big)])
+    assert answers(bundle.write(tmp_path / "b.zip"), monkeypatch) == [(
+        "record r-000001 (seal 1, position 1)",
+        f"configuration v{big} is not in the bundle")] * 2
+    bundle = large()
+    bundle.seals[1] = bundle.seals[1].replace(b'"seal": 2,', b'"seal": %d,' % big)
+    assert answers(bundle.write(tmp_path / "c.zip"), monkeypatch) == [
+        ("seal 2", f"missing (found seal {big})")] * 2
