@@ -262,6 +262,39 @@ def test_mutated_bundles_are_refused_with_a_reason(members, tmp_path, profile, f
                 "0 crashes, 0 tampered accepted")
 
 
+def verdict(path: Path) -> tuple[str, str] | None:
+    """The verifier's answer: None when the bundle verifies, else (where, why)."""
+    try:
+        verify_bundle(str(path))
+    except VerificationError as error:
+        return error.where, error.why
+    return None
+
+
+def test_the_standard_library_accepts_and_refuses_as_orjson_does(members, tmp_path, profile,
+                                                                 monkeypatch):
+    """orjson parses when it is installed, the standard library when not: every mutated
+    bundle gets the same answer, word for word, either way."""
+    from consent_logs import bundle as bundle_module
+
+    @settings(max_examples=profile.fuzz_examples // 4, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(st.lists(st.sampled_from(["flip_bytes", "corrupt_line", "change_value"]),
+                    min_size=1, max_size=2), st.data())
+    def check(mutations, data):
+        mutated = members
+        for mutation in mutations:
+            mutated = MUTATIONS[mutation](mutated, data)
+        path = write_zip(tmp_path / "mutated.zip", mutated)
+        with_orjson = verdict(path)
+        with monkeypatch.context() as without:
+            without.setattr(bundle_module, "orjson", None)
+            assert verdict(path) == with_orjson, "+".join(mutations)
+
+    assert bundle_module.orjson is not None, "orjson is a dependency of the package"
+    check()
+
+
 def bomb(path: Path, members: Members, name: str, chunk: bytes, size: int) -> Path:
     """The bundle with one member replaced by ``size`` bytes of ``chunk`` repeated: a few
     hundred KiB compressed, written in chunks so the test's own memory stays flat."""

@@ -255,13 +255,13 @@ TAMPERING = [
 
 @pytest.fixture(params=["one process", "worker processes"])
 def workers(request, monkeypatch):
-    """The verifier as on one core, and as on several: records parsed and checked by worker
-    processes in small batches, so failures must still come in bundle order."""
+    """The verifier as on one core, and as on several: records.jsonl scanned by worker
+    processes in small blocks, so failures must still come in bundle order."""
     from consent_logs import bundle as bundle_module
 
     if request.param == "worker processes":
         monkeypatch.setattr(bundle_module, "PARALLEL_FROM", 0)
-        monkeypatch.setattr(bundle_module.SealedRecords, "BATCH", 2)
+        monkeypatch.setattr(bundle_module, "CHUNK", 300)
         monkeypatch.setattr(bundle_module.os, "cpu_count", lambda: 2)
     return request.param
 
