@@ -10,15 +10,18 @@ Fixed windows of one minute. Each client counts in two slots of two independent 
 count-min sketch) and is refused only when both of its counts are over the limit, so an
 ordinary client is refused only if both of its slots are shared with heavy clients (for
 one flood, about one chance in 4 billion); one table alone would wrongly refuse one
-client in 65,536. Increments are not atomic across processes, so under a race a client
-may get a request or two more than the limit: this is a brake on floods, not an
-accounting system.
+client in 65,536. A request's two increments are made under a lock on the file (flock,
+between processes) and a lock in the process (between its threads): a few microseconds
+held. Without them two workers racing lost increments by the handful, and a flood from
+several workers got well past the limit.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import mmap
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -40,14 +43,12 @@ class RateLimit:
         self.per_minute, self.slots = per_minute, slots
         self.key = hashlib.sha256(b"cmp-rate-limit:" + secret.encode()).digest()
         size = 2 * slots * 8  # two tables of (window, count) pairs of 32-bit cells
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if os.fstat(fd).st_size != size:
-                os.ftruncate(fd, size)
-            self._map = mmap.mmap(fd, size)
-        finally:
-            os.close(fd)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # kept: its lock is ours
+        if os.fstat(self._fd).st_size != size:
+            os.ftruncate(self._fd, size)
+        self._map = mmap.mmap(self._fd, size)
         self._cells = memoryview(self._map).cast("I")  # (window, count) per slot
+        self._threads = threading.Lock()
 
     def slots_of(self, client: str) -> tuple[int, int]:
         """The cell index of the client's slot in each table."""
@@ -60,7 +61,13 @@ class RateLimit:
         seconds until its window ends."""
         now = time.time() if now is None else now
         window = int(now // PERIOD) & MAX_COUNT
-        count = min(self._count(slot, window) for slot in self.slots_of(client))
+        slots = self.slots_of(client)
+        with self._threads:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                count = min(self._count(slot, window) for slot in slots)
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
         if count <= self.per_minute:
             return None
         return max(1, int(PERIOD - now % PERIOD))
