@@ -147,9 +147,6 @@ class Entry:
                  parsed: dict[str, Any] | None):
         self.seal, self.position, self.raw, self.parsed = seal, position, raw, parsed
 
-    def get(self, name: str) -> Any:
-        return getattr(self, name) if name in ("seal", "position") else None
-
     def whole(self) -> dict[str, Any]:
         """The line parsed (an export's line rebuilt from its raw record)."""
         if self.parsed is None:

@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any, Iterable, Iterator, NamedTuple, TypeVar
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar
 
 from sqlalchemy import (Connection, DateTime, Engine, String, and_, exists, false, func, insert,
                         literal, or_, select, table, column, type_coerce)
@@ -91,29 +91,34 @@ def retention_reason(cause: str, ended: date, months: int) -> str:
     return f"retention: {cause} {ended:%Y-%m-%d}, kept {months} months after"
 
 
-def copy_rows(conn: Connection, name: str, columns: Iterable[str], rows: list[tuple]) -> None:
-    """Insert plain tuples into table ``name`` the fastest way the database takes them:
-    COPY through psycopg on PostgreSQL, else one executemany (no dict or bound parameter
-    object per row). A database error comes out as SQLAlchemy's own class, so a caller
-    can tell a lost race (IntegrityError) from the rest."""
-    columns = list(columns)
+def copy_rows(conn: Connection, into, columns: tuple[str, ...], rows: Iterable[tuple],
+              text: Callable[[], str] | None = None) -> None:
+    """Insert plain tuples into the table ``into`` the fastest way the database takes them:
+    COPY through psycopg on PostgreSQL (``text``, when given, makes the rows' COPY text in
+    one go: integers need no escaping, and a row at a time through psycopg was a tenth of a
+    seal's time), else one executemany (no dict or bound parameter object per row). A
+    database error comes out as SQLAlchemy's own class, so a caller can tell a lost race
+    (IntegrityError) from the rest."""
     dialect = conn.dialect
-    quote = dialect.identifier_preparer.quote
-    names = ", ".join(quote(c) for c in columns)
+    preparer = dialect.identifier_preparer
+    target = f"{preparer.format_table(into)} ({', '.join(map(preparer.quote, columns))})"
     raw = conn.connection.dbapi_connection
     if dialect.name == "postgresql" and hasattr(raw.cursor(), "copy"):
-        statement = f"COPY {quote(name)} ({names}) FROM STDIN"
+        statement = f"COPY {target} FROM STDIN"
         try:
             with raw.cursor() as cursor, cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
+                if text is not None:
+                    copy.write(text())
+                else:
+                    for row in rows:
+                        copy.write_row(row)
         except dialect.loaded_dbapi.Error as error:
             raise DBAPIError.instance(statement, None, error, dialect.loaded_dbapi.Error,
                                       hide_parameters=True, dialect=dialect) from error
         return
     marker = PLACEHOLDERS[dialect.paramstyle]
-    conn.exec_driver_sql(f"INSERT INTO {quote(name)} ({names}) "
-                         f"VALUES ({', '.join([marker] * len(columns))})", rows)
+    conn.exec_driver_sql(f"INSERT INTO {target} "
+                         f"VALUES ({', '.join([marker] * len(columns))})", list(rows))
 
 
 @dataclass(frozen=True)
@@ -330,32 +335,12 @@ class Ledger:
         self._write_members(conn, seal.number, batch.seqs)
 
     def _write_members(self, conn: Connection, number: int, seqs: list[int]) -> None:
-        """The members in one go: on PostgreSQL one COPY of one block of text (integers
-        need no escaping; a row at a time through psycopg was a tenth of a seal's time),
-        else one statement run for all of them with plain tuples (building a dict and its
-        bound parameters per member was most of a seal's time)."""
-        raw = conn.connection.dbapi_connection
-        if conn.dialect.name == "postgresql" and hasattr(raw.cursor(), "copy"):
-            table = conn.dialect.identifier_preparer.format_table(self.t.seal_members)
-            statement = f"COPY {table} (seal_number, position, record_seq) FROM STDIN"
-            rows = "".join([f"{number}\t{position}\t{seq}\n" for position, seq in enumerate(seqs)])
-            try:
-                with raw.cursor() as cursor, cursor.copy(statement) as copy:
-                    copy.write(rows)
-            except conn.dialect.loaded_dbapi.Error as error:
-                # as SQLAlchemy's own classes, so a lost race (IntegrityError) is retried
-                raise DBAPIError.instance(statement, None, error, conn.dialect.loaded_dbapi.Error,
-                                          hide_parameters=True, dialect=conn.dialect) from error
-            return
-        conn.exec_driver_sql(self._insert_members(conn),
-                             [(number, position, seq) for position, seq in enumerate(seqs)])
-
-    def _insert_members(self, conn: Connection) -> str:
-        dialect = conn.dialect
-        quote, marker = dialect.identifier_preparer.quote, PLACEHOLDERS[dialect.paramstyle]
-        return (f"INSERT INTO {dialect.identifier_preparer.format_table(self.t.seal_members)} "
-                f"({', '.join(quote(c) for c in ('seal_number', 'position', 'record_seq'))}) "
-                f"VALUES ({marker}, {marker}, {marker})")
+        """The members in one go (building a dict and its bound parameters per member was
+        most of a seal's time)."""
+        copy_rows(conn, self.t.seal_members, ("seal_number", "position", "record_seq"),
+                  ((number, position, seq) for position, seq in enumerate(seqs)),
+                  text=lambda: "".join([f"{number}\t{position}\t{seq}\n"
+                                        for position, seq in enumerate(seqs)]))
 
     def _register_key(self, conn: Connection, key: SigningKey) -> None:
         known = conn.execute(
@@ -453,8 +438,9 @@ class Ledger:
         ``removals``: filled by COPY on PostgreSQL, one executemany on SQLite."""
         conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {REMOVALS} "
                              "(seq BIGINT PRIMARY KEY, reason TEXT NOT NULL, redacted TEXT)")
-        copy_rows(conn, REMOVALS, Removal._fields, removals)
-        return table(REMOVALS, column("seq"), column("reason"), column("redacted"))
+        waiting = table(REMOVALS, column("seq"), column("reason"), column("redacted"))
+        copy_rows(conn, waiting, Removal._fields, removals)
+        return waiting
 
     # --- data subjects ----------------------------------------------------------------
 
