@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
+from contextlib import closing
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -35,6 +36,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from consent_logs.canonical import canonical_json
 from consent_logs.keys import ALGORITHM, PublicKey, SigningKey
+from consent_logs.read_ahead import read_ahead
 from consent_logs.schema import LedgerTables
 from consent_logs.seals import Seal, VerificationError, check_seal, record_leaf, seal_body
 from consent_logs.timeutil import add_months, parse_utc, stored_naive_utc
@@ -119,6 +121,21 @@ def copy_rows(conn: Connection, into, columns: tuple[str, ...], rows: Iterable[t
     marker = PLACEHOLDERS[dialect.paramstyle]
     conn.exec_driver_sql(f"INSERT INTO {target} "
                          f"VALUES ({', '.join([marker] * len(columns))})", list(rows))
+
+
+def driver_batches(conn: Connection, statement, batch: int) -> Iterator[list]:
+    """The rows of ``statement``, ``batch`` at a time, as the driver gives them (plain
+    tuples: SQLAlchemy's row objects cost more than the reading for a million rows), read
+    through a server-side cursor on PostgreSQL."""
+    with conn.execute(statement, execution_options={"stream_results": True}) as result:
+        # the first batch through SQLAlchemy, which may hold a row it read ahead
+        rows = result.fetchmany(batch)
+        if rows:
+            yield rows
+        if len(rows) < batch:
+            return
+        while rows := result.cursor.fetchmany(batch):
+            yield rows
 
 
 @dataclass(frozen=True)
@@ -367,11 +384,9 @@ class Ledger:
                  r.c.issued_at <= add_months(now, -m) + timedelta(days=4))
             for m in months])
 
-    def _purge_scan(self, conn: Connection, after_seq: int, batch: int, candidates) -> list:
-        """The next candidates after ``after_seq`` as plain driver tuples (seq, state,
-        issued_at, expires_at, retention_months, the visitor's next issued_at): judging a
-        few hundred thousand of them through SQLAlchemy's row objects and datetime
-        conversion cost more than reading them."""
+    def _purge_query(self, candidates):
+        """The candidates in ledger order: seq, state, issued_at, expires_at,
+        retention_months, and the visitor's next record's issued_at (or None)."""
         r, m = self.t.records, self.t.seal_members
         later = r.alias("later")
         # the visitor's next record in ledger order (timestamps have one-second
@@ -383,34 +398,54 @@ class Ledger:
             .order_by(later.c.seq).limit(1)
             .scalar_subquery()
         )
-        result = conn.execute(
-            select(r.c.seq, r.c.state, type_coerce(r.c.issued_at, String),
-                   type_coerce(r.c.expires_at, String), r.c.retention_months, next_issued)
-            .where(r.c.seq > after_seq, candidates, exists().where(m.c.record_seq == r.c.seq))
-            .order_by(r.c.seq).limit(batch)
-        )
-        with result:
-            return result.cursor.fetchall()
+        return (select(r.c.seq, r.c.state, type_coerce(r.c.issued_at, String),
+                       type_coerce(r.c.expires_at, String), r.c.retention_months, next_issued)
+                .where(candidates, exists().where(m.c.record_seq == r.c.seq))
+                .order_by(r.c.seq))
+
+    def _purge_scan(self, conn: Connection, candidates, batch: int) -> Iterator[list]:
+        """The candidates in batches of plain driver tuples: judging a few hundred thousand
+        of them through row objects and datetime conversion cost more than reading them.
+
+        PostgreSQL: one query, read through a server-side cursor (one snapshot; as a query
+        per batch, each batch's plan walked the seal members from the start again).
+        SQLite: a query per batch, each after the last one's end, so no reader stays open
+        through the purge (an open reader keeps the WAL from being checkpointed while the
+        purge's writes pile up in it)."""
+        query = self._purge_query(candidates)
+        if conn.dialect.name == "postgresql":
+            yield from driver_batches(conn, query, batch)
+            return
+        after = 0
+        while True:
+            with conn.execute(query.where(self.t.records.c.seq > after).limit(batch)) as result:
+                rows = result.cursor.fetchall()
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
 
     def expired_records(self, conn: Connection, now: datetime, batch: int = 10_000,
                         progress=None) -> Iterator[Removal]:
         """Sealed records past ``consent end + retention``. Unsealed records are never
         purged: their leaf hash must be in a seal before the record can go. ``progress``
-        is told the sequence number the scan has reached (see ``last_seq``)."""
-        after = 0
+        is told the sequence number the scan has reached (see ``last_seq``).
+
+        The next batch is read while this one is judged (``read_ahead``): ``conn`` is the
+        reading thread's until the scan ends."""
         candidates = self._purge_candidates(conn, now)
         until = stored_naive_utc(now)
-        while rows := self._purge_scan(conn, after, batch, candidates):
-            for seq, state, issued, expires, months, next_issued in rows:
-                # stored values, as the driver gives them, compare as the moments they
-                # stand for: only the one that matters is parsed
-                stored_end, cause = consent_end(state, issued, expires, next_issued)
-                ended = stored_naive_utc(stored_end)
-                if add_months(ended, months) <= until:
-                    yield Removal(seq, retention_reason(cause, ended.date(), months))
-            after = rows[-1][0]
-            if progress:
-                progress(after)
+        with closing(read_ahead(self._purge_scan(conn, candidates, batch))) as batches:
+            for rows in batches:
+                for seq, state, issued, expires, months, next_issued in rows:
+                    # stored values, as the driver gives them, compare as the moments they
+                    # stand for: only the one that matters is parsed
+                    stored_end, cause = consent_end(state, issued, expires, next_issued)
+                    ended = stored_naive_utc(stored_end)
+                    if add_months(ended, months) <= until:
+                        yield Removal(seq, retention_reason(cause, ended.date(), months))
+                if progress and rows:
+                    progress(rows[-1][0])
 
     def replace_by_tombstones(self, conn: Connection, removals: list[Removal],
                               now: datetime) -> None:

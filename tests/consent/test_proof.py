@@ -372,3 +372,39 @@ def test_oversized_members_and_lines_are_refused_unread(bundle, monkeypatch):
     monkeypatch.setattr(bundle_module, "MAX_JSON_MEMBER", 100)
     with pytest.raises(VerificationError, match="manifest.json: larger than 100 bytes"):
         verify_bundle(str(bundle))
+
+
+def test_a_share_read_as_a_range_or_record_by_record_gives_the_same_bundle(
+        runner, two_sites, tmp_path, monkeypatch):
+    """A seal's share is read as one range of the ledger when its records lie close
+    together, else record by record (a slow writer's record sealed with later ones): both
+    give the same bundle, byte for byte, tombstones included."""
+    from datetime import datetime, timezone
+
+    import consent_logs.export as export_module
+    from cmp_server.models import LEDGER_TABLES, ledger
+    from cmp_server.platform.extensions import db
+    from consent_logs.ledger import Removal
+
+    site, _ = two_sites
+    r, m = LEDGER_TABLES.records, LEDGER_TABLES.seal_members
+    sealed = db.session.execute(select(r.c.seq).join(m, m.c.record_seq == r.c.seq)
+                                .where(r.c.site == site.key).order_by(r.c.seq)).scalars().all()
+    with db.engine.begin() as conn:
+        ledger.replace_by_tombstones(conn, [Removal(sealed[1], "retention: test"),
+                                            Removal(sealed[-2], "retention: test")],
+                                     datetime.now(timezone.utc))
+
+    def exported(name: str) -> dict[str, bytes]:
+        out = tmp_path / name
+        result = runner.invoke(args=["cmp", "export", "--site", site.key, "--from",
+                                     "2000-01-01", "--to", "2100-01-01", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert "15 records, 2 tombstones" in result.output
+        assert run_verifier(out).returncode == 0
+        with zipfile.ZipFile(out) as archive:
+            return {name: archive.read(name) for name in ("records.jsonl", "seals.jsonl")}
+
+    as_ranges = exported("ranges.zip")
+    monkeypatch.setattr(export_module, "SPREAD", 0)  # never a range: each record looked up
+    assert exported("one-by-one.zip") == as_ranges

@@ -100,16 +100,27 @@ def test_purge_command_shows_progress_and_summary(runner, history):
 
 
 def test_purge_removes_more_than_one_batch(app, monkeypatch):
-    """Batches commit while the scan goes on (a regression: the scan's connection closed)."""
+    """Batches commit while the scan goes on (a regression: the scan's connection closed),
+    and the scan reads ahead in batches of its own."""
     import cmp_server.consent.retention as retention_module
 
-    monkeypatch.setattr(retention_module, "PURGE_BATCH", 2)
+    monkeypatch.setattr(retention_module, "PURGE_BATCH", 2)  # SQLite's
+    monkeypatch.setattr(retention_module, "MOST_REMOVALS", 2)  # PostgreSQL's
     for index in range(5):
         append(f"visitor-g-00000000{index}", "2020-01-01T00:00:00Z", "2020-07-01T00:00:00Z",
                "refused", {})
     seal_now(batch_size=100)
+    judged = list(ledger.expired_records(db.session.connection(), NOW, batch=2))
+    db.session.commit()
+    assert [r.seq for r in judged] == sorted(r.seq for r in judged) and len(judged) == 5
+    written = []
+    original = retention_module.RemovalWriter._write
+    monkeypatch.setattr(retention_module.RemovalWriter, "_write",
+                        lambda self, removals: written.append(len(removals)) or
+                        original(self, removals))
     report = purge(now=NOW)
     assert report.removed == 5 and remaining() == set()
+    assert written == [2, 2, 1]
     assert ledger.verify(db.session.connection()) == 5
 
 

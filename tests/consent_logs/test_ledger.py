@@ -120,3 +120,23 @@ def test_seal_command(runner, recorded):
     assert lines[-1].startswith("sealed 5 records in 2 seal(s) with key ")
     again = runner.invoke(args=["cmp", "seal"])
     assert again.output.strip().startswith("sealed 0 records in 0 seal(s)")
+
+
+@pytest.mark.parametrize("rows", [0, 1, 2, 3, 4, 7, 9, 10])
+def test_driver_batches_give_every_row_once_in_order(app, rows):
+    """Read through a server-side cursor on PostgreSQL, the first batch through SQLAlchemy
+    (which reads a row ahead) and the rest from the driver: none lost, none doubled, at
+    every count around the batch size."""
+    from sqlalchemy import literal, select, union_all
+
+    from consent_logs.ledger import driver_batches
+
+    numbers = [select(literal(n).label("n")) for n in range(rows)]
+    statement = (union_all(*numbers).order_by("n") if rows > 1 else
+                 numbers[0] if numbers else select(literal(0).label("n")).where(text("1 = 0")))
+    batches = list(driver_batches(conn(), statement, 3))
+    assert [len(batch) for batch in batches] == [3] * (rows // 3) + ([rows % 3] if rows % 3 else [])
+    assert [row[0] for batch in batches for row in batch] == list(range(rows))
+    # the session's connection is left as it was: no server-side cursor for what follows
+    assert conn().execute(text("SELECT 1")).scalar() == 1
+    assert not conn().get_execution_options().get("stream_results")
