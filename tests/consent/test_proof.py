@@ -374,11 +374,23 @@ def test_oversized_members_and_lines_are_refused_unread(bundle, monkeypatch):
         verify_bundle(str(bundle))
 
 
-def test_a_share_read_as_a_range_or_record_by_record_gives_the_same_bundle(
+
+def exported_members(runner, site_key: str, out: Path, counts: str) -> dict[str, bytes]:
+    result = runner.invoke(args=["cmp", "export", "--site", site_key, "--from", "2000-01-01",
+                                 "--to", "2100-01-01", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert counts in result.output
+    assert run_verifier(out).returncode == 0
+    with zipfile.ZipFile(out) as archive:
+        return {name: archive.read(name) for name in ("records.jsonl", "seals.jsonl")}
+
+
+def test_every_way_of_reading_the_shares_gives_the_same_bundle(
         runner, two_sites, tmp_path, monkeypatch):
-    """A seal's share is read as one range of the ledger when its records lie close
-    together, else record by record (a slow writer's record sealed with later ones): both
-    give the same bundle, byte for byte, tombstones included."""
+    """Seals whose members are in ledger order are read by one query through the ledger;
+    otherwise seal by seal, as a range of the ledger when the seal's records lie close
+    together, else record by record. All give the same bundle, byte for byte, tombstones
+    included."""
     from datetime import datetime, timezone
 
     import consent_logs.export as export_module
@@ -394,17 +406,62 @@ def test_a_share_read_as_a_range_or_record_by_record_gives_the_same_bundle(
         ledger.replace_by_tombstones(conn, [Removal(sealed[1], "retention: test"),
                                             Removal(sealed[-2], "retention: test")],
                                      datetime.now(timezone.utc))
-
-    def exported(name: str) -> dict[str, bytes]:
-        out = tmp_path / name
-        result = runner.invoke(args=["cmp", "export", "--site", site.key, "--from",
-                                     "2000-01-01", "--to", "2100-01-01", "--out", str(out)])
-        assert result.exit_code == 0, result.output
-        assert "15 records, 2 tombstones" in result.output
-        assert run_verifier(out).returncode == 0
-        with zipfile.ZipFile(out) as archive:
-            return {name: archive.read(name) for name in ("records.jsonl", "seals.jsonl")}
-
-    as_ranges = exported("ranges.zip")
+    counts = "15 records, 2 tombstones"
+    streamed = exported_members(runner, site.key, tmp_path / "streamed.zip", counts)
+    monkeypatch.setattr(export_module.BundleWriter, "in_ledger_order",
+                        lambda self, numbers: (False, None, None))
+    assert exported_members(runner, site.key, tmp_path / "ranges.zip", counts) == streamed
     monkeypatch.setattr(export_module, "SPREAD", 0)  # never a range: each record looked up
-    assert exported("one-by-one.zip") == as_ranges
+    assert exported_members(runner, site.key, tmp_path / "one-by-one.zip", counts) == streamed
+
+
+def seal_as_an_earlier_version_could(groups: list[list[int]]) -> None:
+    """Seals whose members are not in ledger order, as sealing before it kept a horizon
+    could make them (a slow writer's record sealed after later ones)."""
+    from datetime import datetime, timezone
+
+    from cmp_server.consent.sealing import signing_key
+    from cmp_server.models import LEDGER_TABLES, ledger
+    from cmp_server.platform.extensions import db
+    from consent_logs.canonical import canonical_json
+    from consent_logs.ledger import Batch
+    from consent_logs.seals import Seal, seal_body
+
+    key, root, r = signing_key(), None, LEDGER_TABLES.records
+    with db.engine.begin() as conn:
+        ledger._register_key(conn, key)
+        for number, seqs in enumerate(groups, start=1):
+            leaves = dict((seq, (site, leaf)) for seq, site, leaf in conn.execute(
+                select(r.c.seq, r.c.site, r.c.leaf_hash).where(r.c.seq.in_(seqs))))
+            sealed_at = datetime.now(timezone.utc)
+            content = seal_body(number, [leaves[seq] for seq in seqs], root, sealed_at,
+                                key.key_id)
+            body = canonical_json(content).decode("utf-8")
+            seal = Seal(number, len(seqs), content["root"], root, key.key_id, body,
+                        key.sign(body.encode("utf-8")))
+            ledger._write_seal(conn, Batch(seal, sealed_at, seqs))
+            root = content["root"]
+
+
+def test_seals_out_of_ledger_order_are_read_seal_by_seal(runner, shop, tmp_path):
+    from cmp_server.models import LEDGER_TABLES, ledger
+    from cmp_server.platform.extensions import db
+    from consent_logs.export import BundleWriter
+
+    site, version = shop
+    for action in ["accept_all", "reject_all"] * 4:
+        record_consent({"site": site.key, "config_version": version.number, "action": action,
+                        "language": "sv"}, None, "https://shop.example")
+    seqs = db.session.execute(select(LEDGER_TABLES.records.c.seq)
+                              .order_by(LEDGER_TABLES.records.c.seq)).scalars().all()
+    # the second seal holds a record older than most of the first one's
+    seal_as_an_earlier_version_could([[seqs[0], *seqs[2:7]], [seqs[1], seqs[7]]])
+    db.session.commit()
+    writer = BundleWriter(ledger, db.session.connection(), site.key, notice=None)
+    assert writer.in_ledger_order([1, 2])[0] is False
+    assert writer.in_ledger_order([1])[0] is True
+    members = exported_members(runner, site.key, tmp_path / "proof.zip",
+                               "8 records, 0 tombstones")
+    lines = [json.loads(line) for line in members["records.jsonl"].splitlines()]
+    assert [(line["seal"], line["position"]) for line in lines] == [
+        (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (2, 0), (2, 1)]
