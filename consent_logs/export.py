@@ -36,14 +36,9 @@ Notice = Callable[[str, int], dict[str, Any]]
 Progress = Callable[[int, int], None]
 ROWS_PER_FETCH = 2_000
 ISAL_LEVEL = 1  # of 0-3
-# A seal's share, read on its own, is read as a range of sequence numbers when its members
-# span fewer than this many times their number (see BundleWriter.shares).
-SPREAD = 2
-# PostgreSQL, for the export's transaction: a seal's share (10,000 rows of about 1 KB) is
-# sorted in memory, not on disk; and no parallel workers (each share is small, and a
-# worker takes the core that deflates the bundle).
-POSTGRESQL_SETTINGS = ("SET LOCAL work_mem = '64MB'",
-                       "SET LOCAL max_parallel_workers_per_gather = 0")
+# PostgreSQL, for the export's transaction: no parallel workers (a worker takes the core
+# that deflates the bundle and writes its lines).
+POSTGRESQL_SETTINGS = ("SET LOCAL max_parallel_workers_per_gather = 0",)
 # A record's configuration version, read from its canonical bytes without parsing them:
 # keys are sorted and none before "config_version" holds an object, so the first match is
 # the record's own. (Were that ever to change, the verifier would say which configuration
@@ -110,6 +105,30 @@ class BackgroundWriter:
             raise self.failure
 
 
+def by_seal(batches: Iterator[list[tuple]], numbers: list[int]
+            ) -> Iterator[tuple[int, list[tuple] | None]]:
+    """Batches of rows led by their seal number, in the order of the seals ``numbers``, as
+    (seal number, its rows in this batch) and (seal number, None) where its rows end; a
+    seal without rows has just its end."""
+    waiting = iter(numbers)  # the seals whose rows have not begun
+    current = None
+    for rows in batches:
+        for number, share in groupby(rows, key=itemgetter(0)):
+            if number != current:
+                if current is not None:
+                    yield current, None
+                for skipped in waiting:
+                    if skipped == number:
+                        break
+                    yield skipped, None
+                current = number
+            yield number, list(share)
+    if current is not None:
+        yield current, None
+    for skipped in waiting:
+        yield skipped, None
+
+
 class BundleWriter:
     def __init__(self, ledger: Ledger, conn: Connection, site: str, notice: Notice,
                  progress: Progress | None = None):
@@ -131,19 +150,18 @@ class BundleWriter:
             .order_by(s.c.number)
         ).scalars())
 
-    def share_query(self, members, lowest: int | None, highest: int | None):
+    def share_query(self, members, seqs: tuple[int, int] | None = None):
         """The site's rows among the seal members ``members`` (a condition): seal number,
         position, the record's stored bytes, leaf hash and issued_at, or the tombstone's
-        receipt id, leaf hash and reason. Given the lowest and highest sequence number
-        among them, records and tombstones are read as ranges (hash or merge joins)
-        instead of looked up one by one."""
+        receipt id, leaf hash and reason. ``seqs``, the lowest and highest sequence number
+        among the members, bounds each table's part read."""
         m, r, t = self.ledger.t.seal_members, self.ledger.t.records, self.ledger.t.tombstones
         joined_record = r.c.seq == m.c.record_seq
         joined_tombstone = t.c.record_seq == m.c.record_seq
-        if lowest is not None:
-            members &= m.c.record_seq.between(lowest, highest)
-            joined_record &= r.c.seq.between(lowest, highest)
-            joined_tombstone &= t.c.record_seq.between(lowest, highest)
+        if seqs is not None:
+            members &= m.c.record_seq.between(*seqs)
+            joined_record &= r.c.seq.between(*seqs)
+            joined_tombstone &= t.c.record_seq.between(*seqs)
         return (
             select(m.c.seal_number, m.c.position, r.c.data, r.c.leaf_hash,
                    type_coerce(r.c.issued_at, String), t.c.receipt_id, t.c.leaf_hash,
@@ -152,10 +170,11 @@ class BundleWriter:
             .where(members,
                    or_(r.c.site == self.site, and_(r.c.seq.is_(None), t.c.site == self.site))))
 
-    def in_ledger_order(self, numbers: list[int]) -> tuple[bool, int | None, int | None]:
-        """Whether the members of the seals ``numbers``, in seal and position order, are
-        in ledger order too (as they are unless a slow writer's record was sealed after
-        later ones), and their lowest and highest sequence numbers."""
+    def ledger_range(self, numbers: list[int]) -> tuple[int, int] | None:
+        """The lowest and highest sequence number among the members of the seals
+        ``numbers``, if those members in seal and position order are in ledger order too
+        (as they are unless an earlier version sealed a slow writer's record after later
+        ones); None if not."""
         m = self.ledger.t.seal_members
         members = select(
             m.c.record_seq,
@@ -165,49 +184,36 @@ class BundleWriter:
         behind, lowest, highest = self.conn.execute(select(
             func.count().filter(members.c.previous > members.c.record_seq),
             func.min(members.c.record_seq), func.max(members.c.record_seq))).one()
-        return behind == 0, lowest, highest
+        return (lowest, highest) if behind == 0 and lowest is not None else None
 
     def shares(self, numbers: list[int]) -> Iterator[tuple[int, list[tuple] | None]]:
         """The shares of the seals ``numbers`` (ascending), in that order: (seal number, a
         batch of rows) for each batch, then (seal number, None) where the seal's share
-        ends. In ledger order, every share is read by one query through the ledger
-        (merge joins, nothing sorted: a query per seal cost twice the floor's reading);
-        otherwise a query per seal."""
-        m = self.ledger.t.seal_members
+        ends.
+
+        SQLite: one query in seal and position order (it follows the members' own index
+        and looks each record up by its rowid, which costs it little). PostgreSQL: when
+        the members are in ledger order too (see ledger_range), one query in ledger order,
+        the same order: the members, records and tombstones are then merged as ranges,
+        nothing sorted and nothing looked up one by one (a query per seal, sorting its
+        share, cost twice the floor's reading); otherwise a query per seal, as it would
+        sort every share at once."""
         if not numbers:
             return
-        ordered, lowest, highest = self.in_ledger_order(numbers)
-        if not ordered:
+        m = self.ledger.t.seal_members
+        members = m.c.seal_number.in_(numbers)
+        if self.conn.dialect.name == "sqlite":
+            query = self.share_query(members).order_by(m.c.seal_number, m.c.position)
+        elif seqs := self.ledger_range(numbers):
+            query = self.share_query(members, seqs).order_by(m.c.record_seq)
+        else:
             for number in numbers:
-                lowest, highest, count = self.conn.execute(
-                    select(func.min(m.c.record_seq), func.max(m.c.record_seq), func.count())
-                    .where(m.c.seal_number == number)).one()
-                close = count and highest - lowest < SPREAD * count
-                query = self.share_query(m.c.seal_number == number,
-                                         *((lowest, highest) if close else (None, None)))
-                for rows in driver_batches(self.conn, query.order_by(m.c.position),
-                                           ROWS_PER_FETCH):
+                query = self.share_query(m.c.seal_number == number).order_by(m.c.position)
+                for rows in driver_batches(self.conn, query, ROWS_PER_FETCH):
                     yield number, rows
                 yield number, None
             return
-        query = self.share_query(m.c.seal_number.in_(numbers), lowest, highest)
-        waiting = iter(numbers)  # the seals whose share has not begun
-        current = None
-        for rows in driver_batches(self.conn, query.order_by(m.c.record_seq), ROWS_PER_FETCH):
-            for number, share in groupby(rows, key=itemgetter(0)):
-                if number != current:
-                    if current is not None:
-                        yield current, None
-                    for skipped in waiting:  # a seal none of whose rows are left
-                        if skipped == number:
-                            break
-                        yield skipped, None
-                    current = number
-                yield number, list(share)
-        if current is not None:
-            yield current, None
-        for skipped in waiting:
-            yield skipped, None
+        yield from by_seal(driver_batches(self.conn, query, ROWS_PER_FETCH), numbers)
 
     def write(self, out: IO[bytes], start: datetime, end: datetime,
               extra: dict[str, Any]) -> dict[str, Any]:

@@ -387,10 +387,9 @@ def exported_members(runner, site_key: str, out: Path, counts: str) -> dict[str,
 
 def test_every_way_of_reading_the_shares_gives_the_same_bundle(
         runner, two_sites, tmp_path, monkeypatch):
-    """Seals whose members are in ledger order are read by one query through the ledger;
-    otherwise seal by seal, as a range of the ledger when the seal's records lie close
-    together, else record by record. All give the same bundle, byte for byte, tombstones
-    included."""
+    """On PostgreSQL, seals whose members are in ledger order are read in ledger order (as
+    ranges of each table); otherwise, and on SQLite, in seal and position order. Both give
+    the same bundle, byte for byte, tombstones included."""
     from datetime import datetime, timezone
 
     import consent_logs.export as export_module
@@ -408,11 +407,8 @@ def test_every_way_of_reading_the_shares_gives_the_same_bundle(
                                      datetime.now(timezone.utc))
     counts = "15 records, 2 tombstones"
     streamed = exported_members(runner, site.key, tmp_path / "streamed.zip", counts)
-    monkeypatch.setattr(export_module.BundleWriter, "in_ledger_order",
-                        lambda self, numbers: (False, None, None))
-    assert exported_members(runner, site.key, tmp_path / "ranges.zip", counts) == streamed
-    monkeypatch.setattr(export_module, "SPREAD", 0)  # never a range: each record looked up
-    assert exported_members(runner, site.key, tmp_path / "one-by-one.zip", counts) == streamed
+    monkeypatch.setattr(export_module.BundleWriter, "ledger_range", lambda self, numbers: None)
+    assert exported_members(runner, site.key, tmp_path / "seal-order.zip", counts) == streamed
 
 
 def seal_as_an_earlier_version_could(groups: list[list[int]]) -> None:
@@ -443,7 +439,7 @@ def seal_as_an_earlier_version_could(groups: list[list[int]]) -> None:
             root = content["root"]
 
 
-def test_seals_out_of_ledger_order_are_read_seal_by_seal(runner, shop, tmp_path):
+def test_seals_out_of_ledger_order_are_read_in_seal_order(runner, shop, tmp_path):
     from cmp_server.models import LEDGER_TABLES, ledger
     from cmp_server.platform.extensions import db
     from consent_logs.export import BundleWriter
@@ -458,8 +454,8 @@ def test_seals_out_of_ledger_order_are_read_seal_by_seal(runner, shop, tmp_path)
     seal_as_an_earlier_version_could([[seqs[0], *seqs[2:7]], [seqs[1], seqs[7]]])
     db.session.commit()
     writer = BundleWriter(ledger, db.session.connection(), site.key, notice=None)
-    assert writer.in_ledger_order([1, 2])[0] is False
-    assert writer.in_ledger_order([1])[0] is True
+    assert writer.ledger_range([1, 2]) is None
+    assert writer.ledger_range([1]) == (seqs[0], seqs[6])
     members = exported_members(runner, site.key, tmp_path / "proof.zip",
                                "8 records, 0 tombstones")
     lines = [json.loads(line) for line in members["records.jsonl"].splitlines()]
