@@ -615,9 +615,10 @@ def main() -> int:
                  "export = its purge's writes (purge floor s: the same records replaced by "
                  "tombstones in a copy of the database taken before the export, set-based, one "
                  "transaction, nothing judged) plus the bundle's floor (the site's rows read "
-                 "raw, their bytes deflated, level 1, into a zip); verify = the bundle's records "
-                 "inflated and each line hashed once. Bundle and verify floors are child "
-                 "processes timed whole, like the steps. Ratio = floor rate / step rate. Again = "
+                 "raw, their bytes deflated into a zip by ISA-L at level 1, as the export "
+                 "does); verify = the bundle's records inflated and each line hashed once. "
+                 "Bundle and verify floors are child processes timed whole, like the steps. "
+                 "Ratio = floor rate / step rate. Again = "
                  "the same export run a second time, when its purge finds nothing left to "
                  "remove (as after a scheduled `cmp purge`), beside the bundle's floor.")
     notes.append(f"Peak: maximum resident set size of the command ({peak_tool}); growth: "
