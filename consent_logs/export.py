@@ -36,6 +36,11 @@ Notice = Callable[[str, int], dict[str, Any]]
 Progress = Callable[[int, int], None]
 ROWS_PER_FETCH = 2_000
 ISAL_LEVEL = 1  # of 0-3
+# The shares are read by one query per run of seals holding at most this many members and
+# this many seals: a query open on SQLite keeps its WAL from being checkpointed (consent
+# POSTs pile up in it meanwhile), and a query takes only so many parameters.
+MEMBERS_PER_QUERY = 200_000
+SEALS_PER_QUERY = 1_000
 # PostgreSQL, for the export's transaction: no parallel workers (a worker takes the core
 # that deflates the bundle and writes its lines).
 POSTGRESQL_SETTINGS = ("SET LOCAL max_parallel_workers_per_gather = 0",)
@@ -106,6 +111,22 @@ class BackgroundWriter:
             raise self.failure
 
 
+def query_groups(seals: list[tuple[int, int]]) -> Iterator[list[int]]:
+    """The numbers of ``seals`` (number, record count; ascending) in runs read by one query
+    each: at most MEMBERS_PER_QUERY members and SEALS_PER_QUERY seals a run (a seal larger
+    than that alone)."""
+    group: list[int] = []
+    members = 0
+    for number, count in seals:
+        if group and (members + count > MEMBERS_PER_QUERY or len(group) == SEALS_PER_QUERY):
+            yield group
+            group, members = [], 0
+        group.append(number)
+        members += count
+    if group:
+        yield group
+
+
 def by_seal(batches: Iterator[list[tuple]], numbers: list[int]
             ) -> Iterator[tuple[int, list[tuple] | None]]:
     """Batches of rows led by their seal number, in the order of the seals ``numbers``, as
@@ -122,6 +143,8 @@ def by_seal(batches: Iterator[list[tuple]], numbers: list[int]
                     if skipped == number:
                         break
                     yield skipped, None
+                else:
+                    raise RuntimeError(f"rows of seal {number} out of seal order")
                 current = number
             yield number, list(share)
     if current is not None:
@@ -188,9 +211,9 @@ class BundleWriter:
         return (lowest, highest) if behind == 0 and lowest is not None else None
 
     def shares(self, numbers: list[int]) -> Iterator[tuple[int, list[tuple] | None]]:
-        """The shares of the seals ``numbers`` (ascending), in that order: (seal number, a
-        batch of rows) for each batch, then (seal number, None) where the seal's share
-        ends.
+        """The shares of the seals ``numbers`` (ascending; a run of query_groups), in that
+        order: (seal number, a batch of rows) for each batch, then (seal number, None)
+        where the seal's share ends.
 
         SQLite: one query in seal and position order (it follows the members' own index
         and looks each record up by its rowid, which costs it little). PostgreSQL: when
@@ -246,13 +269,16 @@ class BundleWriter:
                     records: IO[bytes]) -> None:
         s = self.ledger.t.seals
         rows = self.conn.execute(
-            select(s.c.number, s.c.key_id, s.c.body, s.c.signature)
+            select(s.c.number, s.c.key_id, s.c.body, s.c.signature, s.c.record_count)
             .where(s.c.number <= last).order_by(s.c.number)
         ).all()  # seal headers only: a few hundred bytes each
         versions: set[int] = set()
+        groups = query_groups([(row.number, row.record_count) for row in rows
+                               if row.number in selected])
         # the shares are read on a thread of their own while this one writes them: the
         # connection is the reading thread's until every share is read
-        with closing(read_ahead(self.shares(sorted(selected)))) as shares:
+        with closing(read_ahead(share for numbers in groups
+                                for share in self.shares(numbers))) as shares:
             for row in rows:
                 line = {"seal": row.number, "key_id": row.key_id, "body": row.body,
                         "signature": row.signature}

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar
 
 from sqlalchemy import (Connection, DateTime, Engine, String, and_, exists, false, func, insert,
                         literal, or_, select, table, column, type_coerce)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from consent_logs.canonical import canonical_json
@@ -455,12 +456,16 @@ class Ledger:
         """Delete records, keeping each one's leaf hash and the reason, so seals verify.
         Set-based, since a purge removes hundreds of thousands: the removals go into a
         temporary table, then one statement writes every tombstone from the records' own
-        rows and one deletes the records. A record already gone is skipped."""
+        rows and one deletes the records. A record already gone is skipped, and so on
+        PostgreSQL is one whose erasure commits while this runs (its tombstone, waited for,
+        stands; the batch goes on instead of failing on the duplicate)."""
         if not removals:
             return
         waiting = self._removals_table(conn, removals)
         r = self.t.records
-        conn.execute(insert(self.t.tombstones).from_select(
+        tombstones = (postgresql_insert(self.t.tombstones).on_conflict_do_nothing()
+                      if conn.dialect.name == "postgresql" else insert(self.t.tombstones))
+        conn.execute(tombstones.from_select(
             ["record_seq", "receipt_id", "site", "leaf_hash", "reason", "removed_at",
              "redacted"],
             select(r.c.seq, r.c.receipt_id, r.c.site, r.c.leaf_hash, waiting.c.reason,

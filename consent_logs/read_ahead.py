@@ -31,8 +31,9 @@ def read_ahead(batches: Iterable[T], depth: int = 2) -> Iterator[T]:
 
     def produce() -> None:
         try:
-            for item in source:
-                if stop.is_set():
+            while not stop.is_set():  # told to stop: not one more read
+                item = next(source, _END)
+                if item is _END:
                     break
                 items.put(item)
         except BaseException as error:  # raised again on the consuming thread

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from contextlib import closing
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -122,11 +123,13 @@ def purge(now: datetime | None = None, dry_run: bool = False,
                 progress(seq, last)
 
         pending: list[Removal] = []
-        for expired in ledger.expired_records(reader, now, progress=scanned):
-            pending.append(expired)
-            if len(pending) >= writer.batch:
-                report.add(pending, writer)
-                pending = []
+        # closed explicitly, so its reading thread is done with ``reader`` however this ends
+        with closing(ledger.expired_records(reader, now, progress=scanned)) as expired:
+            for removal in expired:
+                pending.append(removal)
+                if len(pending) >= writer.batch:
+                    report.add(pending, writer)
+                    pending = []
         report.add(pending, writer)
         if progress and reached[0] != last:
             progress(last, last)  # the scan's end (records after its last candidate)

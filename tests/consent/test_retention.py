@@ -156,6 +156,44 @@ def test_a_record_erased_while_the_purge_ran_is_skipped(history):
     assert ledger.verify(db.session.connection()) == 6  # the sealed ones
 
 
+@pytest.mark.parametrize("engine_name", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_record_erased_while_the_purge_writes_it_does_not_fail_the_batch(history):
+    """On PostgreSQL an erasure can commit while a purge batch (100,000 removals) is being
+    written: the batch waits for the erasure's tombstone, then leaves it standing and goes
+    on, instead of failing on the duplicate and taking the export that ran it down too.
+    (SQLite's single writer makes one wait for the other before it reads.)"""
+    import threading
+    import time
+
+    judged = list(ledger.expired_records(db.session.connection(), NOW))
+    erased = judged[0]
+    db.session.commit()
+    erasing = db.engine.connect()
+    erasing.begin()
+    ledger.replace_by_tombstones(erasing, [erased._replace(reason="erasure: request 1")], NOW)
+    failures, engine = [], db.engine
+
+    def write_the_batch():
+        try:
+            with engine.begin() as conn:
+                ledger.replace_by_tombstones(conn, judged, NOW)
+        except Exception as failure:  # told to the test below
+            failures.append(failure)
+
+    writer = threading.Thread(target=write_the_batch)
+    writer.start()
+    time.sleep(0.5)
+    assert writer.is_alive(), failures  # waiting for the erasure's tombstone
+    erasing.commit()
+    erasing.close()
+    writer.join(10)
+    assert not writer.is_alive() and failures == []
+    tombstones = db.session.execute(select(LEDGER_TABLES.tombstones)).all()
+    assert len(tombstones) == 3
+    assert {t.reason for t in tombstones if t.record_seq == erased.seq} == {"erasure: request 1"}
+    assert ledger.verify(db.session.connection()) == 6
+
+
 @pytest.mark.parametrize("size, seconds, expected", [
     (5_000, 0.25, 20_000),       # fast: grows, at most fourfold at a time
     (20_000, 1.0, 40_000),       # to what fits in WRITE_SECONDS (2 s)

@@ -45,3 +45,24 @@ def test_a_member_already_written_keeps_its_compressor():
         member.write(b"already begun\n")
         before = member._compressor
         assert deflating_with_isal(member)._compressor is before
+
+
+def test_rows_of_a_seal_out_of_order_stop_the_export():
+    """Never a bundle with a share cut short: a row of a seal already ended is refused."""
+    import pytest
+
+    batches = [[(1, "a"), (2, "b")], [(1, "c")]]
+    with pytest.raises(RuntimeError, match="seal 1 out of seal order"):
+        list(by_seal(iter(batches), [1, 2]))
+
+
+def test_seals_are_read_in_runs_of_bounded_members_and_parameters(monkeypatch):
+    """One query per run: a reader open on SQLite holds its WAL back, and a statement takes
+    only so many parameters, so a year of small seals is read in many queries."""
+    import consent_logs.export as export_module
+
+    monkeypatch.setattr(export_module, "MEMBERS_PER_QUERY", 100)
+    monkeypatch.setattr(export_module, "SEALS_PER_QUERY", 3)
+    seals = [(1, 60), (2, 30), (3, 20), (4, 150), (5, 1), (6, 1), (7, 1), (8, 1)]
+    assert list(export_module.query_groups(seals)) == [[1, 2], [3], [4], [5, 6, 7], [8]]
+    assert list(export_module.query_groups([])) == []
