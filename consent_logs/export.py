@@ -17,10 +17,10 @@ import tempfile
 import threading
 import zipfile
 from contextlib import closing
-from itertools import groupby
-from operator import itemgetter
 from datetime import datetime, timezone
+from itertools import groupby
 from json.encoder import encode_basestring as json_string  # ensure_ascii=False's
+from operator import itemgetter
 from typing import IO, Any, Callable, Iterator
 
 from isal import isal_zlib
@@ -43,7 +43,7 @@ MEMBERS_PER_QUERY = 200_000
 SEALS_PER_QUERY = 1_000
 # PostgreSQL, for the export's transaction: no parallel workers (a worker takes the core
 # that deflates the bundle and writes its lines).
-POSTGRESQL_SETTINGS = ("SET LOCAL max_parallel_workers_per_gather = 0",)
+POSTGRESQL_SETTING = "SET LOCAL max_parallel_workers_per_gather = 0"
 # A record's configuration version, read from its canonical bytes without parsing them:
 # keys are sorted and none before "config_version" holds an object, so the first match is
 # the record's own. (Were that ever to change, the verifier would say which configuration
@@ -77,9 +77,10 @@ def deflating_with_isal(member: IO[bytes]) -> IO[bytes]:
 
 
 class BackgroundWriter:
-    """Writes to ``out`` from a thread of its own, so deflating the records (zlib lets go
-    of the interpreter while it works) runs on a second core while this one reads the next
-    rows. At most a few blocks wait in between: memory stays flat."""
+    """Writes to ``out`` from a thread of its own, so deflating the records (the
+    compressor lets go of the interpreter while it works) runs on a second core while
+    this one reads the next rows. At most a few blocks wait in between: memory stays
+    flat."""
 
     def __init__(self, out: IO[bytes], waiting: int = 4):
         self.out = out
@@ -242,8 +243,7 @@ class BundleWriter:
     def write(self, out: IO[bytes], start: datetime, end: datetime,
               extra: dict[str, Any]) -> dict[str, Any]:
         if self.conn.dialect.name == "postgresql":
-            for setting in POSTGRESQL_SETTINGS:
-                self.conn.exec_driver_sql(setting)
+            self.conn.exec_driver_sql(POSTGRESQL_SETTING)
         selected = self.seals_holding(start, end)
         last = selected[-1] if selected else 0
         with tempfile.TemporaryFile(prefix="cmp-bundle-seals-") as seals, \

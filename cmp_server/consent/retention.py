@@ -88,9 +88,9 @@ class RemovalWriter:
         started = time.monotonic()
         with self.engine.begin() as conn:
             ledger.replace_by_tombstones(conn, removals, self.now)
-        if not self.sized_by_time:
-            return MOST_REMOVALS
-        return next_batch(len(removals), time.monotonic() - started)
+        if self.sized_by_time:
+            return next_batch(len(removals), time.monotonic() - started)
+        return MOST_REMOVALS
 
     def __enter__(self) -> "RemovalWriter":
         return self
