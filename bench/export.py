@@ -18,10 +18,11 @@ export of a site with an empty ledger (same database, before filling) and the ve
 of that empty bundle. The growth over that baseline is what the records cost.
 
 Beside each figure, a floor measured in the same run on the same data (bench/export_floor.py,
-each in a child process): for the export, its purge's writes (the records it removed
-replaced by tombstones in a copy of the database taken before it, in one set-based
-transaction) plus the site's rows read raw and their bytes written to a zip, nothing
-rendered; for the verifier, the bundle's records inflated and each line hashed
+each in a child process): for the export, its purge's judging (the candidates and each
+one's visitor's next record, read raw by the quicker of two queries, in a copy of the
+database taken before it), its purge's writes (the records it removed replaced by
+tombstones in that copy, in one set-based transaction) plus the site's rows read raw and
+their bytes written to a zip, nothing rendered; for the verifier, the bundle's records inflated and each line hashed
 once, nothing parsed; for sealing, the leaf hashes read raw, each batch's Merkle root and its
 member rows written. The table gives each step's rate, its floor's, and floor/step (how many
 times slower than the floor the step is).
@@ -108,13 +109,16 @@ class Result:
     seal_floor: float = 0.0    # records/s
     bundle_floor_seconds: float = 0.0  # the export's floor without its purge
     purge_floor_seconds: float = 0.0   # the purge's writes alone, one transaction
+    judge_floor_seconds: float = 0.0   # the purge's judging alone, one raw query
     verify_floor: float = 0.0
     again_seconds: float = 0.0  # the same export run again: nothing left to purge
 
     @property
     def export_floor(self) -> float:
-        """The export's floor, purge included: its writes, then the bundle's floor."""
-        return self.records / (self.bundle_floor_seconds + self.purge_floor_seconds)
+        """The export's floor, purge included: its judging, its writes, then the bundle's
+        floor."""
+        return self.records / (self.judge_floor_seconds + self.purge_floor_seconds
+                               + self.bundle_floor_seconds)
 
     @property
     def bundle_floor(self) -> float:
@@ -490,12 +494,15 @@ def measure(engine: str, records: int, env: dict, workdir: Path, purge_first: bo
     if int(export_floor.stdout) != records or int(verify_floor.stdout) != records:
         raise RuntimeError(f"the floors read {export_floor.stdout.strip()} and "
                            f"{verify_floor.stdout.strip()} records, expected {records}")
+    judge_floor = measured(floor_command("judge", untouched), env)
     purge_floor = measured(floor_command("purge", database_url(env), untouched), env)
     drop_copy()
+    judged, judge_floor_seconds = judge_floor.stdout.split()
     floor_count, purge_floor_seconds = purge_floor.stdout.split()
     if int(floor_count) != tombstones:
         raise RuntimeError(f"the purge floor removed {floor_count}, the export {tombstones}")
-    say(f"{prefix} floors: export {export_floor.seconds:.1f}s (its purge's writes "
+    say(f"{prefix} floors: export {export_floor.seconds:.1f}s (its purge's judging of "
+        f"{int(judged):,} candidates {float(judge_floor_seconds):.1f}s and writes "
         f"{float(purge_floor_seconds):.1f}s more), verify {verify_floor.seconds:.1f}s")
     floor_zip.unlink()
     # the same export again: its purge now removes nothing (what a scheduled `cmp purge`
@@ -509,17 +516,19 @@ def measure(engine: str, records: int, env: dict, workdir: Path, purge_first: bo
                   verified.peak_mib, verify_base.peak_mib, seal_floor=seal_floor,
                   bundle_floor_seconds=export_floor.seconds,
                   purge_floor_seconds=float(purge_floor_seconds),
+                  judge_floor_seconds=float(judge_floor_seconds),
                   verify_floor=records / verify_floor.seconds, again_seconds=again.seconds)
 
 
 def table(results: list[Result]) -> str:
     lines = [
         "| engine | records | seal rec/s | floor | ratio | export rec/s | floor | ratio "
-        "| export s | purged | purge floor s | again rec/s | floor | ratio | export peak MiB "
+        "| export s | purged | judge floor s | purge floor s | again rec/s | floor | ratio "
+        "| export peak MiB "
         "| export growth MiB "
         "| bundle MiB "
         "| verify rec/s | floor | ratio | verify s | verify peak MiB | verify growth MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         "---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -527,7 +536,8 @@ def table(results: list[Result]) -> str:
             f"| {r.engine} | {r.records:,} | {r.seal_rate:,.0f} | {r.seal_floor:,.0f} | "
             f"{r.seal_floor / r.seal_rate:.1f} | {r.export_rate:,.0f} | {r.export_floor:,.0f} | "
             f"{r.export_floor / r.export_rate:.1f} | {r.export_seconds:.1f} | {r.purged:,} | "
-            f"{r.purge_floor_seconds:.1f} | {r.again_rate:,.0f} | {r.bundle_floor:,.0f} | "
+            f"{r.judge_floor_seconds:.1f} | {r.purge_floor_seconds:.1f} | "
+            f"{r.again_rate:,.0f} | {r.bundle_floor:,.0f} | "
             f"{r.bundle_floor / r.again_rate:.1f} | "
             f"{r.export_peak:.0f} | {r.export_peak - r.export_base:+.1f} | "
             f"{r.bundle_mib:.0f} | {r.verify_rate:,.0f} | {r.verify_floor:,.0f} | "
@@ -612,9 +622,12 @@ def main() -> int:
                  "second of the whole command (process start included).")
     notes.append("Floors (bench/export_floor.py, same data, same run): seal = leaf hashes read "
                  "raw, each batch's Merkle root and member rows written (its own seconds); "
-                 "export = its purge's writes (purge floor s: the same records replaced by "
-                 "tombstones in a copy of the database taken before the export, set-based, one "
-                 "transaction, nothing judged) plus the bundle's floor (the site's rows read "
+                 "export = its purge's judging (judge floor s: for every candidate old "
+                 "enough to be past its retention, its times and its visitor's next record, "
+                 "read raw in one query, the quicker of a look-up per candidate and a lead() "
+                 "window, in a copy of the database taken before the export) plus its writes "
+                 "(purge floor s: the same records replaced by tombstones in that copy, "
+                 "set-based, one transaction, nothing judged) plus the bundle's floor (the site's rows read "
                  "raw, their bytes deflated into a zip by ISA-L at level 1, as the export "
                  "does); verify = the bundle's records inflated and each line hashed once. "
                  "Bundle and verify floors are child processes timed whole, like the steps. "

@@ -15,6 +15,13 @@ counts, as it does for the steps).
                                based, in one transaction: a temporary table of their sequence
                                numbers and reasons, one INSERT ... SELECT, one DELETE, one
                                commit; nothing judged, no batches; prints its own seconds
+    judge DATABASE             the purge's judging alone: for every sealed record old
+                               enough to be past its retention (the purge's own candidate
+                               condition), its state, times and retention and the
+                               visitor's next record's issue time, read raw; the quicker
+                               of two queries: a look-up of the next record per candidate
+                               (what the purge asks) and one lead() window over the whole
+                               ledger; nothing decided; prints its own seconds
     seal DATABASE BATCH        every record's leaf hash read raw in ledger order; per batch
                                the Merkle root computed and one row per record inserted
                                into a temporary table (what a seal writes; COPY on
@@ -113,6 +120,53 @@ def purge_floor(done: str, copy: str) -> tuple[int, float]:
     return len(removals), time.monotonic() - started
 
 
+def judge_floor(url: str) -> tuple[int, float]:
+    from datetime import datetime, timedelta, timezone
+
+    from consent_logs.timeutil import add_months
+
+    conn, mark = connect(url)
+    cursor = conn.cursor()
+    cursor.execute("SELECT DISTINCT retention_months FROM consent_records")
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    # the purge's candidates: issued at most ``months`` (plus a few days) before now
+    terms, cutoffs = [], []
+    for (months,) in cursor.fetchall():
+        terms.append(f"r.retention_months = {int(months)} AND r.issued_at <= {mark}")
+        cutoffs.append(str(add_months(now, -months) + timedelta(days=4))
+                       + ("+00" if mark == "%s" else ""))
+    candidate = " OR ".join(terms) or "false"
+    columns = "r.seq, r.state, r.issued_at, r.expires_at, r.retention_months"
+
+    def sealed(row: str) -> str:
+        return f"EXISTS (SELECT 1 FROM ledger_seal_members m WHERE m.record_seq = {row}.seq)"
+
+    # partitions by the bytes of site and subject: equality is the same in any
+    # deterministic collation, and PostgreSQL's own sorts several times quicker
+    bytewise = ' COLLATE "C"' if mark == "%s" else ""
+    queries = [
+        f"SELECT {columns}, (SELECT n.issued_at FROM consent_records n WHERE n.site = r.site "
+        "AND n.subject_id = r.subject_id AND n.seq > r.seq ORDER BY n.seq LIMIT 1) "
+        f"FROM consent_records r WHERE ({candidate}) AND {sealed('r')}",
+        f"SELECT * FROM (SELECT {columns}, lead(r.issued_at) OVER (PARTITION BY r.site, "
+        f"r.subject_id{bytewise} ORDER BY r.seq), ({candidate}) AS candidate "
+        f"FROM consent_records r) x WHERE candidate AND {sealed('x')}",
+    ]
+    fastest, count = float("inf"), 0
+    for query in queries:
+        started = time.monotonic()
+        # a client-side cursor: PostgreSQL may then spread the query over both cores
+        reader = conn.cursor()
+        reader.execute(query, cutoffs)
+        count = sum(len(rows) for rows in batches(reader))
+        reader.close()
+        conn.rollback()
+        fastest = min(fastest, time.monotonic() - started)
+        print(f"{time.monotonic() - started:.3f}", file=sys.stderr)
+    conn.close()
+    return count, fastest
+
+
 def seal_floor(url: str, batch: int) -> tuple[int, float]:
     from consent_logs.merkle import merkle_root
 
@@ -161,11 +215,14 @@ def main(argv: list[str]) -> int:
     elif step == "purge":
         count, seconds = purge_floor(*args)
         print(count, f"{seconds:.3f}")
+    elif step == "judge":
+        count, seconds = judge_floor(args[0])
+        print(count, f"{seconds:.3f}")
     elif step == "seal":
         count, seconds = seal_floor(args[0], int(args[1]))
         print(count, f"{seconds:.3f}")
     else:
-        raise SystemExit(f"unknown step {step!r}: export, verify, purge or seal")
+        raise SystemExit(f"unknown step {step!r}: export, verify, purge, judge or seal")
     return 0
 
 
