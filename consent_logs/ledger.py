@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar
 from sqlalchemy import (Connection, DateTime, Engine, String, and_, exists, false, func, insert,
                         literal, or_, select, table, column, type_coerce)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from consent_logs.canonical import canonical_json
@@ -40,10 +41,17 @@ from consent_logs.keys import ALGORITHM, PublicKey, SigningKey
 from consent_logs.read_ahead import read_ahead
 from consent_logs.schema import LedgerTables
 from consent_logs.seals import Seal, VerificationError, check_seal, record_leaf, seal_body
-from consent_logs.timeutil import add_months, parse_utc, stored_naive_utc
+from consent_logs.timeutil import add_months, as_utc, parse_utc, stored_naive_utc
 from consent_logs.writer import PLACEHOLDERS, RowWriter
 
 DEFAULT_BATCH = 10_000
+# The version of the purge's rules (consent_end, the retention added to it): a purge mark
+# left by other rules is not relied on.
+PURGE_RULES = 1
+# How far a calendar-month bound is widened to be sure to include every moment it should:
+# months differ by up to three days. A purge relying on an earlier one's mark counts on it
+# too, for a clock that stamped a visitor's next choice a day before their previous one.
+MONTH_MARGIN = timedelta(days=4)
 SEAL_ATTEMPTS = 8
 LOCK_WAIT_MS = 2000  # an overlapped seal's longest wait for a row another sealer holds
 
@@ -147,6 +155,16 @@ class ChainEnd:
     number: int
     root: str | None
     position: int
+
+
+@dataclass(frozen=True)
+class PurgeMark:
+    """What a purge judged: every sealed record up to ``through`` (the sealing position
+    before it began), as of ``at`` (the moment it judged them against); the ones past their
+    retention then were removed."""
+
+    through: int
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -372,18 +390,59 @@ class Ledger:
 
     # --- retention ------------------------------------------------------------------
 
-    def _purge_candidates(self, conn: Connection, now: datetime):
-        """A condition only records that may be past their retention meet: a record is
-        kept at least ``retention_months`` after it was issued (its consent cannot end
-        before it begins), so one issued later than that before ``now`` is kept, and is not
-        even looked at. One term per retention the ledger holds (a handful); a few days of
-        margin cover the calendar's short months. The exact test is consent_end's."""
+    def _purge_candidates(self, conn: Connection, now: datetime, since: PurgeMark | None):
+        """A condition every record that may be past its retention at ``now`` meets (the
+        exact test is consent_end's). A record is kept at least ``retention_months`` after
+        it was issued (its consent cannot end before it begins), so one issued later than
+        that before ``now`` is not even looked at: one term per retention the ledger holds
+        (a handful).
+
+        ``since``, the mark of an earlier purge: of the records it judged, only those whose
+        consent may have ended from then on are looked at again (``_ended_since``)."""
         r = self.t.records
         months = conn.execute(select(r.c.retention_months).distinct()).scalars().all()
-        return or_(false(), *[
-            and_(r.c.retention_months == m,
-                 r.c.issued_at <= add_months(now, -m) + timedelta(days=4))
+        old_enough = or_(false(), *[
+            and_(r.c.retention_months == m, r.c.issued_at <= add_months(now, -m) + MONTH_MARGIN)
             for m in months])
+        if since is None or since.at > now:
+            return old_enough
+        return or_(and_(r.c.seq > since.through, old_enough),
+                   and_(r.c.seq <= since.through, self._ended_since(since, now, months)))
+
+    def _ended_since(self, since: PurgeMark, now: datetime, months: list[int]):
+        """A condition every record judged by the purge of ``since`` meets if it is past
+        its retention at ``now``. It was kept then, so its retention ends after
+        ``since.at``: its consent ended (issued, for a withdrawal; expired; or superseded
+        by the visitor's next record) within ``retention_months`` before the window from
+        ``since.at`` to ``now``, or its next record is one that came after the mark. (A
+        removal since does not bring an end earlier: a record's next record then becomes
+        a later one, or none.)"""
+        r = self.t.records
+
+        def ended_between(moment, m: int):
+            return and_(moment > add_months(since.at, -m) - MONTH_MARGIN,
+                        moment <= add_months(now, -m) + MONTH_MARGIN)
+
+        ended = or_(false(), *[
+            and_(r.c.retention_months == m,
+                 or_(and_(r.c.state == "withdrawn", ended_between(r.c.issued_at, m)),
+                     ended_between(r.c.expires_at, m)))
+            for m in months])
+        # records that may supersede one judged before: new since the mark, or issued
+        # within one of the windows; the record before each of them, by visitor
+        later, before = r.alias("later"), r.alias("before")
+        previous = (select(before.c.seq)
+                    .where(before.c.site == later.c.site,
+                           before.c.subject_id == later.c.subject_id,
+                           before.c.seq < later.c.seq)
+                    .order_by(before.c.seq.desc()).limit(1)
+                    .scalar_subquery())
+        superseding = (select(previous.label("seq"))
+                       .where(or_(later.c.seq > since.through,
+                                  *[ended_between(later.c.issued_at, m) for m in months]))
+                       .subquery())
+        superseded = select(superseding.c.seq).where(superseding.c.seq.is_not(None))
+        return or_(ended, r.c.seq.in_(superseded))
 
     def _purge_query(self, candidates):
         """The candidates in ledger order: seq, state, issued_at, expires_at,
@@ -424,20 +483,22 @@ class Ledger:
         while True:
             with conn.execute(query.where(self.t.records.c.seq > after).limit(batch)) as result:
                 rows = result.cursor.fetchall()
-            if not rows:
+            if rows:
+                yield rows
+            if len(rows) < batch:
                 return
-            yield rows
             after = rows[-1][0]
 
     def expired_records(self, conn: Connection, now: datetime, batch: int = 10_000,
-                        progress=None) -> Iterator[Removal]:
+                        progress=None, since: PurgeMark | None = None) -> Iterator[Removal]:
         """Sealed records past ``consent end + retention``. Unsealed records are never
         purged: their leaf hash must be in a seal before the record can go. ``progress``
-        is told the sequence number the scan has reached (see ``last_seq``).
+        is told the sequence number the scan has reached (see ``last_seq``). ``since``: the
+        mark of an earlier purge whose removals have all committed (``purge_mark``).
 
         The next batch is read while this one is judged (``read_ahead``): ``conn`` is the
         reading thread's until the scan ends."""
-        candidates = self._purge_candidates(conn, now)
+        candidates = self._purge_candidates(conn, now, since)
         until = stored_naive_utc(now)
         with closing(read_ahead(self._purge_scan(conn, candidates, batch))) as batches:
             for rows in batches:
@@ -484,6 +545,28 @@ class Ledger:
         waiting = table(REMOVALS, column("seq"), column("reason"), column("redacted"))
         copy_rows(conn, waiting, Removal._fields, removals)
         return waiting
+
+    def purge_mark(self, conn: Connection) -> PurgeMark | None:
+        """What the last purge by these rules judged, if one did."""
+        marks = self.t.purge_marks
+        row = conn.execute(select(marks.c.judged_through, marks.c.judged_at)
+                           .where(marks.c.rules == PURGE_RULES)).first()
+        return PurgeMark(row[0], as_utc(row[1])) if row else None
+
+    def sealed_position(self, conn: Connection) -> int:
+        """The highest sealed record's sequence number: every record up to it is sealed
+        (sealing goes in ledger order, up to a horizon on PostgreSQL)."""
+        return self._chain_end(conn).position or 0
+
+    def mark_purged(self, conn: Connection, mark: PurgeMark) -> None:
+        """Note what a purge judged, once all its removals have committed."""
+        marks = self.t.purge_marks
+        upsert = (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)
+        statement = upsert(marks).values(rules=PURGE_RULES, judged_through=mark.through,
+                                         judged_at=mark.at)
+        conn.execute(statement.on_conflict_do_update(
+            index_elements=[marks.c.rules],
+            set_={"judged_through": mark.through, "judged_at": mark.at}))
 
     # --- data subjects ----------------------------------------------------------------
 

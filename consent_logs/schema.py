@@ -3,6 +3,7 @@ Flask app passes its own so one set of migrations creates everything).
 
 Only INSERTs touch ``consent_records``, ``ledger_seals``, ``ledger_seal_members`` and
 ``ledger_keys``; the purge is the one exception, replacing a record by its tombstone.
+``ledger_purge_marks`` is the purge's note of what it has judged, rewritten by each purge.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class LedgerTables:
     seal_members: Table
     keys: Table
     tombstones: Table
+    purge_marks: Table
 
 
 def ledger_tables(metadata: MetaData) -> LedgerTables:
@@ -98,4 +100,12 @@ def ledger_tables(metadata: MetaData) -> LedgerTables:
         # after an erasure request: the record without subject id, region and language
         Column("redacted", Text, nullable=True),
     )
-    return LedgerTables(records, seals, seal_members, keys, tombstones)
+    # What the last purge judged (consent_logs.ledger.PurgeMark), one row per version of
+    # the rules it judged by: a later purge looks again only at what may have ended since.
+    purge_marks = Table(
+        "ledger_purge_marks", metadata,
+        Column("rules", Integer, primary_key=True, autoincrement=False),
+        Column("judged_through", Seq, nullable=False),
+        Column("judged_at", DateTime(timezone=True), nullable=False),
+    )
+    return LedgerTables(records, seals, seal_members, keys, tombstones, purge_marks)

@@ -18,7 +18,7 @@ EXPECTED_TABLES = {
     "consent_records", "ledger_seals", "ledger_seal_members", "ledger_keys", "ledger_tombstones",
     "subject_requests", "api_tokens", "login_failures", "banner_impressions", "banner_sightings", "site_scans",
     "collection_tokens", "stale_receipts", "console_sessions", "rate_limit_counts",
-    "workspaces", "memberships", "global_vendor_lists", "proof_exports",
+    "workspaces", "memberships", "global_vendor_lists", "proof_exports", "ledger_purge_marks",
 }
 
 

@@ -12,7 +12,7 @@ from typing import Callable
 
 from sqlalchemy import Engine
 
-from consent_logs.ledger import Removal
+from consent_logs.ledger import PurgeMark, Removal
 from cmp_server.platform.extensions import db
 from cmp_server.models import ledger
 
@@ -109,11 +109,18 @@ def purge(now: datetime | None = None, dry_run: bool = False,
     The scan reads on its own connection while each batch of removals commits on another
     (RemovalWriter), so neither waits for the other and memory holds two batches at most.
     Removing a record never changes how a record not yet judged is judged: the scan goes
-    in ledger order, and a record's consent end depends only on later records."""
+    in ledger order, and a record's consent end depends only on later records.
+
+    Once its removals have committed, a purge leaves a mark of what it judged (the sealing
+    position before it began, and ``now``); the next purge judges again only the records
+    whose consent may have ended since (Ledger.expired_records)."""
     now = now or datetime.now(timezone.utc)
     db.session.commit()  # whatever the caller's session holds, it must not block the writer
     with db.engine.connect() as reader, RemovalWriter(db.engine, now) as writer:
         report = PurgeReport(scanned_total=ledger.count(reader), dry_run=dry_run)
+        since = ledger.purge_mark(reader)
+        # read before the scan, so the scan sees every record sealed up to it
+        judged = PurgeMark(ledger.sealed_position(reader), now)
         last = ledger.last_seq(reader)
         reached = [0]
 
@@ -124,7 +131,8 @@ def purge(now: datetime | None = None, dry_run: bool = False,
 
         pending: list[Removal] = []
         # closed explicitly, so its reading thread is done with ``reader`` however this ends
-        with closing(ledger.expired_records(reader, now, progress=scanned)) as expired:
+        with closing(ledger.expired_records(reader, now, progress=scanned,
+                                            since=since)) as expired:
             for removal in expired:
                 pending.append(removal)
                 if len(pending) >= writer.batch:
@@ -133,4 +141,7 @@ def purge(now: datetime | None = None, dry_run: bool = False,
         report.add(pending, writer)
         if progress and reached[0] != last:
             progress(last, last)  # the scan's end (records after its last candidate)
+    if not dry_run:  # every batch has committed (the writer's exit waited for the last)
+        with db.engine.begin() as conn:
+            ledger.mark_purged(conn, judged)
     return report

@@ -3,6 +3,7 @@ tombstones so the seals still verify."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from pathlib import Path
 from datetime import datetime, timezone
 
@@ -218,3 +219,115 @@ def test_a_purged_record_leaves_no_trace_in_the_database_file(history):
     stored = path.read_bytes() + Path(f"{path}-wal").read_bytes()
     assert b"visitor-a-000000001" in stored  # kept: the check can see a record
     assert b"visitor-b-000000001" not in stored and b"visitor-c-000000001" not in stored
+
+
+# --- a purge after another: only what may have ended since -------------------------------
+
+def judged_by(now: datetime, since) -> list[tuple[int, str]]:
+    removals = [(r.seq, r.reason) for r in
+                ledger.expired_records(db.session.connection(), now, since=since)]
+    db.session.commit()
+    return removals
+
+
+def candidates(now: datetime, since) -> int:
+    """How many records a purge looks at closely (asks for their visitor's next record)."""
+    from sqlalchemy import func
+
+    conn = db.session.connection()
+    condition = ledger._purge_candidates(conn, now, since)
+    count = conn.execute(select(func.count()).select_from(LEDGER_TABLES.records)
+                         .where(condition)).scalar_one()
+    db.session.commit()
+    return count
+
+
+def test_a_purge_after_another_removes_exactly_what_judging_every_record_would(app):
+    """Visitors choose over six years (new ones, returning ones replacing their last
+    choice, withdrawals, refusals; retentions from none to 25 months; some records still
+    unsealed at a purge, some visitors erased), and a purge runs every few days to weeks.
+    Each purge after the first relies on the last one's mark: it must remove exactly the
+    records, for exactly the reasons, that judging the whole ledger at that moment finds,
+    while looking closely at far fewer of them."""
+    import random
+    from datetime import timedelta
+
+    from consent_logs.timeutil import add_months, utc_iso
+
+    rng = random.Random(26)
+    subjects: dict[str, str | None] = {}  # visitor -> their newest receipt id
+    moment = datetime(2021, 1, 1, tzinfo=timezone.utc)
+    purged_at = moment
+    full_looks = narrow_looks = 0
+    causes: Counter = Counter()  # of the removals that relied on a mark
+    for step in range(60):
+        purged_at += timedelta(days=rng.choice([1, 1, 2, 7, 30]), hours=rng.randint(0, 23))
+        while moment < purged_at - timedelta(days=1):
+            moment += timedelta(hours=rng.randint(1, 60), seconds=rng.randint(0, 59))
+            returning = subjects and rng.random() < 0.4
+            subject = (rng.choice(sorted(subjects)) if returning
+                       else f"visitor-{len(subjects):04d}-000000")
+            state = rng.choices(["given", "refused", "withdrawn"], [5, 3, 1 if returning else 0])[0]
+            months = rng.choice([0, 0, 1, 6, 14, 25]) if state != "refused" else rng.choice([0, 1])
+            lifetime = rng.choice([1, 6, 12]) if state != "withdrawn" else 12
+            subjects[subject] = append(subject, utc_iso(moment),
+                                       utc_iso(add_months(moment, lifetime)), state,
+                                       {"vendor": months} if months else {},
+                                       previous=subjects.get(subject))
+        if rng.random() < 0.8:  # now and then, the last records are not sealed yet
+            seal_now(batch_size=50)
+        if step % 10 == 9:  # a visitor asks to be erased
+            erased = rng.choice(sorted(subjects))
+            with db.engine.begin() as conn:
+                sealed = not ledger.unsealed(conn, [seq for seq, _ in ledger.subject_records(
+                    conn, "site-key", erased)])
+                if sealed:
+                    ledger.erase_subject(conn, "site-key", erased, "erasure: request", purged_at)
+        mark = ledger.purge_mark(db.session.connection())
+        db.session.commit()
+        expected = judged_by(purged_at, None)
+        assert judged_by(purged_at, mark) == expected, f"purge {step} at {purged_at}"
+        full_looks += candidates(purged_at, None)
+        narrow_looks += candidates(purged_at, mark)
+        report = purge(now=purged_at)
+        assert report.removed == len(expected)
+        if mark:
+            causes.update(report.by_cause())
+        assert ledger.purge_mark(db.session.connection()).at == purged_at
+        db.session.commit()
+    assert ledger.verify(db.session.connection()) > 0
+    # the marks were relied on, for every way a consent ends, and spared most close looks
+    assert set(causes) == {"expired", "superseded", "withdrawn"} and min(causes.values()) > 5
+    assert narrow_looks < full_looks / 3, (narrow_looks, full_looks)
+
+
+def test_a_dry_run_leaves_no_mark_and_an_earlier_moment_judges_everything(history):
+    """A dry run removes nothing, so it cannot vouch for anything; a purge asked to judge
+    as of a moment before the last purge's looks at every record again."""
+    purge(now=NOW, dry_run=True)
+    assert ledger.purge_mark(db.session.connection()) is None
+    purge(now=NOW)
+    mark = ledger.purge_mark(db.session.connection())
+    assert mark.at == NOW and mark.through == ledger.sealed_position(db.session.connection())
+    db.session.commit()
+    earlier = datetime(2025, 6, 1, tzinfo=timezone.utc)
+    assert candidates(earlier, mark) == candidates(earlier, None) > 0
+    assert candidates(NOW, mark) < candidates(NOW, None)
+
+
+def test_a_choice_recorded_after_a_purge_but_stamped_before_it_still_ends_the_last_one(app):
+    """A visitor's next choice that reaches the ledger only after a purge, stamped months
+    earlier (recorded on a server whose clock was wrong, or imported), supersedes their
+    last record then: the next purge removes that record though neither moment falls in
+    the time since the last purge."""
+    first = append("visitor-l-000000001", "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z",
+                   "given", {"mixpanel": 1})
+    seal_now(batch_size=100)
+    purge(now=datetime(2020, 6, 1, tzinfo=timezone.utc))
+    assert first in remaining()  # consent runs until 2021, kept a month more
+    append("visitor-l-000000001", "2020-02-01T00:00:00Z", "2020-08-01T00:00:00Z", "refused",
+           {}, previous=first)
+    seal_now(batch_size=100)
+    report = purge(now=datetime(2020, 6, 2, tzinfo=timezone.utc))
+    assert first not in remaining()
+    assert report.by_cause() == {"superseded": 1}
