@@ -24,7 +24,7 @@ from cmp_server.sites import catalogue, gvl, registry, tcf, vendors
 from cmp_server.demo import PLACEHOLDER_CMP_ID, default_origins, demo_url, ensure_demo, ensure_tcf_demo
 from cmp_server.platform.errors import ServiceError
 from cmp_server.platform.extensions import db
-from cmp_server.models import Membership
+from cmp_server.models import Membership, ledger
 from cmp_server.scanner.report import render_text
 from cmp_server.scanner.browser import ScanOptions
 
@@ -281,11 +281,12 @@ def purge_command(dry_run):
     def progress(scanned: int, total: int) -> None:
         click.echo(f"scanned {scanned}/{total} records", err=True)
 
+    total = ledger.count(db.session.connection())
     report = retention.purge(dry_run=dry_run, progress=progress)
     verb = "would remove" if dry_run else "removed"
     for cause, count in sorted(report.by_cause().items()):
         click.echo(f"{verb} {count} ({cause})")
-    click.echo(f"{verb} {report.removed} of {report.scanned_total} records")
+    click.echo(f"{verb} {report.removed} of {total} records")
     if not dry_run:
         old_requests = subjects.purge_request_log()
         click.echo(f"removed {old_requests} data-subject request log entries older than 24 months")

@@ -31,7 +31,7 @@ from functools import lru_cache
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar
 
 from sqlalchemy import (Connection, DateTime, Engine, String, and_, exists, false, func, insert,
-                        literal, or_, select, table, column, type_coerce)
+                        literal, or_, select, table, column, type_coerce, union)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -52,6 +52,8 @@ PURGE_RULES = 1
 # months differ by up to three days. A purge relying on an earlier one's mark counts on it
 # too, for a clock that stamped a visitor's next choice a day before their previous one.
 MONTH_MARGIN = timedelta(days=4)
+# The oldest purge mark a purge relies on (see Ledger.worth_relying_on).
+MARK_DAYS = 31
 SEAL_ATTEMPTS = 8
 LOCK_WAIT_MS = 2000  # an overlapped seal's longest wait for a row another sealer holds
 
@@ -165,6 +167,7 @@ class PurgeMark:
 
     through: int
     at: datetime
+    months: tuple[int, ...]  # every retention the records up to ``through`` hold
 
 
 @dataclass(frozen=True)
@@ -390,7 +393,8 @@ class Ledger:
 
     # --- retention ------------------------------------------------------------------
 
-    def _purge_candidates(self, conn: Connection, now: datetime, since: PurgeMark | None):
+    def _purge_candidates(self, conn: Connection, now: datetime, since: PurgeMark | None,
+                          months: tuple[int, ...]):
         """A condition every record that may be past its retention at ``now`` meets (the
         exact test is consent_end's). A record is kept at least ``retention_months`` after
         it was issued (its consent cannot end before it begins), so one issued later than
@@ -398,51 +402,59 @@ class Ledger:
         (a handful).
 
         ``since``, the mark of an earlier purge: of the records it judged, only those whose
-        consent may have ended from then on are looked at again (``_ended_since``)."""
+        consent may have ended from then on are looked at again (``_judged_again``)."""
         r = self.t.records
-        months = conn.execute(select(r.c.retention_months).distinct()).scalars().all()
-        old_enough = or_(false(), *[
-            and_(r.c.retention_months == m, r.c.issued_at <= add_months(now, -m) + MONTH_MARGIN)
-            for m in months])
-        if since is None or since.at > now:
-            return old_enough
-        return or_(and_(r.c.seq > since.through, old_enough),
-                   and_(r.c.seq <= since.through, self._ended_since(since, now, months)))
+        if since is None:
+            return self._old_enough(r, now, months)
+        return r.c.seq.in_(self._judged_again(since, now, months))
 
-    def _ended_since(self, since: PurgeMark, now: datetime, months: list[int]):
-        """A condition every record judged by the purge of ``since`` meets if it is past
-        its retention at ``now``. It was kept then, so its retention ends after
-        ``since.at``: its consent ended (issued, for a withdrawal; expired; or superseded
-        by the visitor's next record) within ``retention_months`` before the window from
-        ``since.at`` to ``now``, or its next record is one that came after the mark. (A
-        removal since does not bring an end earlier: a record's next record then becomes
-        a later one, or none.)"""
+    @staticmethod
+    def _old_enough(records, now: datetime, months: tuple[int, ...]):
+        return or_(false(), *[
+            and_(records.c.retention_months == m,
+                 records.c.issued_at <= add_months(now, -m) + MONTH_MARGIN)
+            for m in months])
+
+    def _judged_again(self, since: PurgeMark, now: datetime, months: tuple[int, ...]):
+        """The sequence numbers of the records a purge relying on ``since`` looks at: those
+        sealed after its position, and of the ones it judged, every one that is past its
+        retention at ``now``. Such a one was kept then, so its retention ends after
+        ``since.at``: its consent ended (issued, for a withdrawal; expired; or superseded by
+        the visitor's next record) within ``retention_months`` before the time from
+        ``since.at`` to ``now``, or its next record is one recorded after the mark. (A
+        removal since does not bring an end earlier: a record's next record then becomes a
+        later one, or none.)
+
+        A union of three sets rather than one condition with OR: PostgreSQL then joins the
+        set instead of looking it up again for every record."""
         r = self.t.records
 
         def ended_between(moment, m: int):
             return and_(moment > add_months(since.at, -m) - MONTH_MARGIN,
                         moment <= add_months(now, -m) + MONTH_MARGIN)
 
+        new = r.alias("new")
+        judged, later, before = r.alias("judged"), r.alias("later"), r.alias("before")
         ended = or_(false(), *[
-            and_(r.c.retention_months == m,
-                 or_(and_(r.c.state == "withdrawn", ended_between(r.c.issued_at, m)),
-                     ended_between(r.c.expires_at, m)))
+            and_(judged.c.retention_months == m,
+                 or_(and_(judged.c.state == "withdrawn", ended_between(judged.c.issued_at, m)),
+                     ended_between(judged.c.expires_at, m)))
             for m in months])
-        # records that may supersede one judged before: new since the mark, or issued
-        # within one of the windows; the record before each of them, by visitor
-        later, before = r.alias("later"), r.alias("before")
+        # records that may end an earlier one: recorded after the mark, or issued within
+        # one of the windows; the record before each of them, by visitor
         previous = (select(before.c.seq)
                     .where(before.c.site == later.c.site,
                            before.c.subject_id == later.c.subject_id,
                            before.c.seq < later.c.seq)
                     .order_by(before.c.seq.desc()).limit(1)
                     .scalar_subquery())
-        superseding = (select(previous.label("seq"))
-                       .where(or_(later.c.seq > since.through,
-                                  *[ended_between(later.c.issued_at, m) for m in months]))
-                       .subquery())
-        superseded = select(superseding.c.seq).where(superseding.c.seq.is_not(None))
-        return or_(ended, r.c.seq.in_(superseded))
+        return union(
+            select(new.c.seq).where(new.c.seq > since.through,
+                                    self._old_enough(new, now, months)),
+            select(judged.c.seq).where(judged.c.seq <= since.through, ended),
+            select(previous).where(or_(later.c.seq > since.through,
+                                       *[ended_between(later.c.issued_at, m) for m in months])),
+        )
 
     def _purge_query(self, candidates):
         """The candidates in ledger order: seq, state, issued_at, expires_at,
@@ -463,16 +475,22 @@ class Ledger:
                 .where(candidates, exists().where(m.c.record_seq == r.c.seq))
                 .order_by(r.c.seq))
 
-    def _purge_scan(self, conn: Connection, candidates, batch: int) -> Iterator[list]:
+    def _purge_scan(self, conn: Connection, candidates, batch: int,
+                    whole: bool) -> Iterator[list]:
         """The candidates in batches of plain driver tuples: judging a few hundred thousand
         of them through row objects and datetime conversion cost more than reading them.
 
         PostgreSQL: one query, read through a server-side cursor (one snapshot; as a query
         per batch, each batch's plan walked the seal members from the start again).
-        SQLite: a query per batch, each after the last one's end, so no reader stays open
-        through the purge (an open reader keeps the WAL from being checkpointed while the
-        purge's writes pile up in it)."""
+        SQLite, judging the ``whole`` ledger: a query per batch, each after the last one's
+        end, so no reader stays open through the purge (an open reader keeps the WAL from
+        being checkpointed while the purge's writes pile up in it); relying on a mark, one
+        query (it finds its few candidates in a pass over the ledger, which a query per
+        batch would repeat)."""
         query = self._purge_query(candidates)
+        if not whole and conn.dialect.name == "sqlite":
+            yield from driver_batches(conn, query, batch)
+            return
         if conn.dialect.name == "postgresql":
             # its cost estimate is high enough for PostgreSQL to compile it first, which
             # takes longer than the compiled code saves
@@ -490,17 +508,24 @@ class Ledger:
             after = rows[-1][0]
 
     def expired_records(self, conn: Connection, now: datetime, batch: int = 10_000,
-                        progress=None, since: PurgeMark | None = None) -> Iterator[Removal]:
+                        progress=None, since: PurgeMark | None = None,
+                        months: tuple[int, ...] | None = None) -> Iterator[Removal]:
         """Sealed records past ``consent end + retention``. Unsealed records are never
         purged: their leaf hash must be in a seal before the record can go. ``progress``
         is told the sequence number the scan has reached (see ``last_seq``). ``since``: the
         mark of an earlier purge whose removals have all committed (``purge_mark``).
+        ``months``: ``retentions(conn, since)``, when the caller has it.
 
         The next batch is read while this one is judged (``read_ahead``): ``conn`` is the
         reading thread's until the scan ends."""
-        candidates = self._purge_candidates(conn, now, since)
+        if since is not None and since.at > now:
+            since = None  # judged as of a later moment: judge everything again
+        if months is None:
+            months = self.retentions(conn, since)
+        candidates = self._purge_candidates(conn, now, since, months)
         until = stored_naive_utc(now)
-        with closing(read_ahead(self._purge_scan(conn, candidates, batch))) as batches:
+        scan = self._purge_scan(conn, candidates, batch, whole=since is None)
+        with closing(read_ahead(scan)) as batches:
             for rows in batches:
                 for seq, state, issued, expires, months, next_issued in rows:
                     # stored values, as the driver gives them, compare as the moments they
@@ -549,9 +574,40 @@ class Ledger:
     def purge_mark(self, conn: Connection) -> PurgeMark | None:
         """What the last purge by these rules judged, if one did."""
         marks = self.t.purge_marks
-        row = conn.execute(select(marks.c.judged_through, marks.c.judged_at)
+        row = conn.execute(select(marks.c.judged_through, marks.c.judged_at,
+                                  marks.c.retention_months)
                            .where(marks.c.rules == PURGE_RULES)).first()
-        return PurgeMark(row[0], as_utc(row[1])) if row else None
+        if row is None:
+            return None
+        months = tuple(int(m) for m in row[2].split(",") if m)
+        return PurgeMark(row[0], as_utc(row[1]), months)
+
+    def retentions(self, conn: Connection, since: PurgeMark | None) -> tuple[int, ...]:
+        """Every retention (months) the records hold: ``since``'s and those of the records
+        after it (read along the primary key), or else every record's (a pass over all)."""
+        r = self.t.records
+        query = select(r.c.retention_months).distinct()
+        if since is not None:
+            query = query.where(r.c.seq > since.through)
+        found = set(conn.execute(query).scalars())
+        return tuple(sorted(found.union(since.months if since else ())))
+
+    def judging_mark(self, conn: Connection, now: datetime,
+                     since: PurgeMark | None) -> PurgeMark:
+        """The mark a purge judging as of ``now`` leaves once its removals have committed:
+        read before it judges, so it sees every record sealed up to the position."""
+        return PurgeMark(self.sealed_position(conn), now, self.retentions(conn, since))
+
+    def worth_relying_on(self, conn: Connection, mark: PurgeMark, now: datetime) -> bool:
+        """Whether judging from ``mark`` likely costs less than judging every record. It
+        looks at the records issued within windows as long as the time since the mark, one
+        per retention the ledger holds, and at every record sealed after the mark, with a
+        look-up of the visitor's records for each; judging every record looks up a few in
+        ten. So: a mark at most MARK_DAYS old, with no more records after its position
+        than up to it (a mark left on a young ledger is not worth it)."""
+        if not mark.at <= now <= mark.at + timedelta(days=MARK_DAYS):
+            return False
+        return self.last_seq(conn) - mark.through <= mark.through
 
     def sealed_position(self, conn: Connection) -> int:
         """The highest sealed record's sequence number: every record up to it is sealed
@@ -562,11 +618,11 @@ class Ledger:
         """Note what a purge judged, once all its removals have committed."""
         marks = self.t.purge_marks
         upsert = (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)
-        statement = upsert(marks).values(rules=PURGE_RULES, judged_through=mark.through,
-                                         judged_at=mark.at)
-        conn.execute(statement.on_conflict_do_update(
-            index_elements=[marks.c.rules],
-            set_={"judged_through": mark.through, "judged_at": mark.at}))
+        values = {"judged_through": mark.through, "judged_at": mark.at,
+                  "retention_months": ",".join(map(str, mark.months))}
+        statement = upsert(marks).values(rules=PURGE_RULES, **values)
+        conn.execute(statement.on_conflict_do_update(index_elements=[marks.c.rules],
+                                                     set_=values))
 
     # --- data subjects ----------------------------------------------------------------
 

@@ -107,5 +107,7 @@ def ledger_tables(metadata: MetaData) -> LedgerTables:
         Column("rules", Integer, primary_key=True, autoincrement=False),
         Column("judged_through", Seq, nullable=False),
         Column("judged_at", DateTime(timezone=True), nullable=False),
+        # every retention the records it judged hold, e.g. "0,14,25"
+        Column("retention_months", Text, nullable=False),
     )
     return LedgerTables(records, seals, seal_members, keys, tombstones, purge_marks)

@@ -12,7 +12,7 @@ from typing import Callable
 
 from sqlalchemy import Engine
 
-from consent_logs.ledger import PurgeMark, Removal
+from consent_logs.ledger import Removal
 from cmp_server.platform.extensions import db
 from cmp_server.models import ledger
 
@@ -33,7 +33,6 @@ WRITE_SECONDS = 2.0
 class PurgeReport:
     """Counts only: a purge of millions of records must not hold them in memory."""
 
-    scanned_total: int
     removed: int = 0
     causes: Counter = field(default_factory=Counter)
     dry_run: bool = False
@@ -117,10 +116,11 @@ def purge(now: datetime | None = None, dry_run: bool = False,
     now = now or datetime.now(timezone.utc)
     db.session.commit()  # whatever the caller's session holds, it must not block the writer
     with db.engine.connect() as reader, RemovalWriter(db.engine, now) as writer:
-        report = PurgeReport(scanned_total=ledger.count(reader), dry_run=dry_run)
+        report = PurgeReport(dry_run=dry_run)
         since = ledger.purge_mark(reader)
-        # read before the scan, so the scan sees every record sealed up to it
-        judged = PurgeMark(ledger.sealed_position(reader), now)
+        if since is not None and not ledger.worth_relying_on(reader, since, now):
+            since = None
+        judged = ledger.judging_mark(reader, now, since)
         last = ledger.last_seq(reader)
         reached = [0]
 
@@ -131,8 +131,8 @@ def purge(now: datetime | None = None, dry_run: bool = False,
 
         pending: list[Removal] = []
         # closed explicitly, so its reading thread is done with ``reader`` however this ends
-        with closing(ledger.expired_records(reader, now, progress=scanned,
-                                            since=since)) as expired:
+        with closing(ledger.expired_records(reader, now, progress=scanned, since=since,
+                                            months=judged.months)) as expired:
             for removal in expired:
                 pending.append(removal)
                 if len(pending) >= writer.batch:

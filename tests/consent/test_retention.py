@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from pathlib import Path
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -235,7 +235,7 @@ def candidates(now: datetime, since) -> int:
     from sqlalchemy import func
 
     conn = db.session.connection()
-    condition = ledger._purge_candidates(conn, now, since)
+    condition = ledger._purge_candidates(conn, now, since, ledger.retentions(conn, since))
     count = conn.execute(select(func.count()).select_from(LEDGER_TABLES.records)
                          .where(condition)).scalar_one()
     db.session.commit()
@@ -250,7 +250,6 @@ def test_a_purge_after_another_removes_exactly_what_judging_every_record_would(a
     records, for exactly the reasons, that judging the whole ledger at that moment finds,
     while looking closely at far fewer of them."""
     import random
-    from datetime import timedelta
 
     from consent_logs.timeutil import add_months, utc_iso
 
@@ -301,18 +300,46 @@ def test_a_purge_after_another_removes_exactly_what_judging_every_record_would(a
     assert narrow_looks < full_looks / 3, (narrow_looks, full_looks)
 
 
-def test_a_dry_run_leaves_no_mark_and_an_earlier_moment_judges_everything(history):
-    """A dry run removes nothing, so it cannot vouch for anything; a purge asked to judge
-    as of a moment before the last purge's looks at every record again."""
+def test_a_dry_run_leaves_no_mark_and_a_purge_as_of_an_earlier_moment_still_removes(history):
+    """A dry run removes nothing, so it cannot vouch for anything; a purge judging as of a
+    moment before the last one's mark (a clock set back) still removes what is due then."""
     purge(now=NOW, dry_run=True)
     assert ledger.purge_mark(db.session.connection()) is None
     purge(now=NOW)
     mark = ledger.purge_mark(db.session.connection())
     assert mark.at == NOW and mark.through == ledger.sealed_position(db.session.connection())
     db.session.commit()
+    late = append("visitor-k-000000001", "2024-01-01T00:00:00Z", "2024-07-01T00:00:00Z",
+                  "refused", {})
+    seal_now(batch_size=100)
     earlier = datetime(2025, 6, 1, tzinfo=timezone.utc)
-    assert candidates(earlier, mark) == candidates(earlier, None) > 0
-    assert candidates(NOW, mark) < candidates(NOW, None)
+    expected = judged_by(earlier, None)  # the late one, and the one sealed with it
+    assert judged_by(earlier, mark) == expected and len(expected) == 2
+    assert purge(now=earlier).removed == 2 and late not in remaining()
+
+
+def test_a_purge_relies_only_on_a_recent_mark_behind_little_of_the_ledger(app):
+    """Judging from a mark looks closely at every record sealed after it and at windows as
+    long as the time since it: a mark left on a young ledger, or a month and more ago,
+    would cost more than judging every record (a mark left on an empty ledger made the
+    next purge of a million records look up the visitor's previous record for each)."""
+    purge(now=NOW)  # nothing yet
+    empty = ledger.purge_mark(db.session.connection())
+    assert empty.through == 0
+    for index in range(4):
+        append(f"visitor-m-00000000{index}", "2025-01-01T00:00:00Z", "2025-07-01T00:00:00Z",
+               "refused", {})
+    seal_now(batch_size=100)
+    conn = db.session.connection()
+    assert not ledger.worth_relying_on(conn, empty, NOW)
+    assert purge(now=NOW).removed == 4  # judged every record
+    conn = db.session.connection()
+    full = ledger.purge_mark(conn)
+    assert full.through == 4 and ledger.worth_relying_on(conn, full, NOW)
+    assert ledger.worth_relying_on(conn, full, NOW + timedelta(days=31))
+    assert not ledger.worth_relying_on(conn, full, NOW + timedelta(days=32))
+    assert not ledger.worth_relying_on(conn, full, NOW - timedelta(seconds=1))
+    db.session.commit()
 
 
 def test_a_choice_recorded_after_a_purge_but_stamped_before_it_still_ends_the_last_one(app):
@@ -331,3 +358,21 @@ def test_a_choice_recorded_after_a_purge_but_stamped_before_it_still_ends_the_la
     report = purge(now=datetime(2020, 6, 2, tzinfo=timezone.utc))
     assert first not in remaining()
     assert report.by_cause() == {"superseded": 1}
+
+
+def test_a_retention_first_seen_after_the_mark_is_judged_too(app):
+    """The mark notes the retentions its records hold, so the next purge need not read the
+    whole ledger for them; one that only records after the mark hold is still judged."""
+    for index in range(3):
+        append(f"visitor-n-00000000{index}", "2026-11-01T00:00:00Z", "2027-05-01T00:00:00Z",
+               "refused", {})
+    seal_now(batch_size=100)
+    purge(now=NOW)
+    assert ledger.purge_mark(db.session.connection()).months == (0,)
+    db.session.commit()
+    due = append("visitor-n-000000009", "2020-01-01T00:00:00Z", "2020-07-01T00:00:00Z",
+                 "given", {"mixpanel": 13})
+    seal_now(batch_size=100)
+    assert purge(now=NOW + timedelta(days=1)).removed == 1 and due not in remaining()
+    assert ledger.purge_mark(db.session.connection()).months == (0, 13)
+    db.session.commit()

@@ -22,6 +22,7 @@ def upgrade():
     sa.Column('rules', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('judged_through', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('judged_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('retention_months', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('rules', name=op.f('pk_ledger_purge_marks'))
     )
 
