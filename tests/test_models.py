@@ -72,3 +72,37 @@ def test_site_keys_are_unique(app):
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()
+
+
+def test_seal_members_need_their_seal_and_stay_as_written(app):
+    """A seal's members are checked against the seals by a trigger per statement (on
+    PostgreSQL a foreign key's query per member was most of sealing's work): a member of
+    a seal that does not exist is refused however it is written, COPY included, and
+    members stay append-only."""
+    from consent_logs.ledger import copy_rows
+    from cmp_server.consent.sealing import seal_now
+    from cmp_server.models import LEDGER_TABLES, ledger
+
+    seal_now(batch_size=10)  # registers the key; nothing to seal yet
+    ledger.append(db.session.connection(), {
+        "record_format": 1, "receipt_id": "r-1", "subject_id": "visitor-a-000000001",
+        "site": "site-key", "issued_at": "2026-01-01T00:00:00Z",
+        "expires_at": "2027-01-01T00:00:00Z", "state": "refused"}, 0)
+    db.session.commit()
+    sealed = seal_now(batch_size=10)[0]
+    members = LEDGER_TABLES.seal_members
+    for rows in ([(sealed.number + 1, 0, 999)], [(sealed.number, 5, 998), (sealed.number + 7, 0, 997)]):
+        with pytest.raises(IntegrityError, match="seal that does not exist"), \
+                db.engine.begin() as conn:
+            copy_rows(conn, members, ("seal_number", "position", "record_seq"), rows)
+        with pytest.raises(IntegrityError, match="seal that does not exist"), \
+                db.engine.begin() as conn:
+            conn.execute(members.insert(), [dict(zip(("seal_number", "position", "record_seq"), row))
+                                            for row in rows])
+    for statement in ("UPDATE ledger_seal_members SET position = 9",
+                      "DELETE FROM ledger_seal_members"):
+        with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+            conn.execute(text(statement))
+    with db.engine.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM ledger_seal_members")).scalar() == 1
+    assert ledger.verify(db.session.connection()) == 1
