@@ -84,10 +84,9 @@ def ledger_tables(metadata: MetaData) -> LedgerTables:
     )
     seal_members = Table(
         "ledger_seal_members", metadata,
-        # a seal's number; no foreign key: PostgreSQL checked it with a query per member,
-        # most of sealing's work there, so a trigger checks each statement's members at
-        # once instead (migration 0016; on SQLite a trigger per row)
-        Column("seal_number", Integer, primary_key=True, autoincrement=False),
+        # On PostgreSQL a trigger per statement stands in for this key (migration 0016):
+        # it checked the key with a query per member, most of sealing's work there.
+        Column("seal_number", ForeignKey("ledger_seals.number"), primary_key=True),
         Column("position", Integer, primary_key=True, autoincrement=False),
         # unique: a record is in one seal only, which is what makes concurrent sealers safe
         Column("record_seq", Seq, nullable=False, unique=True),

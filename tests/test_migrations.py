@@ -9,6 +9,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
+from cmp_server.models import compared_by_migrations
 from cmp_server.platform.extensions import MIGRATIONS_DIR, db
 from tests.conftest import make_app
 
@@ -41,9 +42,9 @@ def test_an_empty_database_upgrades_to_the_models(empty_app):
     upgrade()
     assert set(inspect(db.engine).get_table_names()) == EXPECTED_TABLES
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "render_as_batch": True}
-        )
+        context = MigrationContext.configure(connection, opts={
+            "compare_type": True, "render_as_batch": True,
+            "include_object": compared_by_migrations(connection.dialect.name)})
         assert compare_metadata(context, db.metadata) == []
 
 

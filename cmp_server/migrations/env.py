@@ -96,9 +96,11 @@ def run_migrations_online():
             # check, keys on). The pragma only takes effect outside a transaction.
             connection.exec_driver_sql('PRAGMA foreign_keys=OFF')
             connection.commit()  # end SQLAlchemy's autobegun transaction; Alembic begins its own
+        from cmp_server.models import compared_by_migrations
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            include_object=compared_by_migrations(connection.dialect.name),
             **conf_args
         )
 
