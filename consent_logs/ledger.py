@@ -90,12 +90,20 @@ Moment = TypeVar("Moment", datetime, str)
 def consent_end(state: str, issued: Moment, expires: Moment,
                 next_issued: Moment | None) -> tuple[Moment, str]:
     """When the consent a record stands for ended, and why. The moments are datetimes or,
-    as SQLite stores them, text of one fixed format (which orders as time does)."""
+    as SQLite stores them, text of one fixed format (which orders as time does). A consent
+    cannot end before it began: a next record stamped before this one (a wrong clock)
+    ended it as it began."""
     if state == "withdrawn":
         return issued, "withdrawn"
     if next_issued is not None and next_issued <= expires:
-        return next_issued, "superseded"
+        return max(issued, next_issued), "superseded"
     return expires, "expired"
+
+
+def stamped_before(later: Moment, earlier: Moment) -> bool:
+    """Whether a visitor's later record was stamped more than MONTH_MARGIN before their
+    earlier one (stored moments: datetimes, or SQLite's text)."""
+    return stored_naive_utc(later) < stored_naive_utc(earlier) - MONTH_MARGIN
 
 
 @lru_cache(maxsize=4096)
@@ -423,7 +431,8 @@ class Ledger:
         the visitor's next record) within ``retention_months`` before the time from
         ``since.at`` to ``now``, or its next record is one recorded after the mark. (A
         removal since does not bring an end earlier: a record's next record then becomes a
-        later one, or none.)
+        later one, or none; unless that one was stamped before the one removed, and then
+        the purge that removed it left no mark.)
 
         A union of three sets rather than one condition with OR: PostgreSQL then joins the
         set instead of looking it up again for every record."""
@@ -435,9 +444,10 @@ class Ledger:
 
         new = r.alias("new")
         judged, later, before = r.alias("judged"), r.alias("later"), r.alias("before")
+        # ended as it began: a withdrawal, or a record superseded by one stamped before it
         ended = or_(false(), *[
             and_(judged.c.retention_months == m,
-                 or_(and_(judged.c.state == "withdrawn", ended_between(judged.c.issued_at, m)),
+                 or_(ended_between(judged.c.issued_at, m),
                      ended_between(judged.c.expires_at, m)))
             for m in months])
         # records that may end an earlier one: recorded after the mark, or issued within
@@ -509,15 +519,22 @@ class Ledger:
 
     def expired_records(self, conn: Connection, now: datetime, batch: int = 10_000,
                         progress=None, since: PurgeMark | None = None,
-                        months: tuple[int, ...] | None = None) -> Iterator[Removal]:
+                        months: tuple[int, ...] | None = None,
+                        out_of_order: Callable[[], None] | None = None) -> Iterator[Removal]:
         """Sealed records past ``consent end + retention``. Unsealed records are never
         purged: their leaf hash must be in a seal before the record can go. ``progress``
         is told the sequence number the scan has reached (see ``last_seq``). ``since``: the
         mark of an earlier purge whose removals have all committed (``purge_mark``).
         ``months``: ``retentions(conn, since)``, when the caller has it.
 
+        ``out_of_order`` is called when a record is removed whose visitor's next record
+        was stamped more than MONTH_MARGIN before it (a wrong clock): removing it may bring
+        the end of the visitor's record before it earlier, which a purge relying on this
+        one's mark would not look at again (see ``_judged_again``).
+
         The next batch is read while this one is judged (``read_ahead``): ``conn`` is the
         reading thread's until the scan ends."""
+        now = as_utc(now)
         if since is not None and since.at > now:
             since = None  # judged as of a later moment: judge everything again
         if months is None:
@@ -527,13 +544,16 @@ class Ledger:
         scan = self._purge_scan(conn, candidates, batch, whole=since is None)
         with closing(read_ahead(scan)) as batches:
             for rows in batches:
-                for seq, state, issued, expires, months, next_issued in rows:
+                for seq, state, issued, expires, kept, next_issued in rows:
                     # stored values, as the driver gives them, compare as the moments they
                     # stand for: only the one that matters is parsed
                     stored_end, cause = consent_end(state, issued, expires, next_issued)
                     ended = stored_naive_utc(stored_end)
-                    if add_months(ended, months) <= until:
-                        yield Removal(seq, retention_reason(cause, ended.date(), months))
+                    if add_months(ended, kept) <= until:
+                        yield Removal(seq, retention_reason(cause, ended.date(), kept))
+                        if (out_of_order and next_issued is not None
+                                and stamped_before(next_issued, issued)):
+                            out_of_order()
                 if progress and rows:
                     progress(rows[-1][0])
 
@@ -605,7 +625,7 @@ class Ledger:
         look-up of the visitor's records for each; judging every record looks up a few in
         ten. So: a mark at most MARK_DAYS old, with no more records after its position
         than up to it (a mark left on a young ledger is not worth it)."""
-        if not mark.at <= now <= mark.at + timedelta(days=MARK_DAYS):
+        if not mark.at <= as_utc(now) <= mark.at + timedelta(days=MARK_DAYS):
             return False
         return self.last_seq(conn) - mark.through <= mark.through
 
@@ -613,6 +633,11 @@ class Ledger:
         """The highest sealed record's sequence number: every record up to it is sealed
         (sealing goes in ledger order, up to a horizon on PostgreSQL)."""
         return self._chain_end(conn).position or 0
+
+    def forget_purge_mark(self, conn: Connection) -> None:
+        """After a purge no later one may rely on: the next judges every record."""
+        marks = self.t.purge_marks
+        conn.execute(marks.delete().where(marks.c.rules == PURGE_RULES))
 
     def mark_purged(self, conn: Connection, mark: PurgeMark) -> None:
         """Note what a purge judged, once all its removals have committed."""

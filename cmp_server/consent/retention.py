@@ -8,11 +8,13 @@ from contextlib import closing
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from threading import Event
 from typing import Callable
 
 from sqlalchemy import Engine
 
 from consent_logs.ledger import Removal
+from consent_logs.timeutil import as_utc
 from cmp_server.platform.extensions import db
 from cmp_server.models import ledger
 
@@ -113,7 +115,8 @@ def purge(now: datetime | None = None, dry_run: bool = False,
     Once its removals have committed, a purge leaves a mark of what it judged (the sealing
     position before it began, and ``now``); the next purge judges again only the records
     whose consent may have ended since (Ledger.expired_records)."""
-    now = now or datetime.now(timezone.utc)
+    now = as_utc(now) if now else datetime.now(timezone.utc)
+    out_of_order = Event()  # set when a removal may bring an earlier record's end earlier
     db.session.commit()  # whatever the caller's session holds, it must not block the writer
     with db.engine.connect() as reader, RemovalWriter(db.engine, now) as writer:
         report = PurgeReport(dry_run=dry_run)
@@ -132,7 +135,8 @@ def purge(now: datetime | None = None, dry_run: bool = False,
         pending: list[Removal] = []
         # closed explicitly, so its reading thread is done with ``reader`` however this ends
         with closing(ledger.expired_records(reader, now, progress=scanned, since=since,
-                                            months=judged.months)) as expired:
+                                            months=judged.months,
+                                            out_of_order=out_of_order.set)) as expired:
             for removal in expired:
                 pending.append(removal)
                 if len(pending) >= writer.batch:
@@ -143,5 +147,8 @@ def purge(now: datetime | None = None, dry_run: bool = False,
             progress(last, last)  # the scan's end (records after its last candidate)
     if not dry_run:  # every batch has committed (the writer's exit waited for the last)
         with db.engine.begin() as conn:
-            ledger.mark_purged(conn, judged)
+            if out_of_order.is_set():
+                ledger.forget_purge_mark(conn)
+            else:
+                ledger.mark_purged(conn, judged)
     return report
