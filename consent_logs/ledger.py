@@ -49,8 +49,9 @@ DEFAULT_BATCH = 10_000
 # left by other rules is not relied on.
 PURGE_RULES = 1
 # How far a calendar-month bound is widened to be sure to include every moment it should:
-# months differ by up to three days. A purge relying on an earlier one's mark counts on it
-# too, for a clock that stamped a visitor's next choice a day before their previous one.
+# months differ by up to three days. A purge relying on an earlier one's mark counts on the
+# rest of it for a clock that stamped a visitor's next choice before their previous one;
+# a purge that finds a larger disorder leaves no mark (Ledger.expired_records).
 MONTH_MARGIN = timedelta(days=4)
 # The oldest purge mark a purge relies on (see Ledger.worth_relying_on).
 MARK_DAYS = 31
@@ -498,13 +499,12 @@ class Ledger:
         query (it finds its few candidates in a pass over the ledger, which a query per
         batch would repeat)."""
         query = self._purge_query(candidates)
-        if not whole and conn.dialect.name == "sqlite":
-            yield from driver_batches(conn, query, batch)
-            return
-        if conn.dialect.name == "postgresql":
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql:
             # its cost estimate is high enough for PostgreSQL to compile it first, which
             # takes longer than the compiled code saves
             conn.exec_driver_sql("SET LOCAL jit = off")
+        if postgresql or not whole:
             yield from driver_batches(conn, query, batch)
             return
         after = 0

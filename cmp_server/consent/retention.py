@@ -113,8 +113,9 @@ def purge(now: datetime | None = None, dry_run: bool = False,
     in ledger order, and a record's consent end depends only on later records.
 
     Once its removals have committed, a purge leaves a mark of what it judged (the sealing
-    position before it began, and ``now``); the next purge judges again only the records
-    whose consent may have ended since (Ledger.expired_records)."""
+    position before it began, ``now`` and the retentions its records hold); the next purge
+    judges again only the records whose consent may have ended since
+    (Ledger.expired_records)."""
     now = as_utc(now) if now else datetime.now(timezone.utc)
     out_of_order = Event()  # set when a removal may bring an earlier record's end earlier
     db.session.commit()  # whatever the caller's session holds, it must not block the writer
